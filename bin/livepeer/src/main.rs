@@ -1,0 +1,5 @@
+//! The `livepeer` binary: parses the command line and hands over to `livepeer-node`.
+
+fn main() -> std::process::ExitCode {
+    livepeer_node::main()
+}

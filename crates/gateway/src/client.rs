@@ -1,0 +1,234 @@
+//! The gateway's client to orchestrators: one HTTP/2 connection pool for gRPC and the
+//! `/segment` and rendition routes.
+//!
+//! As go-livepeer's clients (`server/rpc.go`, `server/segment_rpc.go`): TLS without
+//! certificate verification (identity comes from ETH signatures, not certificates), HTTP/2
+//! forced, cleartext h2c for `http://` orchestrators, a 3 s connect timeout and 8 s gRPC calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Uri;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use livepeer_proto::net;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::GatewayError;
+
+/// gRPC connect timeout (go-livepeer `GRPCConnectTimeout`).
+pub const GRPC_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// gRPC call timeout (go-livepeer `GRPCTimeout`).
+pub const GRPC_TIMEOUT: Duration = Duration::from_secs(8);
+/// Rendition download timeout (go-livepeer `core/os.go:DownloadData`).
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(4);
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A cloneable client for talking to orchestrators.
+#[derive(Clone, Debug)]
+pub struct OrchestratorClient {
+    http: Client<Connector, tonic::body::Body>,
+}
+
+impl Default for OrchestratorClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OrchestratorClient {
+    /// A client with go-livepeer's timeouts and TLS policy.
+    pub fn new() -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(GRPC_CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http2() // ALPN h2 only: go-livepeer forces HTTP/2 too
+            .wrap_connector(http);
+        let http = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self { http }
+    }
+
+    /// Calls `GetOrchestrator` on the orchestrator at `uri` (e.g. `https://host:8935`).
+    ///
+    /// Errors: [`GatewayError::Rpc`] for transport failures, timeouts and gRPC errors.
+    pub async fn get_orchestrator(
+        &self,
+        uri: &Uri,
+        request: net::OrchestratorRequest,
+    ) -> Result<net::OrchestratorInfo, GatewayError> {
+        let mut grpc = net::orchestrator_client::OrchestratorClient::with_origin(
+            self.http.clone(),
+            uri.clone(),
+        );
+        let call = grpc.get_orchestrator(request);
+        match tokio::time::timeout(GRPC_TIMEOUT, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(GatewayError::Rpc {
+                uri: uri.to_string(),
+                reason: status.message().to_string(),
+            }),
+            Err(_) => Err(GatewayError::Rpc {
+                uri: uri.to_string(),
+                reason: format!("timed out after {GRPC_TIMEOUT:?}"),
+            }),
+        }
+    }
+
+    /// Calls `EndTranscodingSession` with the session's auth token, best effort.
+    pub async fn end_session(
+        &self,
+        uri: &Uri,
+        auth_token: net::AuthToken,
+    ) -> Result<(), GatewayError> {
+        let mut grpc = net::orchestrator_client::OrchestratorClient::with_origin(
+            self.http.clone(),
+            uri.clone(),
+        );
+        let call = grpc.end_transcoding_session(net::EndTranscodingSessionRequest {
+            auth_token: Some(auth_token),
+        });
+        match tokio::time::timeout(GRPC_TIMEOUT, call).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(status)) => Err(GatewayError::Rpc {
+                uri: uri.to_string(),
+                reason: status.message().to_string(),
+            }),
+            Err(_) => Err(GatewayError::Rpc {
+                uri: uri.to_string(),
+                reason: "timed out".into(),
+            }),
+        }
+    }
+
+    /// Sends a request and returns the response with its body still streaming.
+    pub async fn send(
+        &self,
+        request: hyper::Request<tonic::body::Body>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, GatewayError> {
+        let uri = request.uri().to_string();
+        self.http
+            .request(request)
+            .await
+            .map_err(|e| GatewayError::Http {
+                uri,
+                reason: error_chain(&e),
+            })
+    }
+
+    /// GETs `url` and returns the whole body, within [`DOWNLOAD_TIMEOUT`].
+    ///
+    /// Errors: [`GatewayError::Http`] on transport errors, non-200 answers and timeouts.
+    pub async fn download(&self, url: &str) -> Result<Bytes, GatewayError> {
+        let http_err = |reason: String| GatewayError::Http {
+            uri: url.to_string(),
+            reason,
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| http_err(e.to_string()))?;
+        let request = hyper::Request::get(uri)
+            .body(tonic::body::Body::new(Full::new(Bytes::new())))
+            .map_err(|e| http_err(e.to_string()))?;
+        let fetch = async {
+            let response = self.send(request).await?;
+            if response.status() != hyper::StatusCode::OK {
+                return Err(http_err(format!("status {}", response.status())));
+            }
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| http_err(e.to_string()))?;
+            Ok(body.to_bytes())
+        };
+        tokio::time::timeout(DOWNLOAD_TIMEOUT, fetch)
+            .await
+            .map_err(|_| http_err(format!("timed out after {DOWNLOAD_TIMEOUT:?}")))?
+    }
+}
+
+/// The error and its sources on one line (hyper's top-level messages are terse).
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Accepts any server certificate, as go-livepeer's `InsecureSkipVerify`, while still checking
+/// that the handshake is signed by the certificate's key.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

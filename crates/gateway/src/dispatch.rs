@@ -1,0 +1,337 @@
+//! Sending one segment to one orchestrator session and fetching its renditions.
+//!
+//! go-livepeer `server/segment_rpc.go:SubmitSegment`: the `SegData` goes base64-encoded in the
+//! `Livepeer-Segment` header, the payment (empty off-chain) in `Livepeer-Payment`, the bytes in
+//! the body as `video/MP2T`. The whole request may take max(8 s, 4 × duration) and the upload
+//! (until the response headers arrive) max(2 s, 0.5 × duration). The answer is a raw protobuf
+//! `TranscodeResult`; each rendition is then downloaded from its URL.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::future::try_join_all;
+use http_body_util::{BodyExt, Full};
+use hyper::Uri;
+use livepeer_primitives::profile::VideoProfile;
+use livepeer_primitives::{Capabilities, Capability, CapabilitySet, ManifestId};
+use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
+use livepeer_proto::{convert, net};
+use prost::Message;
+
+use crate::GatewayError;
+use crate::client::OrchestratorClient;
+
+/// A session is refreshed once its auth token is in the last 10 % of its 30-minute validity
+/// (go-livepeer `server/broadcast.go:shouldRefreshSession`).
+pub const AUTH_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(3 * 60);
+
+/// A segment as pushed to the gateway.
+#[derive(Debug, Clone)]
+pub struct SourceSegment {
+    /// The stream.
+    pub manifest: ManifestId,
+    /// Sequence number from the push URL.
+    pub seq: u64,
+    /// Duration (`Content-Duration`).
+    pub duration: Duration,
+    /// The segment bytes (MPEG-TS).
+    pub data: Bytes,
+    /// `Content-Slice-From`/`Content-Slice-To`, milliseconds, when given.
+    pub slice: Option<(u64, u64)>,
+}
+
+/// An orchestrator session a stream sends segments to.
+#[derive(Debug, Clone)]
+pub struct BroadcastSession {
+    /// The address it was discovered at.
+    pub addr: Uri,
+    /// Where segments go (`OrchestratorInfo.transcoder`).
+    pub transcoder: Uri,
+    /// The session's auth token.
+    pub auth_token: net::AuthToken,
+    /// Discovery latency.
+    pub latency: Duration,
+}
+
+impl BroadcastSession {
+    /// A session from a `GetOrchestrator` answer.
+    ///
+    /// Errors: [`GatewayError::BadOrchestratorInfo`] without a valid transcoder URI or token.
+    pub fn from_info(
+        addr: Uri,
+        info: net::OrchestratorInfo,
+        latency: Duration,
+    ) -> Result<Self, GatewayError> {
+        let bad = |reason: &str| GatewayError::BadOrchestratorInfo {
+            addr: addr.to_string(),
+            reason: reason.to_string(),
+        };
+        let transcoder: Uri = info
+            .transcoder
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| bad("invalid transcoder URI"))?;
+        let auth_token = info.auth_token.ok_or_else(|| bad("no auth token"))?;
+        Ok(Self {
+            addr,
+            transcoder,
+            auth_token,
+            latency,
+        })
+    }
+
+    /// Whether the auth token is close enough to expiry to refresh the session first.
+    pub fn needs_refresh(&self, now: SystemTime) -> bool {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.auth_token.expiration - now < AUTH_TOKEN_REFRESH_MARGIN.as_secs() as i64
+    }
+}
+
+/// A rendition returned for a segment.
+#[derive(Debug, Clone)]
+pub struct TranscodedRendition {
+    /// The profile it was made for.
+    pub profile: VideoProfile,
+    /// The bytes (MPEG-TS or MP4 per the profile).
+    pub data: Bytes,
+    /// Encoded pixels the orchestrator reported.
+    pub pixels: u64,
+}
+
+/// The capabilities a job needs (go-livepeer `core/capabilities.go:JobCapabilities`): auth
+/// tokens, H.264, the output formats, codec profiles, GOP, fractional frame rates, and
+/// segment slicing when the segment carries slice parameters.
+pub fn job_capabilities(profiles: &[VideoProfile], sliced: bool) -> Capabilities {
+    use livepeer_primitives::profile::{Format, Gop, H264Profile};
+    let mut bits = CapabilitySet::from_capabilities([Capability::AuthToken, Capability::H264]);
+    for p in profiles {
+        bits.insert(match p.format {
+            Format::MpegTs => Capability::MpegTs,
+            Format::Mp4 => Capability::Mp4,
+        });
+        match p.profile {
+            H264Profile::EncoderDefault => {}
+            H264Profile::Baseline => bits.insert(Capability::ProfileH264Baseline),
+            H264Profile::Main => bits.insert(Capability::ProfileH264Main),
+            H264Profile::High => bits.insert(Capability::ProfileH264High),
+            H264Profile::ConstrainedHigh => bits.insert(Capability::ProfileH264ConstrainedHigh),
+        }
+        if !matches!(p.gop, Gop::Default) {
+            bits.insert(Capability::Gop);
+        }
+        if p.fps_den > 1 {
+            bits.insert(Capability::FractionalFramerates);
+        }
+    }
+    if sliced {
+        bits.insert(Capability::SegmentSlicing);
+    }
+    Capabilities {
+        bitstring: bits,
+        ..Default::default()
+    }
+}
+
+/// The `SegData` for a segment (unsigned: off-chain signatures are empty).
+pub fn seg_data(
+    segment: &SourceSegment,
+    profiles: &[VideoProfile],
+    job: &Capabilities,
+    auth_token: &net::AuthToken,
+) -> net::SegData {
+    let mut seg = net::SegData {
+        manifest_id: segment.manifest.as_str().as_bytes().to_vec(),
+        seq: i64::try_from(segment.seq).unwrap_or(i64::MAX),
+        hash: alloy_primitives::keccak256(&segment.data).to_vec(),
+        // Legacy field, always "invalid" so very old orchestrators refuse the segment.
+        profiles: b"invalid".to_vec(),
+        duration: i32::try_from(segment.duration.as_millis()).unwrap_or(i32::MAX),
+        capabilities: Some(convert::capabilities_to_net(job)),
+        auth_token: Some(auth_token.clone()),
+        segment_parameters: segment
+            .slice
+            .map(|(from, to)| net::SegParameters { from, to }),
+        ..Default::default()
+    };
+    convert::set_seg_data_profiles(&mut seg, profiles);
+    seg
+}
+
+/// Submits `segment` to `session` and downloads every rendition.
+///
+/// Errors: [`GatewayError::Http`] (transport, non-200, timeouts, downloads),
+/// [`GatewayError::BadTranscodeResult`], and [`GatewayError::Transcode`] carrying the
+/// orchestrator's error string; see [`GatewayError::is_retryable`].
+pub async fn submit_segment(
+    client: &OrchestratorClient,
+    session: &BroadcastSession,
+    segment: &SourceSegment,
+    profiles: &[VideoProfile],
+    job: &Capabilities,
+) -> Result<Vec<TranscodedRendition>, GatewayError> {
+    let url = format!("{}segment", ensure_trailing_slash(&session.transcoder));
+    let http_err = |reason: String| GatewayError::Http {
+        uri: url.clone(),
+        reason,
+    };
+    let seg = seg_data(segment, profiles, job, &session.auth_token);
+    let request = hyper::Request::post(&url)
+        .header(SEGMENT_HEADER, encode_header(&seg))
+        .header(PAYMENT_HEADER, "")
+        .header(hyper::header::CONTENT_TYPE, "video/MP2T")
+        .body(tonic::body::Body::new(Full::new(segment.data.clone())))
+        .map_err(|e| http_err(e.to_string()))?;
+
+    let total = Duration::from_secs(8).max(segment.duration * 4);
+    let upload = Duration::from_secs(2).max(segment.duration / 2);
+    let started = Instant::now();
+    let response = tokio::time::timeout(upload.min(total), client.send(request))
+        .await
+        .map_err(|_| http_err(format!("upload timed out after {upload:?}")))??;
+    let status = response.status();
+    let remaining = total.saturating_sub(started.elapsed());
+    let body = tokio::time::timeout(remaining, response.into_body().collect())
+        .await
+        .map_err(|_| http_err(format!("no transcode result within {total:?}")))?
+        .map_err(|e| http_err(e.to_string()))?
+        .to_bytes();
+    if status != hyper::StatusCode::OK {
+        let text = String::from_utf8_lossy(&body).trim().to_string();
+        return Err(GatewayError::Refused {
+            uri: url,
+            status: status.as_u16(),
+            body: text,
+        });
+    }
+    let result = net::TranscodeResult::decode(body.as_ref()).map_err(|e| {
+        GatewayError::BadTranscodeResult {
+            uri: url.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    let data = match result.result {
+        Some(net::transcode_result::Result::Data(data)) => data,
+        Some(net::transcode_result::Result::Error(message)) => {
+            return Err(GatewayError::Transcode { uri: url, message });
+        }
+        None => {
+            return Err(GatewayError::BadTranscodeResult {
+                uri: url,
+                reason: "empty result".into(),
+            });
+        }
+    };
+    if data.segments.len() != profiles.len() {
+        return Err(GatewayError::BadTranscodeResult {
+            uri: url,
+            reason: format!(
+                "{} renditions for {} profiles",
+                data.segments.len(),
+                profiles.len()
+            ),
+        });
+    }
+    let downloads = data
+        .segments
+        .iter()
+        .zip(profiles)
+        .map(|(rendition, profile)| async move {
+            let bytes = client.download(&rendition.url).await?;
+            Ok::<_, GatewayError>(TranscodedRendition {
+                profile: profile.clone(),
+                data: bytes,
+                pixels: u64::try_from(rendition.pixels).unwrap_or(0),
+            })
+        });
+    try_join_all(downloads).await
+}
+
+fn ensure_trailing_slash(uri: &Uri) -> String {
+    let s = uri.to_string();
+    if s.ends_with('/') { s } else { s + "/" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livepeer_primitives::profile::{Format, VideoProfile};
+
+    fn std_profiles(names: &[&str]) -> Vec<VideoProfile> {
+        names
+            .iter()
+            .map(|n| VideoProfile::standard(n).expect("standard profile"))
+            .collect()
+    }
+
+    #[test]
+    fn job_capabilities_follow_the_profiles() {
+        let plain = job_capabilities(&std_profiles(&["P240p30fps16x9"]), false);
+        assert_eq!(plain.bitstring.ids().collect::<Vec<_>>(), vec![0, 1, 12]);
+        let sliced = job_capabilities(&std_profiles(&["P240p30fps16x9"]), true);
+        assert!(sliced.bitstring.contains(Capability::SegmentSlicing));
+        let mut mp4 = std_profiles(&["P360p30fps16x9"]);
+        mp4[0].format = Format::Mp4;
+        assert!(
+            job_capabilities(&mp4, false)
+                .bitstring
+                .contains(Capability::Mp4)
+        );
+    }
+
+    #[test]
+    fn seg_data_carries_hash_duration_and_profiles() {
+        let segment = SourceSegment {
+            manifest: ManifestId::new("m1").expect("id"),
+            seq: 7,
+            duration: Duration::from_millis(2000),
+            data: Bytes::from_static(b"segment bytes"),
+            slice: None,
+        };
+        let token = net::AuthToken {
+            token: vec![1],
+            session_id: "abcd0123".into(),
+            expiration: 1,
+        };
+        let profiles = std_profiles(&["P240p30fps16x9", "P360p30fps16x9"]);
+        let seg = seg_data(
+            &segment,
+            &profiles,
+            &job_capabilities(&profiles, false),
+            &token,
+        );
+        assert_eq!(seg.manifest_id, b"m1");
+        assert_eq!(seg.seq, 7);
+        assert_eq!(seg.duration, 2000);
+        assert_eq!(
+            seg.hash,
+            alloy_primitives::keccak256(b"segment bytes").to_vec()
+        );
+        assert_eq!(seg.profiles, b"invalid");
+        assert_eq!(
+            convert::profiles_from_seg_data(&seg).expect("profiles"),
+            profiles
+        );
+        assert_eq!(seg.auth_token, Some(token));
+    }
+
+    #[test]
+    fn refresh_in_the_last_tenth_of_validity() {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64;
+        let session = |expiration| BroadcastSession {
+            addr: Uri::from_static("https://o:1"),
+            transcoder: Uri::from_static("https://o:1"),
+            auth_token: net::AuthToken {
+                token: vec![],
+                session_id: "x".into(),
+                expiration,
+            },
+            latency: Duration::ZERO,
+        };
+        assert!(!session(secs + 1800).needs_refresh(now));
+        assert!(session(secs + 120).needs_refresh(now));
+    }
+}

@@ -1,0 +1,381 @@
+//! The command line: go-livepeer's flag names for the node, plus our subcommands.
+//!
+//! go-livepeer parses flags with Go's `flag` package, so operators write `-orchAddr x` with one
+//! dash. [`normalize_args`] rewrites single-dash long flags to the double-dash form clap
+//! expects, so an existing go-livepeer command line works unchanged.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// One binary for every Livepeer node role.
+#[derive(Debug, Parser)]
+#[command(
+    name = "livepeer",
+    version,
+    about = "One binary for every Livepeer node role: gateway, orchestrator, transcoder",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// The node's flags (go-livepeer names; one dash or two).
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// A tool instead of a node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cut a video file into 2 s segments, push them to a gateway and save the renditions.
+    Push(PushArgs),
+    /// Run an orchestrator and a gateway in this process and push real video through them.
+    Demo(DemoArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `livepeer bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Bare ffmpeg ladder against the full gateway → orchestrator → ffmpeg → download path.
+    Transcode(BenchTranscodeArgs),
+}
+
+fn parse_bool_flag(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(true),
+        "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (use true or false)")),
+    }
+}
+
+/// Node roles and their settings, with go-livepeer's flag names and defaults
+/// (`cmd/livepeer/starter/flags.go`).
+#[derive(Debug, Clone, Args, PartialEq)]
+pub struct NodeArgs {
+    // ---- Roles ------------------------------------------------------------------------
+    /// Run as a gateway (takes video in, pays orchestrators, publishes HLS).
+    #[arg(long = "gateway", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub gateway: bool,
+    /// Deprecated name of -gateway.
+    #[arg(long = "broadcaster", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag, hide = true)]
+    pub broadcaster: bool,
+    /// Run as an orchestrator (serves gRPC and HTTP on the service address).
+    #[arg(long = "orchestrator", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub orchestrator: bool,
+    /// Transcode; with -orchestrator, transcode locally in the same process.
+    #[arg(long = "transcoder", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub transcoder: bool,
+
+    // ---- Network ----------------------------------------------------------------------
+    /// Network: `offchain` (no chain, no payment) is the only one this build runs.
+    #[arg(long = "network", help_heading = "Network", default_value = "offchain")]
+    pub network: String,
+    /// Orchestrator: the public address gateways reach (`host:port`, https implied).
+    #[arg(long = "serviceAddr", help_heading = "Network")]
+    pub service_addr: Option<String>,
+    /// Address to serve HTTP on. Gateway default 127.0.0.1:9935; orchestrator default the
+    /// service address. An `http://` prefix makes an orchestrator serve cleartext h2c.
+    #[arg(long = "httpAddr", help_heading = "Network")]
+    pub http_addr: Option<String>,
+    /// Gateway: comma-separated orchestrator addresses (https and port 8935 implied).
+    #[arg(long = "orchAddr", help_heading = "Network")]
+    pub orch_addr: Option<String>,
+
+    // ---- Transcoding ------------------------------------------------------------------
+    /// Gateway: the rendition ladder, as standard profile names or a path to a JSON file.
+    #[arg(long = "transcodingOptions", help_heading = "Transcoding", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]
+    pub transcoding_options: String,
+    /// Orchestrator: concurrent sessions admitted.
+    #[arg(long = "maxSessions", help_heading = "Transcoding", default_value_t = livepeer_orchestrator::DEFAULT_MAX_SESSIONS)]
+    pub max_sessions: usize,
+    /// Gateway: attempts per segment before it fails.
+    #[arg(long = "maxAttempts", help_heading = "Transcoding", default_value_t = livepeer_gateway::DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: usize,
+    /// Gateway: first wait for orchestrator discovery answers (e.g. 500ms, 2s).
+    #[arg(long = "discoveryTimeout", help_heading = "Transcoding", default_value = "500ms", value_parser = parse_duration)]
+    pub discovery_timeout: Duration,
+    /// Transcoder: x264 preset (lpms defaults to medium; veryfast keeps a 3-rung ladder real
+    /// time on two cores).
+    #[arg(long = "x264Preset", help_heading = "Transcoding", default_value = livepeer_media::DEFAULT_X264_PRESET)]
+    pub x264_preset: String,
+
+    // ---- Operations -------------------------------------------------------------------
+    /// Where node state goes (the orchestrator's cert.pem and key.pem).
+    #[arg(long = "dataDir", help_heading = "Operations")]
+    pub data_dir: Option<PathBuf>,
+    /// Log verbosity, glog style: 3 = info (default), 5 = debug, 6 = trace.
+    #[arg(short = 'v', help_heading = "Operations", default_value_t = 3)]
+    pub verbosity: u8,
+    /// Log format.
+    #[arg(long = "logFormat", help_heading = "Operations", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `livepeer push`
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// The video file to push.
+    pub file: PathBuf,
+    /// The gateway's HTTP address, e.g. http://127.0.0.1:9935.
+    #[arg(long)]
+    pub gateway: String,
+    /// Manifest ID to publish under (default: the file name's stem, made URL-safe).
+    #[arg(long)]
+    pub manifest: Option<String>,
+    /// Save every returned rendition under DIR/<rendition>/<seq>.ts.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Push at the pace of the video (one segment per segment duration), like a live source.
+    #[arg(long)]
+    pub realtime: bool,
+}
+
+/// `livepeer demo`
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The video to push (default: the city clip of the test media).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Return once the video is through instead of serving the HLS until Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
+    /// Where the HLS ladder is written.
+    #[arg(long, default_value = "demo-out")]
+    pub out: PathBuf,
+    /// The ladder (standard profile names or a JSON file).
+    #[arg(long = "transcodingOptions", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]
+    pub transcoding_options: String,
+}
+
+/// `livepeer bench transcode`
+#[derive(Debug, Clone, Args)]
+pub struct BenchTranscodeArgs {
+    /// Source clip to build the 2 s 1080p30 test segment from (default: Big Buck Bunny of the
+    /// test media; ffmpeg's testsrc2 when it is missing).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Measured runs per path (after one warm-up run each).
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+    /// The ladder.
+    #[arg(long, default_value = "P720p30fps16x9,P360p30fps16x9,P240p30fps16x9")]
+    pub profiles: String,
+    /// x264 preset for both paths.
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+}
+
+/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 2s)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("{s:?} is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Rewrites go-livepeer single-dash long flags (`-orchAddr x`, `-maxSessions=3`) into clap's
+/// double-dash form. Only names that are long flags of this CLI are rewritten, so short flags
+/// (`-v 6`), values that start with a dash and everything after `--` pass through.
+pub fn normalize_args<I, T>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let command = Cli::command();
+    let mut longs: Vec<String> = Vec::new();
+    let mut collect = |cmd: &clap::Command| {
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                longs.push(long.to_string());
+            }
+        }
+    };
+    collect(&command);
+    for sub in command.get_subcommands() {
+        collect(sub);
+        for subsub in sub.get_subcommands() {
+            collect(subsub);
+        }
+    }
+    let mut out = Vec::new();
+    let mut passthrough = false;
+    for arg in args {
+        let arg: OsString = arg.into();
+        if passthrough {
+            out.push(arg);
+            continue;
+        }
+        let rewritten = arg.to_str().and_then(|s| {
+            if s == "--" {
+                passthrough = true;
+                return None;
+            }
+            let name = s.strip_prefix('-').filter(|rest| !rest.starts_with('-'))?;
+            let key = name.split('=').next().unwrap_or(name);
+            longs
+                .iter()
+                .any(|l| l == key)
+                .then(|| OsString::from(format!("-{s}")))
+        });
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(normalize_args(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn single_dash_flags_parse_like_double_dash() {
+        let go_style = parse(&[
+            "livepeer",
+            "-orchestrator",
+            "-transcoder",
+            "-serviceAddr",
+            "127.0.0.1:8935",
+            "-maxSessions=4",
+            "-transcodingOptions",
+            "P720p30fps16x9",
+            "-v",
+            "6",
+            "-dataDir",
+            "/var/lib/lp",
+            "-network",
+            "offchain",
+        ]);
+        let rust_style = parse(&[
+            "livepeer",
+            "--orchestrator",
+            "--transcoder",
+            "--serviceAddr",
+            "127.0.0.1:8935",
+            "--maxSessions",
+            "4",
+            "--transcodingOptions",
+            "P720p30fps16x9",
+            "-v",
+            "6",
+            "--dataDir",
+            "/var/lib/lp",
+            "--network=offchain",
+        ]);
+        assert_eq!(go_style.node, rust_style.node);
+        assert!(go_style.node.orchestrator && go_style.node.transcoder && !go_style.node.gateway);
+        assert_eq!(go_style.node.max_sessions, 4);
+        assert_eq!(go_style.node.verbosity, 6);
+        assert_eq!(
+            go_style.node.service_addr.as_deref(),
+            Some("127.0.0.1:8935")
+        );
+    }
+
+    #[test]
+    fn gateway_flags_and_boolean_values() {
+        let cli = parse(&[
+            "livepeer",
+            "-gateway=true",
+            "-orchAddr",
+            "a:1,b:2",
+            "-httpAddr",
+            "127.0.0.1:0",
+            "-discoveryTimeout",
+            "2s",
+            "-logFormat",
+            "json",
+        ]);
+        assert!(cli.node.gateway);
+        assert_eq!(cli.node.orch_addr.as_deref(), Some("a:1,b:2"));
+        assert_eq!(cli.node.discovery_timeout, Duration::from_secs(2));
+        assert_eq!(cli.node.log_format, LogFormat::Json);
+        let off = parse(&["livepeer", "-gateway=false"]);
+        assert!(!off.node.gateway);
+    }
+
+    #[test]
+    fn defaults_are_go_livepeers() {
+        let cli = parse(&["livepeer"]);
+        assert_eq!(cli.node.network, "offchain");
+        assert_eq!(
+            cli.node.transcoding_options,
+            "P240p30fps16x9,P360p30fps16x9"
+        );
+        assert_eq!(cli.node.max_sessions, 10);
+        assert_eq!(cli.node.max_attempts, 3);
+        assert_eq!(cli.node.discovery_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn subcommands_and_passthrough() {
+        let cli = parse(&[
+            "livepeer",
+            "push",
+            "in.mp4",
+            "-gateway",
+            "http://127.0.0.1:9935",
+            "--realtime",
+        ]);
+        match cli.command {
+            Some(Command::Push(p)) => {
+                assert_eq!(p.gateway, "http://127.0.0.1:9935");
+                assert!(p.realtime);
+            }
+            other => panic!("expected push, got {other:?}"),
+        }
+        let args = normalize_args(["livepeer", "--", "-gateway"]);
+        assert_eq!(args[2], "-gateway");
+        assert!(Cli::try_parse_from(normalize_args(["livepeer", "-nosuchflag"])).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        for (s, want) in [("500ms", 0.5), ("2s", 2.0), ("1.5", 1.5), ("1m", 60.0)] {
+            assert_eq!(parse_duration(s).expect(s), Duration::from_secs_f64(want));
+        }
+        for bad in ["", "x", "5 parsecs", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn help_groups_the_flags() {
+        let help = Cli::command().render_help().to_string();
+        for heading in ["Roles:", "Network:", "Transcoding:", "Operations:"] {
+            assert!(help.contains(heading), "{heading} missing from\n{help}");
+        }
+    }
+}

