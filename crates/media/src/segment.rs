@@ -1,0 +1,166 @@
+//! Cutting a media file into MPEG-TS segments, as a gateway's segmenter does.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use crate::{Ffmpeg, MediaError, ScratchDir};
+
+/// go-livepeer's segment length (`SegLen` in `server/mediaserver.go`).
+pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+
+/// One segment written by [`Ffmpeg::segment_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment file (`out_dir/seg_<seq, 5 digits>.ts`).
+    pub path: PathBuf,
+    /// Sequence number, from 0.
+    pub seq: u64,
+    /// Where the segment starts in the source, from ffmpeg's segment list.
+    pub start: Duration,
+    /// Segment duration (end − start in ffmpeg's segment list).
+    pub duration: Duration,
+}
+
+impl Ffmpeg {
+    /// Cuts `input` (any container ffmpeg reads: MPEG-PS, MP4, MPEG-TS, ...) into MPEG-TS
+    /// segments of about `segment_len` in `out_dir` (created if missing), copying the first
+    /// video and first audio stream without re-encoding:
+    /// `-map 0:v:0 -map 0:a:0? -c copy -f segment -segment_time <s> -segment_format mpegts`.
+    ///
+    /// Stream copy can only cut at keyframes, so segments are at least `segment_len` long and
+    /// a source with sparse keyframes gives longer ones (one segment per keyframe interval).
+    /// Timestamps run on across segments. Durations come from ffmpeg's CSV segment list.
+    ///
+    /// No time limit (the input is a local file); dropping the future kills ffmpeg. Errors:
+    /// [`MediaError::InvalidSegmentLength`] for a zero length, [`MediaError::Ffmpeg`] with
+    /// ffmpeg's message for an unreadable input or one without video, [`MediaError::Io`],
+    /// [`MediaError::Probe`] for a segment list we cannot read.
+    pub async fn segment_file(
+        &self,
+        input: &Path,
+        out_dir: &Path,
+        segment_len: Duration,
+    ) -> Result<Vec<SegmentInfo>, MediaError> {
+        if segment_len.is_zero() {
+            return Err(MediaError::InvalidSegmentLength { segment_len });
+        }
+        tokio::fs::create_dir_all(out_dir)
+            .await
+            .map_err(|e| MediaError::io("create directory", out_dir, e))?;
+        let scratch = ScratchDir::new().await?;
+        let list = scratch.path().join("segments.csv");
+        let pattern = out_dir.join("seg_%05d.ts");
+        let args = [
+            "-hide_banner".to_owned(),
+            "-nostdin".into(),
+            "-nostats".into(),
+            "-loglevel".into(),
+            "level+warning".into(),
+            "-y".into(),
+            "-i".into(),
+            crate::file_url(input),
+            "-map".into(),
+            "0:v:0".into(),
+            "-map".into(),
+            "0:a:0?".into(),
+            "-c".into(),
+            "copy".into(),
+            "-f".into(),
+            "segment".into(),
+            "-segment_time".into(),
+            format!("{}", segment_len.as_secs_f64()),
+            "-segment_format".into(),
+            "mpegts".into(),
+            "-segment_list".into(),
+            crate::file_url(&list),
+            "-segment_list_type".into(),
+            "csv".into(),
+            crate::file_url(&pattern),
+        ];
+        let result = match self.ffmpeg_job().run(args, None, None).await {
+            Ok(_) => match tokio::fs::read_to_string(&list).await {
+                Ok(text) => parse_segment_list(&text, out_dir),
+                Err(e) => Err(MediaError::io("read", &list, e)),
+            },
+            Err(e) => Err(e),
+        };
+        scratch.remove().await;
+        result
+    }
+}
+
+/// Parses ffmpeg's CSV segment list: one `file name,start seconds,end seconds` line per
+/// segment.
+fn parse_segment_list(text: &str, out_dir: &Path) -> Result<Vec<SegmentInfo>, MediaError> {
+    let bad = |line: &str| MediaError::Probe {
+        detail: format!("bad segment list line {line:?}"),
+    };
+    let seconds = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|v| Duration::try_from_secs_f64(v).ok())
+    };
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(seq, line)| {
+            let mut fields = line.rsplitn(3, ',');
+            let (Some(end), Some(start), Some(name)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return Err(bad(line));
+            };
+            let (Some(start), Some(end)) = (seconds(start), seconds(end)) else {
+                return Err(bad(line));
+            };
+            let name = name.trim_matches('"');
+            Ok(SegmentInfo {
+                path: out_dir.join(name),
+                seq: seq as u64,
+                start,
+                duration: end.saturating_sub(start),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_csv_segment_lists() {
+        let text = "seg_00000.ts,0.000000,2.440000\nseg_00001.ts,2.440000,4.360000\n\"odd,name.ts\",4.36,6.12\n";
+        let got = parse_segment_list(text, Path::new("/out")).expect("parse");
+        let want = [
+            ("/out/seg_00000.ts", 0, 0, 2440),
+            ("/out/seg_00001.ts", 1, 2440, 1920),
+            ("/out/odd,name.ts", 2, 4360, 1760),
+        ];
+        assert_eq!(got.len(), want.len());
+        for (seg, (path, seq, start_ms, dur_ms)) in got.iter().zip(want) {
+            assert_eq!(seg.path, Path::new(path));
+            assert_eq!(seg.seq, seq);
+            let close = |d: Duration, ms: u64| (d.as_secs_f64() - ms as f64 / 1000.0).abs() < 1e-6;
+            assert!(close(seg.start, start_ms), "{seg:?}");
+            assert!(close(seg.duration, dur_ms), "{seg:?}");
+        }
+        for bad in ["seg.ts,1.0", "seg.ts,a,b", "seg.ts,-1,2"] {
+            assert!(
+                matches!(
+                    parse_segment_list(bad, Path::new("/o")),
+                    Err(MediaError::Probe { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            parse_segment_list("", Path::new("/o"))
+                .expect("empty")
+                .is_empty()
+        );
+    }
+}
