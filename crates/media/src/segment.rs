@@ -29,8 +29,10 @@ impl Ffmpeg {
     /// video and first audio stream without re-encoding:
     /// `-map 0:v:0 -map 0:a:0? -c copy -f segment -segment_time <s> -segment_format mpegts`.
     ///
-    /// Stream copy can only cut at keyframes, so segments are at least `segment_len` long and
-    /// a source with sparse keyframes gives longer ones (one segment per keyframe interval).
+    /// Stream copy can only cut at keyframes, so segments are at least `segment_len` long.
+    /// When a source's keyframes are so sparse that a segment (other than the last) comes out
+    /// more than [`SEGMENT_SLACK`] longer than asked, the file is cut again with the video
+    /// re-encoded (x264 veryfast, CRF 18, a keyframe every `segment_len`) and audio copied.
     /// Timestamps run on across segments. Durations come from ffmpeg's CSV segment list.
     ///
     /// No time limit (the input is a local file); dropping the future kills ffmpeg. Errors:
@@ -49,36 +51,76 @@ impl Ffmpeg {
         tokio::fs::create_dir_all(out_dir)
             .await
             .map_err(|e| MediaError::io("create directory", out_dir, e))?;
+        let copied = self
+            .segment_pass(input, out_dir, segment_len, false)
+            .await?;
+        // Stream copy cuts only at keyframes: a source with sparse keyframes gives segments far
+        // longer than asked. Then cut again, re-encoding the video with a keyframe every
+        // `segment_len` (x264 veryfast, CRF 18, so the renditions barely suffer), audio copied.
+        let too_long = segment_len + SEGMENT_SLACK;
+        let n = copied.len();
+        if copied
+            .iter()
+            .take(n.saturating_sub(1))
+            .any(|s| s.duration > too_long)
+            || (n == 1 && copied[0].duration > too_long)
+        {
+            for segment in &copied {
+                let _ = tokio::fs::remove_file(&segment.path).await;
+            }
+            return self.segment_pass(input, out_dir, segment_len, true).await;
+        }
+        Ok(copied)
+    }
+
+    async fn segment_pass(
+        &self,
+        input: &Path,
+        out_dir: &Path,
+        segment_len: Duration,
+        reencode: bool,
+    ) -> Result<Vec<SegmentInfo>, MediaError> {
         let scratch = ScratchDir::new().await?;
         let list = scratch.path().join("segments.csv");
         let pattern = out_dir.join("seg_%05d.ts");
-        let args = [
-            "-hide_banner".to_owned(),
-            "-nostdin".into(),
-            "-nostats".into(),
-            "-loglevel".into(),
-            "level+warning".into(),
-            "-y".into(),
-            "-i".into(),
-            crate::file_url(input),
-            "-map".into(),
-            "0:v:0".into(),
-            "-map".into(),
-            "0:a:0?".into(),
-            "-c".into(),
-            "copy".into(),
-            "-f".into(),
-            "segment".into(),
-            "-segment_time".into(),
-            format!("{}", segment_len.as_secs_f64()),
-            "-segment_format".into(),
-            "mpegts".into(),
-            "-segment_list".into(),
-            crate::file_url(&list),
-            "-segment_list_type".into(),
-            "csv".into(),
-            crate::file_url(&pattern),
-        ];
+        let seconds = format!("{}", segment_len.as_secs_f64());
+        let mut args: Vec<String> = [
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "level+warning",
+            "-y",
+            "-i",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(crate::file_url(input));
+        args.extend(["-map", "0:v:0", "-map", "0:a:0?"].map(String::from));
+        if reencode {
+            args.extend(
+                [
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-crf",
+                    "18",
+                    "-force_key_frames",
+                ]
+                .map(String::from),
+            );
+            args.push(format!("expr:gte(t,n_forced*{seconds})"));
+            args.extend(["-c:a", "copy"].map(String::from));
+        } else {
+            args.extend(["-c", "copy"].map(String::from));
+        }
+        args.extend(["-f", "segment", "-segment_time"].map(String::from));
+        args.push(seconds);
+        args.extend(["-segment_format", "mpegts", "-segment_list"].map(String::from));
+        args.push(crate::file_url(&list));
+        args.extend(["-segment_list_type", "csv"].map(String::from));
+        args.push(crate::file_url(&pattern));
         let result = match self.ffmpeg_job().run(args, None, None).await {
             Ok(_) => match tokio::fs::read_to_string(&list).await {
                 Ok(text) => parse_segment_list(&text, out_dir),
@@ -90,6 +132,10 @@ impl Ffmpeg {
         result
     }
 }
+
+/// How much longer than asked a stream-copied segment may be before the file is cut again
+/// with re-encoded video.
+pub const SEGMENT_SLACK: Duration = Duration::from_secs(1);
 
 /// Parses ffmpeg's CSV segment list: one `file name,start seconds,end seconds` line per
 /// segment.
