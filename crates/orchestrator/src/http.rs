@@ -180,10 +180,9 @@ async fn accept_segment(
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        .filter(|ct| ct.starts_with("application/vnd+livepeer.uri"))
     {
-        if ct.starts_with("application/vnd+livepeer.uri") {
-            return Err(OrchestratorError::UnsupportedContentType(ct.to_string()));
-        }
+        return Err(OrchestratorError::UnsupportedContentType(ct.to_string()));
     }
     // 500: the body cannot be read or is too large.
     let body = axum::body::to_bytes(body, MAX_SEGMENT_BYTES)

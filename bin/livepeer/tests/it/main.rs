@@ -59,3 +59,99 @@ fn unknown_flags_are_refused() {
     let out = livepeer(&["-noSuchFlag"]);
     assert!(!out.status.success());
 }
+
+/// Starts a node, waits for `ready` on stderr, sends SIGINT, and returns the exit status and
+/// everything it logged.
+fn interrupt_after_ready(args: &[&str], ready: &str) -> (std::process::ExitStatus, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains(ready) => break,
+            Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?}: never logged {ready:?}");
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?}: still running 15 s after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (exit, reader.join().expect("reader"))
+}
+
+#[test]
+fn ctrl_c_stops_an_orchestrator_cleanly() {
+    let (exit, log) = interrupt_after_ready(
+        &[
+            "-orchestrator",
+            "-transcoder",
+            "-serviceAddr",
+            "127.0.0.1:0",
+        ],
+        "orchestrator listening",
+    );
+    assert!(exit.success(), "exit {exit:?}\n{log}");
+    assert!(log.contains("orchestrator stopped"), "{log}");
+}
+
+#[test]
+fn ctrl_c_stops_a_gateway_cleanly_and_json_logs_are_json() {
+    let (exit, log) = interrupt_after_ready(
+        &[
+            "-gateway",
+            "-httpAddr",
+            "127.0.0.1:0",
+            "-orchAddr",
+            "127.0.0.1:9",
+            "-logFormat",
+            "json",
+        ],
+        "gateway listening",
+    );
+    assert!(exit.success(), "exit {exit:?}\n{log}");
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            value.get("level").is_some() && value.get("fields").is_some(),
+            "{line}"
+        );
+    }
+    assert!(log.contains("gateway stopped"), "{log}");
+}
