@@ -20,6 +20,8 @@ use crate::{GatewayConfig, GatewayError};
 
 /// Segments kept in memory per stream (one hour of 2 s segments); older ones are dropped.
 pub const MAX_SEGMENTS_KEPT: usize = 1800;
+/// How long an ended stream stays playable (as VOD) before its renditions are dropped.
+pub const ENDED_STREAM_RETENTION: Duration = Duration::from_secs(30 * 60);
 /// How many orchestrators a stream keeps sessions with (go-livepeer: 2 × 8 s / 2 s).
 pub const SESSIONS_PER_STREAM: usize = 8;
 
@@ -49,7 +51,7 @@ pub(crate) struct Stream {
 struct StreamMedia {
     /// Per sequence number: duration and rendition bytes by profile name.
     segments: BTreeMap<u64, (Duration, HashMap<String, Bytes>)>,
-    /// Actual output size per profile, from the first rendition seen.
+    /// Whether the push ended (playlists are VOD).
     ended: bool,
     last_push: Option<Instant>,
 }
@@ -278,6 +280,18 @@ impl Gateway {
         for manifest in idle {
             self.end_stream(&manifest).await;
         }
+        // Ended streams stay playable as VOD for a while, then their memory is freed.
+        lock(&self.streams).retain(|manifest, s| {
+            let media = lock(&s.media);
+            let keep = !media.ended
+                || media
+                    .last_push
+                    .is_none_or(|t| t.elapsed() < ENDED_STREAM_RETENTION);
+            if !keep {
+                info!(manifest_id = %manifest, "ended stream removed");
+            }
+            keep
+        });
     }
 
     pub(crate) async fn end_all_streams(&self) {

@@ -80,6 +80,9 @@ pub enum OrchestratorError {
     /// The body is a URL (`application/vnd+livepeer.uri`); fetching inputs is not supported.
     #[error("unsupported segment content type {0:?}")]
     UnsupportedContentType(String),
+    /// The session was ended while its segment was being transcoded.
+    #[error("session ended")]
+    SessionEnded,
     /// This orchestrator has no transcoder to run the job on.
     #[error("no transcoders available")]
     NoTranscoder,

@@ -170,12 +170,9 @@ async fn accept_segment(
             "no renditions requested".into(),
         ));
     }
-    // 403 "OrchestratorCapped" for a new session past -maxSessions; "OrchestratorBusy" goes
-    // inside the 200 like any transcoding error.
-    let slot = match state.sessions.enqueue(&session_id) {
-        Err(OrchestratorError::Capped) => return Err(OrchestratorError::Capped),
-        slot => slot,
-    };
+    // 403 "OrchestratorCapped" for a new session past -maxSessions (go-livepeer
+    // `CheckCapacity`); the session itself opens only once the segment is accepted.
+    state.sessions.check_capacity(Some(&session_id))?;
 
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
@@ -192,6 +189,12 @@ async fn accept_segment(
     if alloy_primitives::keccak256(&body).as_slice() != seg.hash.as_slice() {
         return Err(OrchestratorError::HashMismatch);
     }
+    // A session filled up by a racing request is still 403 "OrchestratorCapped";
+    // "OrchestratorBusy" goes inside the 200 like any transcoding error.
+    let slot = match state.sessions.enqueue(&session_id) {
+        Err(OrchestratorError::Capped) => return Err(OrchestratorError::Capped),
+        slot => slot,
+    };
     Ok(AcceptedSegment {
         seg,
         session_id,
@@ -249,6 +252,12 @@ async fn transcode_segment(state: &State, job: AcceptedSegment) -> net::Transcod
             state
                 .store
                 .put(&session_id, &profile, &file, rendition.data);
+        }
+        // Closing marks the session before freeing its storage, so checking after the puts
+        // catches every interleaving with EndTranscodingSession or the idle sweep.
+        if !slot.session().is_open() {
+            state.store.remove_session(&session_id);
+            return Err(OrchestratorError::SessionEnded);
         }
         Ok(segments)
     }

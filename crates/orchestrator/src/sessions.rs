@@ -28,9 +28,15 @@ pub struct Session {
     pub turn: tokio::sync::Mutex<()>,
     queued: AtomicUsize,
     last_used: Mutex<Instant>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
+    /// Whether the session is still open (not ended nor swept as idle).
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
     fn touch(&self) {
         *self.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
@@ -119,6 +125,7 @@ impl Sessions {
                         turn: tokio::sync::Mutex::new(()),
                         queued: AtomicUsize::new(0),
                         last_used: Mutex::new(Instant::now()),
+                        closed: Default::default(),
                     });
                     open.insert(id.to_string(), session.clone());
                     session
@@ -136,7 +143,13 @@ impl Sessions {
 
     /// Closes session `id`; returns whether it was open.
     pub fn end(&self, id: &str) -> bool {
-        self.lock().remove(id).is_some()
+        match self.lock().remove(id) {
+            Some(session) => {
+                session.closed.store(true, Ordering::Release);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Closes and returns the IDs of sessions idle for at least `idle` with nothing queued.
@@ -149,7 +162,9 @@ impl Sessions {
             .map(|s| s.id.clone())
             .collect();
         for id in &expired {
-            open.remove(id);
+            if let Some(session) = open.remove(id) {
+                session.closed.store(true, Ordering::Release);
+            }
         }
         expired
     }

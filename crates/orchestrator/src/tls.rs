@@ -90,21 +90,35 @@ mod tests {
 
     #[test]
     fn certificate_is_a_ca_for_the_host() {
+        use x509_parser::extensions::GeneralName;
         for host in ["127.0.0.1", "orch.example.com"] {
             let cert = SelfSignedCert::generate(host).expect("generate");
             assert!(cert.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-            let params = CertificateParams::from_ca_cert_der(&cert.cert_der).expect("parse");
-            assert!(matches!(params.is_ca, IsCa::Ca(_)), "{host}: not a CA");
-            let sans: Vec<String> = params
-                .subject_alt_names
+            let (_, parsed) = x509_parser::parse_x509_certificate(&cert.cert_der).expect("parse");
+            let constraints = parsed.basic_constraints().expect("valid").expect("present");
+            assert!(constraints.value.ca, "{host}: not a CA");
+            let sans: Vec<String> = parsed
+                .subject_alternative_name()
+                .expect("valid")
+                .expect("present")
+                .value
+                .general_names
                 .iter()
-                .map(|san| match san {
-                    rcgen::SanType::DnsName(name) => name.to_string(),
-                    rcgen::SanType::IpAddress(ip) => ip.to_string(),
+                .map(|name| match name {
+                    GeneralName::DNSName(dns) => dns.to_string(),
+                    GeneralName::IPAddress(ip) => {
+                        std::net::IpAddr::from(<[u8; 4]>::try_from(*ip).expect("IPv4")).to_string()
+                    }
                     other => format!("{other:?}"),
                 })
                 .collect();
             assert_eq!(sans, vec![host.to_string()]);
+            let validity = parsed.validity().time_to_expiration().expect("valid now");
+            assert!(validity.whole_hours() >= 8764, "{validity:?}");
+            assert_eq!(
+                parsed.tbs_certificate.raw_serial().len(),
+                16 + usize::from(parsed.tbs_certificate.raw_serial()[0] == 0)
+            );
             cert.server_config().expect("rustls accepts the pair");
         }
     }
