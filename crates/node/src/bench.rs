@@ -141,38 +141,36 @@ pub async fn transcode(args: BenchTranscodeArgs) -> anyhow::Result<()> {
         args.profiles, args.preset
     );
 
-    // (a) bare ffmpeg, the orchestrator's own command line.
+    // (a) bare ffmpeg running the orchestrator's own command line, and (b) the full path,
+    // alternated run by run so that both see the same machine load.
     let out_dir = work.path().join("bare");
     tokio::fs::create_dir_all(&out_dir).await?;
     let bare_args = livepeer_media::ladder_args(&segment, &profiles, &out_dir, &args.preset)?;
-    let mut bare = Vec::new();
-    for run in 0..=runs {
-        let started = Instant::now();
-        let output = tokio::process::Command::new(ffmpeg.ffmpeg_path())
-            .args(&bare_args)
-            .output()
-            .await?;
-        if !output.status.success() {
-            bail!(
-                "bare ffmpeg failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-        }
-        if run > 0 {
-            bare.push(started.elapsed());
-        }
-    }
-
-    // (b) the full network path.
     let network = LocalNetwork::start(&args.profiles, &args.preset).await?;
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
-    let mut full = Vec::new();
+    let (mut bare, mut full) = (Vec::new(), Vec::new());
     let result: anyhow::Result<()> = async {
         for run in 0..=runs {
+            let started = Instant::now();
+            let output = tokio::process::Command::new(ffmpeg.ffmpeg_path())
+                .args(&bare_args)
+                .output()
+                .await?;
+            let elapsed = started.elapsed();
+            if !output.status.success() {
+                bail!(
+                    "bare ffmpeg failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                );
+            }
+            if run > 0 {
+                bare.push(elapsed);
+            }
+
             let url = format!("{}/live/bench/{run}.ts", network.gateway_url);
             let request = Request::post(&url)
                 .header("Content-Duration", "2000")
