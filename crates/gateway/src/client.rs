@@ -63,6 +63,9 @@ impl OrchestratorClient {
             .wrap_connector(http);
         let http = Client::builder(TokioExecutor::new())
             .http2_only(true)
+            // Segments and renditions are megabytes; 64 KiB default windows would stall them.
+            .http2_initial_stream_window_size(8 * 1024 * 1024)
+            .http2_initial_connection_window_size(16 * 1024 * 1024)
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Self { http }

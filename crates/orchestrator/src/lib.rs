@@ -52,6 +52,10 @@ pub const DEFAULT_MAX_SESSIONS: usize = 10;
 pub const NODE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How long shutdown waits for open connections to finish.
 pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+/// HTTP/2 flow-control window per stream, bytes.
+pub const H2_STREAM_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+/// HTTP/2 flow-control window per connection, bytes.
+pub const H2_CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 /// How long a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -284,7 +288,13 @@ impl OrchestratorService {
                     let watcher = graceful.watcher();
                     let tls = self.tls.clone();
                     connections.spawn(async move {
-                        let builder = auto::Builder::new(TokioExecutor::new());
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        // Segments are megabytes: HTTP/2's 64 KiB default windows would make
+                        // every upload wait on window updates.
+                        builder
+                            .http2()
+                            .initial_stream_window_size(H2_STREAM_WINDOW_BYTES)
+                            .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES);
                         let result = match tls {
                             Some(acceptor) => {
                                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
