@@ -37,6 +37,28 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Probabilistic-micropayment tickets.
+    #[command(subcommand)]
+    Ticket(TicketCommand),
+}
+
+/// `livepeer ticket …`
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Hash a ticket, recover its signer and, given recipientRand, check it and whether it wins.
+    Inspect(TicketInspectArgs),
+}
+
+/// `livepeer ticket inspect`
+#[derive(Debug, Clone, Args)]
+pub struct TicketInspectArgs {
+    /// A JSON file with one ticket in the shape of the test vectors (hex strings), or `-` for
+    /// standard input.
+    #[arg(default_value = "-")]
+    pub file: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `livepeer bench …`

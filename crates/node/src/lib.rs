@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::cli::{BenchCommand, Cli, Command, NodeArgs};
+use crate::cli::{BenchCommand, Cli, Command, NodeArgs, TicketCommand, TicketInspectArgs};
 
 /// How long shutdown waits for services to stop after Ctrl-C.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,8 +56,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Push(args)) => push::run(args, cancel).await.map(|_| ()),
         Some(Command::Demo(args)) => demo::run(args, cancel).await,
         Some(Command::Bench(BenchCommand::Transcode(args))) => bench::transcode(args).await,
+        Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         None => run_node(cli.node, cancel).await,
     }
+}
+
+/// `livepeer ticket inspect`: prints the report of one ticket read from a file or stdin.
+pub fn inspect_ticket(args: &TicketInspectArgs) -> anyhow::Result<()> {
+    let json = if args.file == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file))?
+    };
+    let report = livepeer_pm::inspect_ticket_json(&json)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }
 
 /// Cancels `cancel` on Ctrl-C or SIGTERM.

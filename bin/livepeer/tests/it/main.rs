@@ -155,3 +155,39 @@ fn ctrl_c_stops_a_gateway_cleanly_and_json_logs_are_json() {
     }
     assert!(log.contains("gateway stopped"), "{log}");
 }
+
+#[test]
+fn ticket_inspect_reports_hash_signer_and_win() {
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/pm_tickets.json"
+        ))
+        .expect("vectors"),
+    )
+    .expect("JSON");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, ticket) in vectors["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("{i}.json"));
+        std::fs::write(&path, ticket.to_string()).expect("write");
+        let out = livepeer(&["ticket", "inspect", "--json", path.to_str().expect("utf-8")]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        assert_eq!(report["ticketHash"], ticket["ticketHash"]);
+        assert_eq!(report["signer"], ticket["recoveredAddress"]);
+        assert_eq!(report["signerMatchesSender"], true);
+        assert_eq!(report["recipientRandHashMatches"], true);
+    }
+    let out = livepeer(&["ticket", "inspect", "/no/such/ticket.json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read"));
+}
