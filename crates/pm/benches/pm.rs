@@ -12,8 +12,9 @@ use alloy_primitives::{Address, B256, U256};
 use criterion::{Criterion, Throughput};
 use livepeer_pm::payment::{decode_payment_header, encode_payment_header};
 use livepeer_pm::{
-    LocalSigner, MemoryChain, MemoryTicketStore, PriceInfo, Recipient, RecipientConfig, Sender,
-    SenderConfig, SenderInfo, SenderMonitor, TicketStore, eth_signed_message_hash, recover_signer,
+    LocalSigner, MemoryChain, MemoryTicketStore, PriceInfo, Recipient, RecipientConfig,
+    RecipientRandInputs, Sender, SenderConfig, SenderInfo, SenderMonitor, TicketStore,
+    eth_signed_message_hash, recipient_rand, recover_signer,
 };
 use secp256k1::{Message, SECP256K1, ecdsa::RecoverableSignature, ecdsa::RecoveryId};
 
@@ -165,6 +166,14 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("pm");
     g.throughput(Throughput::Elements(1));
     g.bench_function("ticket_hash", |b| b.iter(|| black_box(&ticket).hash()));
+    g.bench_function("ticket_ev", |b| b.iter(|| black_box(&ticket).ev()));
+    g.bench_function("decode_payment_header", |b| {
+        b.iter(|| decode_payment_header(black_box(&pool[0])).expect("decodes"))
+    });
+    let inputs = RecipientRandInputs::of_ticket(&ticket, batch.params.seed);
+    g.bench_function("recipient_rand_hmac", |b| {
+        b.iter(|| recipient_rand(black_box(&setup.secret), black_box(&inputs)))
+    });
     g.bench_function("sign_ticket", |b| {
         b.iter(|| setup.gateway.sign(black_box(&hash)))
     });

@@ -16,7 +16,7 @@
 //! | [`recipient`] | params, recipientRand HMAC, validation order, nonces, redemption | `pm/recipient.go`, `pm/queue.go` |
 //! | [`sender`] | sessions, nonces, batches, acceptance rules | `pm/sender.go` |
 //! | [`balance`] | exact balances, ticket count for a fee | `core/accounting.go` |
-//! | [`max_float`] | reserve allocation and max float | `pm/sendermonitor.go` |
+//! | [`mod@max_float`] | reserve allocation and max float | `pm/sendermonitor.go` |
 //! | [`chain`] | chain data behind traits, in-memory chain | `pm/interfaces.go`, `eth/watchers` |
 //! | [`store`] | winning-ticket store, SQLite (WAL, synchronous FULL) | `common/db.go` |
 //! | [`payment`] | `net.Payment` and the `Livepeer-Payment` header | `server/segment_rpc.go` |

@@ -141,7 +141,11 @@ impl ExactWei {
 
     /// `self * n` for a count `n` (tickets, pixels).
     pub fn checked_mul_u64(self, n: u64) -> Result<Self, PmError> {
-        self.checked_mul(Self::from_wei(U256::from(n)))
+        match n {
+            0 => Ok(Self::ZERO),
+            1 => Ok(self),
+            _ => self.checked_mul(Self::from_wei(U256::from(n))),
+        }
     }
 
     /// `self / other`. Errors with [`PmError::ZeroDenominator`] when `other` is zero.

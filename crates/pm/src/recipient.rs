@@ -451,23 +451,34 @@ impl Recipient {
         sig: &[u8],
         seed: U256,
     ) -> Result<ReceivedTicket, PmError> {
-        let (_won, result) = self.receive_inner(ticket, sig, seed);
-        result
+        let rand = self.check_params(ticket, seed)?;
+        let (won, result) = self.receive_checked(ticket, sig, rand);
+        result.map(|ticket_hash| ReceivedTicket {
+            ticket_hash,
+            won,
+            ev: ticket.ev(),
+        })
     }
 
-    fn receive_inner(
+    /// Steps 1 to 3a of [`Recipient::receive_ticket`], which depend only on what every ticket
+    /// of a payment shares (parameters, sender): derives recipientRand and checks the sender
+    /// and the bound fields. All failures are fatal.
+    fn check_params(&self, ticket: &Ticket, seed: U256) -> Result<U256, PmError> {
+        let rand = self.recipient_rand(&RecipientRandInputs::of_ticket(ticket, seed));
+        self.monitor.validate_sender(ticket.sender)?;
+        self.check_bound_fields(ticket, rand)?;
+        Ok(rand)
+    }
+
+    /// Steps 3b to 6 of [`Recipient::receive_ticket`] for a ticket whose parameters passed
+    /// [`Recipient::check_params`] with `rand`: whether it won (and was stored), and its hash
+    /// or the first failure.
+    fn receive_checked(
         &self,
         ticket: &Ticket,
         sig: &[u8],
-        seed: U256,
-    ) -> (bool, Result<ReceivedTicket, PmError>) {
-        let rand = self.recipient_rand(&RecipientRandInputs::of_ticket(ticket, seed));
-        if let Err(e) = self.monitor.validate_sender(ticket.sender) {
-            return (false, Err(e));
-        }
-        if let Err(e) = self.check_bound_fields(ticket, rand) {
-            return (false, Err(e));
-        }
+        rand: U256,
+    ) -> (bool, Result<B256, PmError>) {
         let hash = ticket.hash();
         if let Err(e) = verify_signature(ticket.sender, &hash, sig) {
             return (false, Err(e));
@@ -496,14 +507,7 @@ impl Recipient {
                 }),
             );
         }
-        (
-            won,
-            Ok(ReceivedTicket {
-                ticket_hash: hash,
-                won,
-                ev: ticket.ev(),
-            }),
-        )
+        (won, Ok(hash))
     }
 
     fn check_bound_fields(&self, ticket: &Ticket, rand: U256) -> Result<(), PmError> {
@@ -624,6 +628,8 @@ impl Recipient {
         }
         let price = PricePerPixel::try_from(batch.expected_price)?;
         let ev = batch.params.ev();
+        // Parameters and sender are shared: derive recipientRand and check them once.
+        let mut rand = None;
         for sp in &batch.sender_params {
             let ticket = Ticket::new(
                 &batch.params,
@@ -632,7 +638,11 @@ impl Recipient {
                 sp.sender_nonce,
                 price,
             );
-            let (won, result) = self.receive_inner(&ticket, &sp.sig, batch.params.seed);
+            let rand = match rand {
+                Some(r) => r,
+                None => *rand.insert(self.check_params(&ticket, batch.params.seed)?),
+            };
+            let (won, result) = self.receive_checked(&ticket, &sp.sig, rand);
             if won {
                 out.winners.push(ticket.hash());
             }

@@ -5,6 +5,7 @@
 mod support;
 
 mod balances;
+#[cfg(unix)]
 mod crash;
 mod inspect;
 mod payment;

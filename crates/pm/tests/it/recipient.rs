@@ -392,3 +392,37 @@ fn ticket_params_follow_the_chain() {
         Err(PmError::InsufficientSenderReserve { .. })
     ));
 }
+
+#[test]
+fn max_float_subtracts_pending_winners_unless_the_deposit_covers_them() {
+    let face = 12_000_000_000_000_000u64;
+    let n = net(face / 3);
+    let gw = n.gateway_key.address();
+    let monitor = n.recipient.sender_monitor();
+    // Reserve 1e19 over a pool of 10.
+    let alloc = U256::from(10u64).pow(U256::from(18));
+    assert_eq!(monitor.max_float(gw).expect("max float"), alloc);
+    assert_eq!(
+        n.recipient.tx_cost_multiplier(gw).expect("multiplier"),
+        U256::from(100)
+    );
+    let session = n.session();
+    let batch = n.sender.create_ticket_batch(&session, 30).expect("batch");
+    let got = n.recipient.receive_payment(&batch).expect("accepted");
+    let pending = U256::from(face) * U256::from(got.winners.len());
+    assert!(!pending.is_zero(), "no winner in 30 tickets at p = 1/3");
+    assert_eq!(n.store.pending_face_value(gw).expect("sum"), pending);
+    // Deposit 1 ETH >= 3 × pending: pending is not subtracted.
+    assert_eq!(monitor.max_float(gw).expect("max float"), alloc);
+    // A deposit below 3 × pending: it is.
+    let mut info = n.chain.sender(gw);
+    info.deposit = pending * U256::from(3) - U256::from(1);
+    n.chain.set_sender(gw, info);
+    assert_eq!(monitor.max_float(gw).expect("max float"), alloc - pending);
+    // Claims by this orchestrator this round lower it too.
+    n.chain.set_claimed_reserve(gw, n.orch, U256::from(1000));
+    assert_eq!(
+        monitor.max_float(gw).expect("max float"),
+        alloc - pending - U256::from(1000)
+    );
+}
