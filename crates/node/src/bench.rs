@@ -131,7 +131,8 @@ pub async fn transcode(args: BenchTranscodeArgs) -> anyhow::Result<()> {
     let data = Bytes::from(tokio::fs::read(&segment).await?);
     let source_name = source
         .as_ref()
-        .map_or("testsrc2".to_string(), |p| p.display().to_string());
+        .and_then(|p| p.file_name())
+        .map_or("testsrc2".to_string(), |n| n.to_string_lossy().into_owned());
     println!(
         "segment: 2 s 1080p30 from {source_name}, {} bytes",
         data.len()
