@@ -171,7 +171,7 @@ impl OrchestratorClient {
 }
 
 /// The error and its sources on one line (hyper's top-level messages are terse).
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

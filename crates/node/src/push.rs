@@ -2,7 +2,7 @@
 //! `/live/<manifest>/<seq>.ts`, and save the renditions that come back as `multipart/mixed`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -14,6 +14,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
+
+use livepeer_gateway::client::error_chain;
 
 use crate::cli::PushArgs;
 
@@ -240,22 +242,6 @@ pub async fn parse_multipart(
         parts.push((name, field.bytes().await?));
     }
     Ok(parts)
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The default output folder for `push --out` when a caller wants one.
-pub fn default_out_dir(manifest: &str) -> PathBuf {
-    PathBuf::from(format!("push-out-{manifest}"))
 }
 
 #[cfg(test)]
