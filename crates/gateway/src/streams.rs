@@ -250,7 +250,7 @@ impl Gateway {
         let Some(stream) = self.stream(manifest) else {
             return false;
         };
-        lock(&stream.media).ended = true;
+        let already_ended = std::mem::replace(&mut lock(&stream.media).ended, true);
         let sessions = std::mem::take(&mut *stream.sessions.lock().await);
         for session in sessions {
             if let Err(err) = self
@@ -261,7 +261,9 @@ impl Gateway {
                 debug!(%err, "EndTranscodingSession failed");
             }
         }
-        info!(manifest_id = %manifest, "stream ended");
+        if !already_ended {
+            info!(manifest_id = %manifest, "stream ended");
+        }
         true
     }
 
