@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title MathUtils
+/// @notice Fixed-point percentages over PERC_DIVISOR = 1 000 000 (protocol.md §0 "Fixed-point units",
+///         livepeer/protocol contracts/libraries/MathUtils.sol). Used for rewardCut, feeShare and the
+///         other 1e6-based percentages of the BondingManager.
+/// @dev All arithmetic is checked (0.8.x), so a zero denominator reverts, as SafeMath did upstream.
+library MathUtils {
+    /// @notice The divisor of a percentage point value (100 % = 1 000 000).
+    uint256 internal constant PERC_DIVISOR = 1_000_000;
+
+    /// @notice Whether `_amount` is a valid percentage (≤ 100 %) (protocol.md §0).
+    function validPerc(uint256 _amount) internal pure returns (bool) {
+        return _amount <= PERC_DIVISOR;
+    }
+
+    /// @notice `floor(_amount · floor(_fracNum · D / _fracDenom) / D)`: the intermediate percentage is
+    ///         rounded down first, exactly as upstream (protocol.md §0).
+    function percOf(uint256 _amount, uint256 _fracNum, uint256 _fracDenom) internal pure returns (uint256) {
+        return (_amount * percPoints(_fracNum, _fracDenom)) / PERC_DIVISOR;
+    }
+
+    /// @notice `floor(_amount · _fracNum / D)` (protocol.md §0).
+    function percOf(uint256 _amount, uint256 _fracNum) internal pure returns (uint256) {
+        return (_amount * _fracNum) / PERC_DIVISOR;
+    }
+
+    /// @notice `floor(_fracNum · D / _fracDenom)` (protocol.md §0).
+    function percPoints(uint256 _fracNum, uint256 _fracDenom) internal pure returns (uint256) {
+        return (_fracNum * PERC_DIVISOR) / _fracDenom;
+    }
+}
