@@ -16,7 +16,8 @@ demo: setup
 test: setup
 	$(CARGO) test --workspace --locked
 
-lint:
+lint: setup
+	node contracts/compile.js --check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 

@@ -39,6 +39,18 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
   apt_install ffmpeg
 fi
 
+# --- node packages: solc, OpenZeppelin, anvil (contracts/package.json, pinned by its lockfile) -
+if ! command -v npm >/dev/null 2>&1; then
+  say "installing node.js and npm (Debian packages)"
+  apt_install nodejs npm
+fi
+lock_sum="$(sha256sum contracts/package-lock.json | cut -d' ' -f1)"
+if [ ! -x contracts/node_modules/.bin/anvil ] || [ "$(cat "$setup_dir/npm-lock.sha256" 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing contracts/ node packages (npm ci)"
+  (cd contracts && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$lock_sum" > "$setup_dir/npm-lock.sha256"
+fi
+
 # --- test media -----------------------------------------------------------------------------
 city=city-cc0-720x405-25fps.mpg
 bbb=bbb-cc-by-1280x720-25fps.mp4
@@ -72,4 +84,4 @@ if [ ! -s "$media_dir/$bbb" ] || [ ! -s "$media_dir/$bikes" ]; then
   rm -rf "$tmp"
 fi
 
-say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), media in .setup/media)"
+say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(contracts/node_modules/.bin/anvil --version | head -n1), media in .setup/media)"

@@ -40,6 +40,25 @@ pub enum Command {
     /// Probabilistic-micropayment tickets.
     #[command(subcommand)]
     Ticket(TicketCommand),
+    /// A whole protocol on this machine: anvil, the contracts, active orchestrators.
+    Devnet(DevnetArgs),
+}
+
+/// `livepeer devnet`
+#[derive(Debug, Clone, Args)]
+pub struct DevnetArgs {
+    /// Orchestrators to register, bond and activate.
+    #[arg(long, default_value_t = 2)]
+    pub orchestrators: usize,
+    /// Seconds between blocks (default: a block per transaction).
+    #[arg(long = "block-time", value_parser = parse_duration)]
+    pub block_time: Option<Duration>,
+    /// Print the devnet as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop the chain and return once it is set up instead of running until Ctrl-C.
+    #[arg(long)]
+    pub exit: bool,
 }
 
 /// `livepeer ticket …`

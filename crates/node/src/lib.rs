@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod devnet;
 mod logging;
 pub mod push;
 
@@ -57,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo(args)) => demo::run(args, cancel).await,
         Some(Command::Bench(BenchCommand::Transcode(args))) => bench::transcode(args).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
+        Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         None => run_node(cli.node, cancel).await,
     }
 }

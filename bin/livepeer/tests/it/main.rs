@@ -191,3 +191,48 @@ fn ticket_inspect_reports_hash_signer_and_win() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: cannot read"));
 }
+
+#[test]
+fn devnet_reports_active_orchestrators_and_leaves_no_anvil() {
+    let out = livepeer(&["devnet", "--orchestrators", "2", "--exit", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let orchestrators: Vec<&serde_json::Value> = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter(|a| a["role"] == "orchestrator")
+        .collect();
+    assert_eq!(orchestrators.len(), 2);
+    let active = report["activeOrchestrators"].as_array().expect("active");
+    for orch in orchestrators {
+        assert!(active.contains(&orch["address"]), "{orch} not active");
+    }
+    for name in [
+        "controller",
+        "bondingManager",
+        "ticketBroker",
+        "roundsManager",
+        "minter",
+        "livepeerToken",
+        "serviceRegistry",
+    ] {
+        assert!(
+            report["contracts"][name]
+                .as_str()
+                .is_some_and(|a| a.starts_with("0x")),
+            "{name} missing"
+        );
+    }
+    // anvil stopped with the command: its port no longer answers.
+    let url = report["rpcUrl"].as_str().expect("rpc url");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "anvil still listening at {addr}"
+    );
+}

@@ -1,0 +1,229 @@
+//! Errors of the chain client, with contract reverts decoded into types.
+
+use std::path::PathBuf;
+
+use alloy::primitives::Address;
+
+/// Everything that can go wrong talking to the protocol contracts.
+#[derive(Debug, thiserror::Error)]
+pub enum EthError {
+    /// No anvil binary was found.
+    #[error(
+        "anvil not found (looked at {searched:?}); run `make test` or scripts/setup.sh, which install it from npm, or set LIVEPEER_ANVIL"
+    )]
+    AnvilNotFound {
+        /// The paths tried.
+        searched: Vec<PathBuf>,
+    },
+    /// anvil did not start.
+    #[error("anvil did not start: {0}")]
+    AnvilStart(String),
+    /// The JSON-RPC endpoint cannot be reached or answered garbage.
+    #[error("cannot reach the Ethereum node at {url}: {reason}")]
+    Rpc {
+        /// The endpoint.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The address holds no contract (wrong `-ethController` or wrong chain).
+    #[error("no contract at {address} ({what}); is -ethController right for this chain?")]
+    NoContract {
+        /// The address.
+        address: Address,
+        /// What was expected there.
+        what: String,
+    },
+    /// The Controller has no entry for a contract name.
+    #[error("the Controller at {controller} has no {name} registered")]
+    NotRegistered {
+        /// The Controller.
+        controller: Address,
+        /// The registry name.
+        name: String,
+    },
+    /// A call or transaction reverted.
+    #[error("{call} reverted: {revert}")]
+    Reverted {
+        /// `Contract.function`.
+        call: String,
+        /// Why, decoded.
+        revert: Revert,
+    },
+    /// A transaction could not be sent or confirmed.
+    #[error("{call}: {reason}")]
+    Transaction {
+        /// `Contract.function`.
+        call: String,
+        /// Why.
+        reason: String,
+    },
+    /// A contract could not be deployed.
+    #[error("deploying {contract}: {reason}")]
+    Deploy {
+        /// The contract.
+        contract: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A decoded revert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Revert {
+    /// `require(..., reason)` / `Error(string)`.
+    #[error("{0:?}")]
+    Reason(String),
+    /// A Solidity panic (`Panic(uint256)`), e.g. 0x11 for arithmetic overflow.
+    #[error("panic 0x{0:x}")]
+    Panic(u64),
+    /// A custom error, by name when its ABI is known, else by selector.
+    #[error("{0}")]
+    Custom(String),
+    /// No revert data.
+    #[error("without a reason")]
+    Empty,
+}
+
+impl Revert {
+    /// Decodes revert data: `Error(string)`, `Panic(uint256)`, or a custom error named through
+    /// `custom_name` (selector → name).
+    pub fn decode(data: &[u8], custom_name: impl Fn([u8; 4]) -> Option<String>) -> Self {
+        use alloy::sol_types::{Panic, Revert as SolRevert, SolError};
+        if data.is_empty() {
+            return Self::Empty;
+        }
+        if let Ok(r) = SolRevert::abi_decode(data) {
+            return Self::Reason(r.reason);
+        }
+        if let Ok(p) = Panic::abi_decode(data) {
+            return Self::Panic(p.code.saturating_to());
+        }
+        let selector: [u8; 4] = data
+            .get(..4)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or_default();
+        Self::Custom(
+            custom_name(selector)
+                .unwrap_or_else(|| format!("error 0x{}", alloy::hex::encode(selector))),
+        )
+    }
+}
+
+impl EthError {
+    /// Classifies a contract-call error: a revert becomes [`EthError::Reverted`] with the reason
+    /// decoded, anything else [`EthError::Transaction`].
+    pub fn from_call(call: impl Into<String>, err: alloy::contract::Error) -> Self {
+        let call = call.into();
+        if let Some(data) = err.as_revert_data() {
+            return Self::Reverted {
+                call,
+                revert: Revert::decode(&data, |_| None),
+            };
+        }
+        Self::Transaction {
+            call,
+            reason: err.to_string(),
+        }
+    }
+
+    /// The revert reason string, when this is a `require` revert.
+    pub fn revert_reason(&self) -> Option<&str> {
+        match self {
+            Self::Reverted {
+                revert: Revert::Reason(reason),
+                ..
+            } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// Why `TicketBroker.redeemWinningTicket` refused a ticket: the checks of protocol.md §3.4, in
+/// their order, identified by the deployed contract's revert strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TicketRevert {
+    /// #1 "ticket recipient is null address".
+    #[error("ticket recipient is null address")]
+    NullRecipient,
+    /// #2 "ticket sender is null address".
+    #[error("ticket sender is null address")]
+    NullSender,
+    /// #3 auxData is not 64 bytes.
+    #[error("invalid length for ticket auxData")]
+    BadAuxData,
+    /// #4 the creation round was never initialized.
+    #[error("ticket creationRound does not have a block hash")]
+    NoBlockHash,
+    /// #5 auxData's block hash is not the creation round's.
+    #[error("ticket creationRoundBlockHash invalid for creationRound")]
+    WrongBlockHash,
+    /// #6 the creation round is older than ticketValidityPeriod.
+    #[error("ticket is expired")]
+    Expired,
+    /// #7 keccak256(recipientRand) ≠ recipientRandHash.
+    #[error("recipientRand does not match recipientRandHash")]
+    RecipientRandMismatch,
+    /// #8 already redeemed.
+    #[error("ticket is used")]
+    Used,
+    /// #9/#10 the signature is malformed or not the sender's.
+    #[error("invalid signature over ticket hash")]
+    InvalidSignature,
+    /// #11 keccak256(sig ‖ recipientRand) ≥ winProb.
+    #[error("ticket did not win")]
+    NotWinning,
+    /// #12 the sender's unlock period has passed.
+    #[error("sender is unlocked")]
+    SenderUnlocked,
+    /// #13 no deposit and no reserve.
+    #[error("sender deposit and reserve are zero")]
+    NoFunds,
+    /// The system is paused.
+    #[error("system is paused")]
+    Paused,
+    /// The current round is not initialized.
+    #[error("current round is not initialized")]
+    RoundNotInitialized,
+}
+
+impl TicketRevert {
+    /// The check a revert reason names, if it is one of the TicketBroker's.
+    pub fn from_reason(reason: &str) -> Option<Self> {
+        use TicketRevert::*;
+        Some(match reason {
+            "ticket recipient is null address" => NullRecipient,
+            "ticket sender is null address" => NullSender,
+            r if r.starts_with("invalid length for ticket auxData") => BadAuxData,
+            "ticket creationRound does not have a block hash" => NoBlockHash,
+            "ticket creationRoundBlockHash invalid for creationRound" => WrongBlockHash,
+            "ticket is expired" => Expired,
+            "recipientRand does not match recipientRandHash" => RecipientRandMismatch,
+            "ticket is used" => Used,
+            "invalid signature over ticket hash" | "INVALID_SIGNATURE_LENGTH" => InvalidSignature,
+            r if r.starts_with("ECDSA: invalid signature") => InvalidSignature,
+            "ticket did not win" => NotWinning,
+            "sender is unlocked" => SenderUnlocked,
+            "sender deposit and reserve are zero" => NoFunds,
+            "system is paused" => Paused,
+            "current round is not initialized" => RoundNotInitialized,
+            _ => return None,
+        })
+    }
+
+    /// Whether a later retry of the same ticket can succeed (go-livepeer drops used, expired
+    /// and losing tickets; a paused system or an uninitialized round may pass).
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            TicketRevert::Paused | TicketRevert::RoundNotInitialized
+        )
+    }
+}
+
+impl EthError {
+    /// The TicketBroker check this error is, when it is a redemption revert.
+    pub fn ticket_revert(&self) -> Option<TicketRevert> {
+        self.revert_reason().and_then(TicketRevert::from_reason)
+    }
+}

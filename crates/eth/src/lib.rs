@@ -1,0 +1,11 @@
+//! The protocol layer from Rust: alloy bindings to the Livepeer contracts, their resolution
+//! through the Controller by name (so `-ethController` on Arbitrum One finds the production
+//! contracts the same way as a dev deployment), and dev deployments on anvil.
+
+pub mod anvil;
+pub mod contracts;
+pub mod deployment;
+pub mod devnet;
+mod error;
+
+pub use error::{EthError, Revert, TicketRevert};

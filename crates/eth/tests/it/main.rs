@@ -1,0 +1,379 @@
+//! The protocol on a real anvil: devnet bring-up, contract resolution through the Controller,
+//! and winning-ticket redemption with tickets built and signed by `livepeer-pm`.
+
+use alloy::primitives::{Address, Bytes, U256, utils::parse_ether};
+use alloy::providers::{DynProvider, Provider};
+use alloy::signers::local::PrivateKeySigner;
+use livepeer_eth::contracts::{BondingManager, ITicketBroker, RoundsManager, TicketBroker};
+use livepeer_eth::deployment::{advance_round, resolve};
+use livepeer_eth::devnet::{Devnet, DevnetConfig, signing_provider};
+use livepeer_eth::{EthError, TicketRevert};
+use livepeer_pm::{LocalSigner, Ticket, TicketExpirationParams, recipient_rand_hash};
+
+async fn devnet(orchestrators: usize) -> Devnet {
+    Devnet::start(&DevnetConfig {
+        orchestrators,
+        ..Default::default()
+    })
+    .await
+    .expect("devnet starts")
+}
+
+fn key_of(devnet: &Devnet, role: &str, nth: usize) -> PrivateKeySigner {
+    let account = devnet
+        .info
+        .accounts
+        .iter()
+        .filter(|a| a.role == role)
+        .nth(nth)
+        .expect("account");
+    account.private_key.parse().expect("dev key")
+}
+
+fn pm_signer(key: &PrivateKeySigner) -> LocalSigner {
+    LocalSigner::from_bytes(&key.to_bytes().0).expect("valid key")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_activates_its_orchestrators_and_stops_anvil() {
+    let devnet = devnet(2).await;
+    let active = devnet.active_orchestrators().await.expect("query");
+    let orchestrators: Vec<Address> = devnet
+        .info
+        .accounts
+        .iter()
+        .filter(|a| a.role == "orchestrator")
+        .map(|a| a.address)
+        .collect();
+    assert_eq!(orchestrators.len(), 2);
+    assert_eq!(
+        active, orchestrators,
+        "both orchestrators are in the current round's active set"
+    );
+    assert!(devnet.info.round >= 2);
+    assert!(devnet.info.accounts.iter().any(|a| a.role == "gateway"));
+
+    // Everything is found again through the Controller by name, as a node pointed at
+    // -ethController would find it.
+    let found = resolve(&devnet.provider, devnet.info.contracts.controller)
+        .await
+        .expect("resolve");
+    assert_eq!(found, devnet.info.contracts);
+
+    let pid = devnet.anvil.child().id();
+    drop(devnet);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "anvil {pid} is still running"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolving_a_wrong_controller_is_one_clear_error() {
+    let devnet = devnet(0).await;
+    let err = resolve(&devnet.provider, Address::repeat_byte(0x42))
+        .await
+        .expect_err("no contract there");
+    assert!(matches!(err, EthError::NoContract { .. }), "{err}");
+    assert!(err.to_string().contains("-ethController"), "{err}");
+
+    let nowhere =
+        signing_provider("http://127.0.0.1:9", &PrivateKeySigner::random()).expect("provider");
+    let err = resolve(&nowhere, Address::repeat_byte(0x42))
+        .await
+        .expect_err("nothing listens");
+    assert!(matches!(err, EthError::Rpc { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_hashes_match_the_vectors() {
+    let devnet = devnet(0).await;
+    let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, devnet.provider.clone());
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/pm_tickets.json"
+        ))
+        .expect("vectors"),
+    )
+    .expect("JSON");
+    for t in vectors["tickets"].as_array().expect("tickets") {
+        let hex = |k: &str| t[k].as_str().expect(k).to_string();
+        let u = |k: &str| U256::from_str_radix(hex(k).trim_start_matches("0x"), 16).expect(k);
+        let ticket = ITicketBroker::Ticket {
+            recipient: hex("recipient").parse().expect("address"),
+            sender: hex("sender").parse().expect("address"),
+            faceValue: u("faceValue"),
+            winProb: u("winProb"),
+            senderNonce: u("senderNonce"),
+            recipientRandHash: hex("recipientRandHash").parse().expect("hash"),
+            auxData: hex("auxData").parse::<Bytes>().expect("aux"),
+        };
+        let hash = broker
+            .getTicketHash(ticket)
+            .call()
+            .await
+            .expect("getTicketHash");
+        assert_eq!(hash.to_string(), hex("ticketHash"));
+    }
+}
+
+/// A ticket from the devnet gateway to orchestrator `recipient`, created in the current round.
+#[allow(clippy::too_many_arguments, reason = "a test helper spelling out every ticket field")]
+async fn ticket(
+    provider: &DynProvider,
+    devnet: &Devnet,
+    gateway: &LocalSigner,
+    recipient: Address,
+    face_value: U256,
+    win_prob: U256,
+    nonce: u32,
+    rand: U256,
+) -> (ITicketBroker::Ticket, Bytes) {
+    let rounds = RoundsManager::new(devnet.info.contracts.rounds_manager, provider.clone());
+    let round: U256 = rounds.currentRound().call().await.expect("round");
+    let block_hash = rounds.blockHashForRound(round).call().await.expect("hash");
+    let pm_ticket = Ticket {
+        recipient,
+        sender: gateway.address(),
+        face_value,
+        win_prob,
+        sender_nonce: nonce,
+        recipient_rand_hash: recipient_rand_hash(rand),
+        expiration_params: TicketExpirationParams {
+            creation_round: round.saturating_to(),
+            creation_round_block_hash: block_hash,
+        },
+        params_expiration_block: U256::ZERO,
+        price_per_pixel: livepeer_pm::PricePerPixel::ZERO,
+    };
+    let sig = gateway.sign(&pm_ticket.hash());
+    let onchain = ITicketBroker::Ticket {
+        recipient,
+        sender: gateway.address(),
+        faceValue: face_value,
+        winProb: win_prob,
+        senderNonce: U256::from(nonce),
+        recipientRandHash: pm_ticket.recipient_rand_hash,
+        auxData: Bytes::from(pm_ticket.aux_data().as_slice().to_vec()),
+    };
+    let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, provider.clone());
+    assert_eq!(
+        broker
+            .getTicketHash(onchain.clone())
+            .call()
+            .await
+            .expect("hash"),
+        pm_ticket.hash(),
+        "pm and the broker hash alike"
+    );
+    (onchain, Bytes::from(sig.to_vec()))
+}
+
+async fn redeem(
+    provider: &DynProvider,
+    devnet: &Devnet,
+    t: &ITicketBroker::Ticket,
+    sig: &Bytes,
+    rand: U256,
+) -> Result<(), EthError> {
+    let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, provider.clone());
+    match broker
+        .redeemWinningTicket(t.clone(), sig.clone(), rand)
+        .send()
+        .await
+    {
+        Ok(pending) => {
+            let receipt = pending
+                .get_receipt()
+                .await
+                .map_err(|e| EthError::Transaction {
+                    call: "redeem".into(),
+                    reason: e.to_string(),
+                })?;
+            assert!(receipt.status());
+            Ok(())
+        }
+        Err(e) => Err(EthError::from_call("TicketBroker.redeemWinningTicket", e)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_winning_ticket_pays_the_orchestrators_fee_pool_and_each_check_reverts_on_its_own() {
+    let devnet = devnet(1).await;
+    let gateway_key = key_of(&devnet, "gateway", 0);
+    let orch_key = key_of(&devnet, "orchestrator", 0);
+    let orch = orch_key.address();
+    let gateway = pm_signer(&gateway_key);
+    let gateway_chain = signing_provider(&devnet.info.rpc_url, &gateway_key).expect("provider");
+    let orch_chain = signing_provider(&devnet.info.rpc_url, &orch_key).expect("provider");
+
+    // The gateway funds a deposit and a reserve.
+    let deposit = parse_ether("1").expect("amount");
+    let reserve = parse_ether("2").expect("amount");
+    let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, gateway_chain.clone());
+    let receipt = broker
+        .fundDepositAndReserve(deposit, reserve)
+        .value(deposit + reserve)
+        .send()
+        .await
+        .expect("fund")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(receipt.status());
+    let info = broker
+        .getSenderInfo(gateway.address())
+        .call()
+        .await
+        .expect("info");
+    assert_eq!(
+        (info.sender.deposit, info.reserve.fundsRemaining),
+        (deposit, reserve)
+    );
+
+    let face = parse_ether("0.1").expect("amount");
+    let rand = U256::from(0xC0FFEE_u64);
+    let (t, sig) = ticket(
+        &orch_chain,
+        &devnet,
+        &gateway,
+        orch,
+        face,
+        U256::MAX,
+        1,
+        rand,
+    )
+    .await;
+
+    let bonding = BondingManager::new(devnet.info.contracts.bonding_manager, orch_chain.clone());
+    let rounds = RoundsManager::new(devnet.info.contracts.rounds_manager, orch_chain.clone());
+    let round: U256 = rounds.currentRound().call().await.expect("round");
+    let fees_before = bonding.pendingFees(orch, round).call().await.expect("fees");
+    redeem(&orch_chain, &devnet, &t, &sig, rand)
+        .await
+        .expect("a winning ticket redeems");
+    let fees_after = bonding.pendingFees(orch, round).call().await.expect("fees");
+    // The orchestrator is its own only delegator: it earns the whole face value (to a wei of
+    // rounding in the fee-share split).
+    let earned = fees_after - fees_before;
+    assert!(
+        earned <= face && face - earned <= U256::from(1),
+        "earned {earned} of {face}"
+    );
+    let info = broker
+        .getSenderInfo(gateway.address())
+        .call()
+        .await
+        .expect("info");
+    assert_eq!(info.sender.deposit, deposit - face, "paid from the deposit");
+
+    // Replaying it, and each other check, fails with its own typed revert.
+    let err = redeem(&orch_chain, &devnet, &t, &sig, rand)
+        .await
+        .expect_err("replay");
+    assert_eq!(err.ticket_revert(), Some(TicketRevert::Used), "{err}");
+
+    let (losing, losing_sig) = ticket(
+        &orch_chain,
+        &devnet,
+        &gateway,
+        orch,
+        face,
+        U256::ZERO,
+        2,
+        rand,
+    )
+    .await;
+    let err = redeem(&orch_chain, &devnet, &losing, &losing_sig, rand)
+        .await
+        .expect_err("loses");
+    assert_eq!(err.ticket_revert(), Some(TicketRevert::NotWinning), "{err}");
+
+    let (t3, sig3) = ticket(
+        &orch_chain,
+        &devnet,
+        &gateway,
+        orch,
+        face,
+        U256::MAX,
+        3,
+        rand,
+    )
+    .await;
+    let err = redeem(&orch_chain, &devnet, &t3, &sig3, rand + U256::from(1))
+        .await
+        .expect_err("wrong rand");
+    assert_eq!(
+        err.ticket_revert(),
+        Some(TicketRevert::RecipientRandMismatch),
+        "{err}"
+    );
+
+    let impostor = LocalSigner::random();
+    let (mut forged, forged_sig) = ticket(
+        &orch_chain,
+        &devnet,
+        &impostor,
+        orch,
+        face,
+        U256::MAX,
+        4,
+        rand,
+    )
+    .await;
+    forged.sender = gateway.address();
+    let err = redeem(&orch_chain, &devnet, &forged, &forged_sig, rand)
+        .await
+        .expect_err("not the sender's");
+    assert_eq!(
+        err.ticket_revert(),
+        Some(TicketRevert::InvalidSignature),
+        "{err}"
+    );
+
+    let (mut null, null_sig) = ticket(
+        &orch_chain,
+        &devnet,
+        &gateway,
+        orch,
+        face,
+        U256::MAX,
+        5,
+        rand,
+    )
+    .await;
+    null.recipient = Address::ZERO;
+    let err = redeem(&orch_chain, &devnet, &null, &null_sig, rand)
+        .await
+        .expect_err("null recipient");
+    assert_eq!(
+        err.ticket_revert(),
+        Some(TicketRevert::NullRecipient),
+        "{err}"
+    );
+
+    // Past ticketValidityPeriod (2 rounds) a fresh, winning ticket from this round expires.
+    let (old, old_sig) = ticket(
+        &orch_chain,
+        &devnet,
+        &gateway,
+        orch,
+        face,
+        U256::MAX,
+        6,
+        rand,
+    )
+    .await;
+    advance_round(&devnet.provider, &devnet.info.contracts)
+        .await
+        .expect("round");
+    advance_round(&devnet.provider, &devnet.info.contracts)
+        .await
+        .expect("round");
+    let err = redeem(&orch_chain, &devnet, &old, &old_sig, rand)
+        .await
+        .expect_err("expired");
+    assert_eq!(err.ticket_revert(), Some(TicketRevert::Expired), "{err}");
+    let _ = gateway_chain.get_block_number().await;
+}
