@@ -82,6 +82,9 @@ impl std::fmt::Debug for Devnet {
     }
 }
 
+/// A local private key (alloy's `PrivateKeySigner`).
+pub type LocalKey = PrivateKeySigner;
+
 /// A provider for `url` that signs with `key`.
 pub fn signing_provider(url: &str, key: &PrivateKeySigner) -> Result<DynProvider, EthError> {
     let url = url.parse().map_err(|e: url::ParseError| EthError::Rpc {

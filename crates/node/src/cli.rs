@@ -114,9 +114,16 @@ pub struct NodeArgs {
     pub transcoder: bool,
 
     // ---- Network ----------------------------------------------------------------------
-    /// Network: `offchain` (no chain, no payment) is the only one this build runs.
+    /// Network: `offchain` (no chain, no payment), or an on-chain network (e.g.
+    /// `arbitrum-one-mainnet`, or any name with -ethController for a dev chain).
     #[arg(long = "network", help_heading = "Network", default_value = "offchain")]
     pub network: String,
+    /// Ethereum JSON-RPC endpoint (on-chain networks).
+    #[arg(long = "ethUrl", help_heading = "Network")]
+    pub eth_url: Option<String>,
+    /// Controller address (default: the network's built-in one).
+    #[arg(long = "ethController", help_heading = "Network")]
+    pub eth_controller: Option<String>,
     /// Orchestrator: the public address gateways reach (`host:port`, https implied).
     #[arg(long = "serviceAddr", help_heading = "Network")]
     pub service_addr: Option<String>,

@@ -143,12 +143,52 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
     })
 }
 
+/// Connects to `-ethUrl` and finds the protocol contracts through the Controller (`-ethController`,
+/// or the network's built-in one), as go-livepeer does at start-up.
+///
+/// Errors, each one line: no `-ethUrl`, an unknown network without `-ethController`, an invalid
+/// address, an unreachable endpoint, or no Controller at the address.
+pub async fn connect_chain(
+    args: &NodeArgs,
+) -> anyhow::Result<livepeer_eth::deployment::ProtocolAddresses> {
+    let Some(url) = args.eth_url.as_deref() else {
+        bail!(
+            "-network {} needs -ethUrl (an Ethereum JSON-RPC endpoint)",
+            args.network
+        );
+    };
+    let controller = match (args.eth_controller.as_deref(), args.network.as_str()) {
+        (Some(address), _) => address
+            .parse()
+            .with_context(|| format!("-ethController {address:?} is not an address"))?,
+        (None, "arbitrum-one-mainnet") => livepeer_eth::deployment::ARBITRUM_ONE_CONTROLLER,
+        (None, other) => bail!("-network {other} has no built-in Controller; pass -ethController"),
+    };
+    // Read-only for now: any key will do until accounts are configured.
+    let provider =
+        livepeer_eth::devnet::signing_provider(url, &livepeer_eth::devnet::LocalKey::random())?;
+    let contracts = livepeer_eth::deployment::resolve(&provider, controller)
+        .await
+        .map_err(|e| match e {
+            livepeer_eth::EthError::Rpc { reason, .. } => {
+                anyhow::anyhow!("cannot reach the Ethereum node at {url}: {reason}")
+            }
+            other => other.into(),
+        })?;
+    info!(controller = %contracts.controller, bonding_manager = %contracts.bonding_manager, ticket_broker = %contracts.ticket_broker, "protocol contracts found");
+    Ok(contracts)
+}
+
 /// Runs the roles the flags select until `cancel` fires.
 pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     if args.network != "offchain" {
+        let contracts = connect_chain(&args).await?;
         bail!(
-            "-network {}: on-chain networks need the protocol contracts, which this build does not have yet; use -network offchain",
-            args.network
+            "-network {}: found the protocol (Controller {}, BondingManager {}, TicketBroker {}), but paying and being paid on chain is not in this build yet; use -network offchain",
+            args.network,
+            contracts.controller,
+            contracts.bonding_manager,
+            contracts.ticket_broker
         );
     }
     let gateway = args.gateway || args.broadcaster;

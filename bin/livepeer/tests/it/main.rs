@@ -30,10 +30,32 @@ fn help_groups_go_livepeer_flags() {
 
 #[test]
 fn bad_setups_exit_non_zero_with_one_line() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["-gateway", "-network", "arbitrum-one-mainnet"],
-            "on-chain networks",
+            "needs -ethUrl",
+        ),
+        (
+            &[
+                "-gateway",
+                "-network",
+                "dev",
+                "-ethUrl",
+                "http://127.0.0.1:9",
+            ],
+            "pass -ethController",
+        ),
+        (
+            &[
+                "-gateway",
+                "-network",
+                "dev",
+                "-ethUrl",
+                "http://127.0.0.1:9",
+                "-ethController",
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            ],
+            "cannot reach the Ethereum node at http://127.0.0.1:9",
         ),
         (&["-gateway", "-httpAddr", "127.0.0.1:0"], "-orchAddr"),
         (&[], "no role selected"),
