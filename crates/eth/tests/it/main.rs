@@ -119,7 +119,10 @@ async fn ticket_hashes_match_the_vectors() {
 }
 
 /// A ticket from the devnet gateway to orchestrator `recipient`, created in the current round.
-#[allow(clippy::too_many_arguments, reason = "a test helper spelling out every ticket field")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a test helper spelling out every ticket field"
+)]
 async fn ticket(
     provider: &DynProvider,
     devnet: &Devnet,
