@@ -70,6 +70,18 @@ sol!(
     LivepeerTokenFaucet,
     "../../contracts/artifacts/LivepeerTokenFaucet.json"
 );
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    Treasury,
+    "../../contracts/artifacts/Treasury.json"
+);
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    LivepeerGovernor,
+    "../../contracts/artifacts/LivepeerGovernor.json"
+);
 
 /// The token's minter role id (`keccak256("MINTER_ROLE")`; the deployed token has no getter).
 pub fn minter_role() -> alloy::primitives::FixedBytes<32> {

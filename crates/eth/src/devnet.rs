@@ -91,7 +91,14 @@ pub fn signing_provider(url: &str, key: &PrivateKeySigner) -> Result<DynProvider
         url: url.into(),
         reason: e.to_string(),
     })?;
+    // Nonces come from the node for every transaction: alloy's cached nonce manager keeps a
+    // nonce reserved by a transaction that failed gas estimation (a revert), and every later
+    // transaction of the account would wait forever behind the gap.
     Ok(ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_simple_nonce_management()
+        .fetch_chain_id()
         .wallet(EthereumWallet::from(key.clone()))
         .connect_http(url)
         .erased())

@@ -7,5 +7,6 @@ pub mod contracts;
 pub mod deployment;
 pub mod devnet;
 mod error;
+pub mod governance;
 
 pub use error::{EthError, Revert, TicketRevert};

@@ -1,38 +1,20 @@
 //! The protocol on a real anvil: devnet bring-up, contract resolution through the Controller,
-//! and winning-ticket redemption with tickets built and signed by `livepeer-pm`.
+//! winning-ticket redemption with tickets built and signed by `livepeer-pm`, staking
+//! ([`staking`]) and rewards and LIP-36 earnings ([`rewards`]).
+
+mod rewards;
+mod staking;
+mod support;
 
 use alloy::primitives::{Address, Bytes, U256, utils::parse_ether};
-use alloy::providers::{DynProvider, Provider};
+use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use livepeer_eth::contracts::{BondingManager, ITicketBroker, RoundsManager, TicketBroker};
 use livepeer_eth::deployment::{advance_round, resolve};
-use livepeer_eth::devnet::{Devnet, DevnetConfig, signing_provider};
+use livepeer_eth::devnet::signing_provider;
 use livepeer_eth::{EthError, TicketRevert};
-use livepeer_pm::{LocalSigner, Ticket, TicketExpirationParams, recipient_rand_hash};
-
-async fn devnet(orchestrators: usize) -> Devnet {
-    Devnet::start(&DevnetConfig {
-        orchestrators,
-        ..Default::default()
-    })
-    .await
-    .expect("devnet starts")
-}
-
-fn key_of(devnet: &Devnet, role: &str, nth: usize) -> PrivateKeySigner {
-    let account = devnet
-        .info
-        .accounts
-        .iter()
-        .filter(|a| a.role == role)
-        .nth(nth)
-        .expect("account");
-    account.private_key.parse().expect("dev key")
-}
-
-fn pm_signer(key: &PrivateKeySigner) -> LocalSigner {
-    LocalSigner::from_bytes(&key.to_bytes().0).expect("valid key")
-}
+use livepeer_pm::LocalSigner;
+use support::{devnet, key_of, pm_signer, redeem, ticket};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devnet_activates_its_orchestrators_and_stops_anvil() {
@@ -115,89 +97,6 @@ async fn ticket_hashes_match_the_vectors() {
             .await
             .expect("getTicketHash");
         assert_eq!(hash.to_string(), hex("ticketHash"));
-    }
-}
-
-/// A ticket from the devnet gateway to orchestrator `recipient`, created in the current round.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "a test helper spelling out every ticket field"
-)]
-async fn ticket(
-    provider: &DynProvider,
-    devnet: &Devnet,
-    gateway: &LocalSigner,
-    recipient: Address,
-    face_value: U256,
-    win_prob: U256,
-    nonce: u32,
-    rand: U256,
-) -> (ITicketBroker::Ticket, Bytes) {
-    let rounds = RoundsManager::new(devnet.info.contracts.rounds_manager, provider.clone());
-    let round: U256 = rounds.currentRound().call().await.expect("round");
-    let block_hash = rounds.blockHashForRound(round).call().await.expect("hash");
-    let pm_ticket = Ticket {
-        recipient,
-        sender: gateway.address(),
-        face_value,
-        win_prob,
-        sender_nonce: nonce,
-        recipient_rand_hash: recipient_rand_hash(rand),
-        expiration_params: TicketExpirationParams {
-            creation_round: round.saturating_to(),
-            creation_round_block_hash: block_hash,
-        },
-        params_expiration_block: U256::ZERO,
-        price_per_pixel: livepeer_pm::PricePerPixel::ZERO,
-    };
-    let sig = gateway.sign(&pm_ticket.hash());
-    let onchain = ITicketBroker::Ticket {
-        recipient,
-        sender: gateway.address(),
-        faceValue: face_value,
-        winProb: win_prob,
-        senderNonce: U256::from(nonce),
-        recipientRandHash: pm_ticket.recipient_rand_hash,
-        auxData: Bytes::from(pm_ticket.aux_data().as_slice().to_vec()),
-    };
-    let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, provider.clone());
-    assert_eq!(
-        broker
-            .getTicketHash(onchain.clone())
-            .call()
-            .await
-            .expect("hash"),
-        pm_ticket.hash(),
-        "pm and the broker hash alike"
-    );
-    (onchain, Bytes::from(sig.to_vec()))
-}
-
-async fn redeem(
-    provider: &DynProvider,
-    devnet: &Devnet,
-    t: &ITicketBroker::Ticket,
-    sig: &Bytes,
-    rand: U256,
-) -> Result<(), EthError> {
-    let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, provider.clone());
-    match broker
-        .redeemWinningTicket(t.clone(), sig.clone(), rand)
-        .send()
-        .await
-    {
-        Ok(pending) => {
-            let receipt = pending
-                .get_receipt()
-                .await
-                .map_err(|e| EthError::Transaction {
-                    call: "redeem".into(),
-                    reason: e.to_string(),
-                })?;
-            assert!(receipt.status());
-            Ok(())
-        }
-        Err(e) => Err(EthError::from_call("TicketBroker.redeemWinningTicket", e)),
     }
 }
 
@@ -380,3 +279,6 @@ async fn a_winning_ticket_pays_the_orchestrators_fee_pool_and_each_check_reverts
     assert_eq!(err.ticket_revert(), Some(TicketRevert::Expired), "{err}");
     let _ = gateway_chain.get_block_number().await;
 }
+
+mod governance;
+mod reserve;
