@@ -511,14 +511,11 @@ async fn funds_leave_only_after_the_unlock_period_and_cancel_unlock_keeps_them_r
     assert_eq!(reason(&err), "sender deposit and reserve are zero");
 }
 
-// BUG: `devnet::signing_provider` (crates/eth/src/devnet.rs) builds its provider with alloy's
-// recommended fillers, whose cached nonce manager hands out a nonce while gas is estimated, in
-// parallel (`JoinFill::prepare`). When the estimate fails because the transaction would
-// revert, that nonce is never sent, and every later transaction from the same provider waits
-// forever behind the gap. A gateway whose early `withdraw` was refused can then never fund its
-// deposit again, and an orchestrator whose ticket redemption reverted can never redeem another
-// one. Fix there: `ProviderBuilder::new().with_simple_nonce_management()` (or a nonce manager
-// that is reset on a send error). This test asserts the correct behaviour and fails until then.
+/// Regression: `devnet::signing_provider` once kept alloy's cached nonce manager, which reserves
+/// a nonce while gas is estimated; when the estimate failed (the transaction would revert) the
+/// nonce was never sent and every later transaction from that provider waited forever behind
+/// the gap, so a gateway whose early `withdraw` was refused could never fund again, and an
+/// orchestrator whose redemption reverted could never redeem again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_transaction_does_not_wedge_the_senders_next_one() {
     let devnet = devnet(0).await;
