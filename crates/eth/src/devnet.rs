@@ -58,6 +58,8 @@ pub struct DevnetInfo {
     pub chain_id: u64,
     /// Contract addresses.
     pub contracts: ProtocolAddresses,
+    /// The Treasury and LivepeerGovernor (Controller ownership stays with the deployer).
+    pub governance: crate::governance::GovernanceAddresses,
     /// The current round.
     pub round: u64,
     /// Accounts: deployer, orchestrators, gateway.
@@ -129,6 +131,9 @@ impl Devnet {
             .clone();
         let provider = signing_provider(&rpc_url, &deployer)?;
         let contracts = deploy_dev(&provider, &config.params).await?;
+        let governance =
+            crate::governance::deploy_governance(&provider, &contracts, &Default::default())
+                .await?;
         let mut accounts = vec![DevAccount {
             role: "deployer".into(),
             address: deployer.address(),
@@ -193,6 +198,7 @@ impl Devnet {
                 rpc_url,
                 chain_id,
                 contracts,
+                governance,
                 round,
                 accounts,
             },

@@ -7,6 +7,7 @@ pub mod contracts;
 pub mod deployment;
 pub mod devnet;
 mod error;
+pub mod gas;
 pub mod governance;
 
 pub use error::{EthError, Revert, TicketRevert};

@@ -214,3 +214,18 @@ pub async fn transcode(args: BenchTranscodeArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `livepeer bench gas`: prints the gas of the calls a node makes most, measured on a fresh
+/// devnet, next to go-livepeer's redemption budget on Arbitrum One.
+pub async fn gas() -> anyhow::Result<()> {
+    let figures = livepeer_eth::gas::measure().await?;
+    println!("{:<50} {:>10}", "call", "gas used");
+    for f in &figures {
+        println!("{:<50} {:>10}", f.call, f.gas_used);
+    }
+    println!(
+        "go-livepeer budgets {} gas for a redemption on Arbitrum One",
+        livepeer_eth::gas::ARBITRUM_REDEEM_GAS_BUDGET
+    );
+    Ok(())
+}

@@ -85,6 +85,8 @@ pub struct TicketInspectArgs {
 pub enum BenchCommand {
     /// Bare ffmpeg ladder against the full gateway → orchestrator → ffmpeg → download path.
     Transcode(BenchTranscodeArgs),
+    /// Gas of redeemWinningTicket, reward, bond and fundDepositAndReserve on a fresh devnet.
+    Gas,
 }
 
 fn parse_bool_flag(s: &str) -> Result<bool, String> {

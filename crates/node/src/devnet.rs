@@ -35,6 +35,9 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
             ("BondingManager", c.bonding_manager),
             ("TicketBroker", c.ticket_broker),
             ("ServiceRegistry", c.service_registry),
+            ("BondingVotes", info.governance.bonding_votes),
+            ("Treasury", info.governance.treasury),
+            ("LivepeerGovernor", info.governance.livepeer_governor),
         ] {
             println!("{name:<16} {address}");
         }

@@ -57,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Push(args)) => push::run(args, cancel).await.map(|_| ()),
         Some(Command::Demo(args)) => demo::run(args, cancel).await,
         Some(Command::Bench(BenchCommand::Transcode(args))) => bench::transcode(args).await,
+        Some(Command::Bench(BenchCommand::Gas)) => bench::gas().await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         None => run_node(cli.node, cancel).await,

@@ -282,3 +282,21 @@ async fn a_winning_ticket_pays_the_orchestrators_fee_pool_and_each_check_reverts
 
 mod governance;
 mod reserve;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_fits_go_livepeers_gas_budget() {
+    let figures = livepeer_eth::gas::measure().await.expect("measured");
+    assert_eq!(figures.len(), 5, "{figures:?}");
+    let redeem = figures
+        .iter()
+        .find(|f| f.call.starts_with("TicketBroker.redeemWinningTicket"))
+        .expect("redeem measured");
+    assert!(
+        redeem.gas_used < livepeer_eth::gas::ARBITRUM_REDEEM_GAS_BUDGET,
+        "{redeem:?}"
+    );
+    assert!(
+        figures.iter().all(|f| f.gas_used > 21_000),
+        "every call did work: {figures:?}"
+    );
+}
