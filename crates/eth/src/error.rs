@@ -179,6 +179,10 @@ pub enum TicketRevert {
     /// #13 no deposit and no reserve.
     #[error("sender deposit and reserve are zero")]
     NoFunds,
+    /// The recipient is not a registered orchestrator, so the BondingManager cannot take its
+    /// fees (effect 3 of §3.4).
+    #[error("transcoder must be registered")]
+    RecipientNotRegistered,
     /// The system is paused.
     #[error("system is paused")]
     Paused,
@@ -205,6 +209,7 @@ impl TicketRevert {
             "ticket did not win" => NotWinning,
             "sender is unlocked" => SenderUnlocked,
             "sender deposit and reserve are zero" => NoFunds,
+            "transcoder must be registered" => RecipientNotRegistered,
             "system is paused" => Paused,
             "current round is not initialized" => RoundNotInitialized,
             _ => return None,

@@ -255,6 +255,28 @@ async fn a_winning_ticket_pays_the_orchestrators_fee_pool_and_each_check_reverts
         "{err}"
     );
 
+    // A ticket to an address that is not a registered orchestrator cannot be paid.
+    let stranger = Address::repeat_byte(0x77);
+    let (to_stranger, stranger_sig) = ticket(
+        &orch_chain,
+        &devnet,
+        &gateway,
+        stranger,
+        face,
+        U256::MAX,
+        7,
+        rand,
+    )
+    .await;
+    let err = redeem(&orch_chain, &devnet, &to_stranger, &stranger_sig, rand)
+        .await
+        .expect_err("unregistered recipient");
+    assert_eq!(
+        err.revert_reason(),
+        Some("transcoder must be registered"),
+        "{err}"
+    );
+
     // Past ticketValidityPeriod (2 rounds) a fresh, winning ticket from this round expires.
     let (old, old_sig) = ticket(
         &orch_chain,
