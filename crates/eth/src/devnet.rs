@@ -22,6 +22,13 @@ pub const DEVNET_REWARD_CUT: u64 = 100_000;
 /// feeShare each devnet orchestrator sets (1e6 = 100 %): 50 %.
 pub const DEVNET_FEE_SHARE: u64 = 500_000;
 
+/// LPT the devnet faucet holds.
+pub const FAUCET_FUNDS_LPT: u64 = 1_000_000;
+/// LPT one faucet request gives.
+pub const FAUCET_REQUEST_LPT: u64 = 10;
+/// Hours between two requests of one account.
+pub const FAUCET_REQUEST_WAIT_HOURS: u64 = 1;
+
 /// One funded devnet account.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +67,9 @@ pub struct DevnetInfo {
     pub contracts: ProtocolAddresses,
     /// The Treasury and LivepeerGovernor (Controller ownership stays with the deployer).
     pub governance: crate::governance::GovernanceAddresses,
+    /// The LPT faucet (`request()` gives [`FAUCET_REQUEST_LPT`] once an hour per account),
+    /// registered as `LivepeerTokenFaucet`.
+    pub faucet: Address,
     /// The current round.
     pub round: u64,
     /// Accounts: deployer, orchestrators, gateway.
@@ -151,6 +161,33 @@ impl Devnet {
             token.grantRole(crate::contracts::minter_role(), deployer.address()),
             "LivepeerToken.grantRole(MINTER_ROLE, deployer)"
         );
+        let lpt = |n: u64| U256::from(n) * U256::from(10u64).pow(U256::from(18u64));
+        let faucet = crate::contracts::LivepeerTokenFaucet::deploy(
+            provider.clone(),
+            contracts.livepeer_token,
+            lpt(FAUCET_REQUEST_LPT),
+            U256::from(FAUCET_REQUEST_WAIT_HOURS),
+        )
+        .await
+        .map_err(|e| EthError::Deploy {
+            contract: "LivepeerTokenFaucet".into(),
+            reason: e.to_string(),
+        })?
+        .address()
+        .to_owned();
+        transact!(
+            token.mint(faucet, lpt(FAUCET_FUNDS_LPT)),
+            "LivepeerToken.mint(faucet)"
+        );
+        let registry = crate::contracts::Controller::new(contracts.controller, provider.clone());
+        transact!(
+            registry.setContractInfo(
+                crate::deployment::contract_id(crate::deployment::names::FAUCET),
+                faucet,
+                alloy::primitives::FixedBytes::ZERO
+            ),
+            "Controller.setContractInfo(LivepeerTokenFaucet)"
+        );
         for (i, key) in keys.iter().skip(1).take(config.orchestrators).enumerate() {
             let service_uri = format!("https://127.0.0.1:{}", 8935 + i);
             transact!(token.mint(key.address(), stake), "LivepeerToken.mint");
@@ -199,6 +236,7 @@ impl Devnet {
                 chain_id,
                 contracts,
                 governance,
+                faucet,
                 round,
                 accounts,
             },

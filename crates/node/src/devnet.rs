@@ -38,6 +38,7 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
             ("BondingVotes", info.governance.bonding_votes),
             ("Treasury", info.governance.treasury),
             ("LivepeerGovernor", info.governance.livepeer_governor),
+            ("Faucet", info.faucet),
         ] {
             println!("{name:<16} {address}");
         }

@@ -322,3 +322,43 @@ async fn a_redemption_fits_go_livepeers_gas_budget() {
         "every call did work: {figures:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_devnet_faucet_hands_out_lpt_once_per_wait() {
+    use livepeer_eth::contracts::{LivepeerToken, LivepeerTokenFaucet};
+    let devnet = devnet(0).await;
+    let someone = key_of(&devnet, "gateway", 0);
+    let chain = signing_provider(&devnet.info.rpc_url, &someone).expect("provider");
+    let faucet = LivepeerTokenFaucet::new(devnet.info.faucet, chain.clone());
+    let token = LivepeerToken::new(devnet.info.contracts.livepeer_token, chain.clone());
+    let before = token
+        .balanceOf(someone.address())
+        .call()
+        .await
+        .expect("balance");
+    let receipt = faucet
+        .request()
+        .send()
+        .await
+        .expect("request")
+        .get_receipt()
+        .await
+        .expect("receipt");
+    assert!(receipt.status());
+    let after = token
+        .balanceOf(someone.address())
+        .call()
+        .await
+        .expect("balance");
+    assert_eq!(after - before, parse_ether("10").expect("amount"));
+    let again = faucet
+        .request()
+        .call()
+        .await
+        .expect_err("a second request within the wait");
+    assert!(
+        EthError::from_call("LivepeerTokenFaucet.request", again)
+            .revert_reason()
+            .is_some()
+    );
+}
