@@ -11,6 +11,7 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
     let config = DevnetConfig {
         orchestrators: args.orchestrators,
         block_time: args.block_time,
+        faucet_lpt: livepeer_eth::devnet::FAUCET_FUNDS_LPT,
         ..Default::default()
     };
     let devnet = Devnet::start(&config).await?;

@@ -326,7 +326,12 @@ async fn a_redemption_fits_go_livepeers_gas_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_devnet_faucet_hands_out_lpt_once_per_wait() {
     use livepeer_eth::contracts::{LivepeerToken, LivepeerTokenFaucet};
-    let devnet = devnet(0).await;
+    let devnet = livepeer_eth::devnet::Devnet::start(&livepeer_eth::devnet::DevnetConfig {
+        faucet_lpt: 1_000,
+        ..Default::default()
+    })
+    .await
+    .expect("devnet starts");
     let someone = key_of(&devnet, "gateway", 0);
     let chain = signing_provider(&devnet.info.rpc_url, &someone).expect("provider");
     let faucet = LivepeerTokenFaucet::new(devnet.info.faucet, chain.clone());
