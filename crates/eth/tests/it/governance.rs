@@ -2,10 +2,10 @@
 //! propose, how stake becomes votes, delegator overrides, quorum and majority, and execution of
 //! a passed proposal through the timelock.
 
-use alloy::contract::{CallBuilder, CallDecoder, SolCallBuilder};
+use crate::support::{reason, reverts, send};
+use alloy::contract::SolCallBuilder;
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256, utils::parse_ether};
-use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionReceipt;
+use alloy::providers::DynProvider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use livepeer_eth::contracts::{
@@ -28,41 +28,8 @@ const EXECUTED: u8 = 7;
 const AGAINST: u8 = 0;
 const FOR: u8 = 1;
 
-/// Sends a call and waits for a successful receipt, with reverts decoded.
-async fn send<P: Provider, D: CallDecoder>(
-    call: CallBuilder<P, D>,
-    what: &str,
-) -> Result<TransactionReceipt, EthError> {
-    let receipt = call
-        .send()
-        .await
-        .map_err(|e| EthError::from_call(what, e))?
-        .get_receipt()
-        .await
-        .map_err(|e| EthError::Transaction {
-            call: what.into(),
-            reason: e.to_string(),
-        })?;
-    assert!(receipt.status(), "{what} mined but failed");
-    Ok(receipt)
-}
-
-/// Simulates a call that must revert (`eth_call`, so no nonce is spent) and returns the
-/// decoded revert.
-async fn reverts<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>, what: &str) -> EthError {
-    match call.call().await {
-        Ok(_) => panic!("{what} succeeded, expected a revert"),
-        Err(e) => EthError::from_call(what, e),
-    }
-}
-
 fn lpt(amount: &str) -> U256 {
     parse_ether(amount).expect("LPT amount")
-}
-
-fn reason(err: &EthError) -> &str {
-    err.revert_reason()
-        .unwrap_or_else(|| panic!("expected a require revert, got {err}"))
 }
 
 /// A devnet with two orchestrators (1000 LPT each), 20-block rounds.

@@ -2,10 +2,9 @@
 //! once the deposit is gone, each active orchestrator can take at most reserve / pool size per
 //! round, and funds leave only after the unlock period.
 
-use alloy::contract::{CallBuilder, CallDecoder};
+use crate::support::{reason, reverts, send};
 use alloy::primitives::{Address, Bytes, U256, utils::parse_ether};
 use alloy::providers::{DynProvider, Provider};
-use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use livepeer_eth::contracts::{BondingManager, ITicketBroker, RoundsManager, TicketBroker};
 use livepeer_eth::deployment::{DevParams, advance_round};
@@ -16,41 +15,8 @@ use livepeer_pm::{LocalSigner, Ticket, TicketExpirationParams, recipient_rand_ha
 /// Rounds between `unlock` and `withdraw` in these tests.
 const UNLOCK_PERIOD: u64 = 2;
 
-/// Sends a call and waits for a successful receipt, with reverts decoded.
-async fn send<P: Provider, D: CallDecoder>(
-    call: CallBuilder<P, D>,
-    what: &str,
-) -> Result<TransactionReceipt, EthError> {
-    let receipt = call
-        .send()
-        .await
-        .map_err(|e| EthError::from_call(what, e))?
-        .get_receipt()
-        .await
-        .map_err(|e| EthError::Transaction {
-            call: what.into(),
-            reason: e.to_string(),
-        })?;
-    assert!(receipt.status(), "{what} mined but failed");
-    Ok(receipt)
-}
-
-/// Simulates a call that must revert (`eth_call`, so no nonce is spent) and returns the
-/// decoded revert.
-async fn reverts<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>, what: &str) -> EthError {
-    match call.call().await {
-        Ok(_) => panic!("{what} succeeded, expected a revert"),
-        Err(e) => EthError::from_call(what, e),
-    }
-}
-
 fn eth(amount: &str) -> U256 {
     parse_ether(amount).expect("ETH amount")
-}
-
-fn reason(err: &EthError) -> &str {
-    err.revert_reason()
-        .unwrap_or_else(|| panic!("expected a require revert, got {err}"))
 }
 
 async fn devnet(orchestrators: usize) -> Devnet {

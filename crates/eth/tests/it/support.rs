@@ -5,9 +5,8 @@
 pub mod lip36;
 
 use alloy::contract::{CallBuilder, CallDecoder};
-use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, Bytes, U256, utils::parse_ether};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::TransactionReceipt;
 use alloy::signers::local::PrivateKeySigner;
 use livepeer_eth::EthError;
@@ -106,22 +105,25 @@ pub fn assert_reverts<T: std::fmt::Debug>(result: Result<T, EthError>, reason: &
     assert_eq!(err.revert_reason(), Some(reason), "{err}");
 }
 
-/// A provider for `devnet` that signs with `key` and asks the node for the nonce of every
-/// transaction.
-///
-/// Not `livepeer_eth::devnet::signing_provider`: that one keeps alloy's recommended fillers,
-/// whose `CachedNonceManager` reserves a nonce before gas estimation and never gives it back, so
-/// after one transaction that reverts at estimation every later transaction from that provider
-/// waits forever behind the nonce gap. These tests send reverting transactions on purpose.
+/// A provider for `devnet` that signs with `key` (nonces fetched per transaction, so tests
+/// may send transactions that revert).
 pub fn provider(devnet: &Devnet, key: &PrivateKeySigner) -> DynProvider {
-    ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .with_gas_estimation()
-        .with_simple_nonce_management()
-        .fetch_chain_id()
-        .wallet(EthereumWallet::from(key.clone()))
-        .connect_http(devnet.info.rpc_url.parse().expect("anvil URL"))
-        .erased()
+    livepeer_eth::devnet::signing_provider(&devnet.info.rpc_url, key).expect("anvil URL")
+}
+
+/// Simulates a call that must revert (`eth_call`, so no nonce is spent) and returns the
+/// decoded revert.
+pub async fn reverts<P: Provider, D: CallDecoder>(call: CallBuilder<P, D>, what: &str) -> EthError {
+    match call.call().await {
+        Ok(_) => panic!("{what} succeeded, expected a revert"),
+        Err(e) => EthError::from_call(what, e),
+    }
+}
+
+/// The `require` reason of a revert.
+pub fn reason(err: &EthError) -> &str {
+    err.revert_reason()
+        .unwrap_or_else(|| panic!("expected a require revert, got {err}"))
 }
 
 /// An account with its own signing provider.
