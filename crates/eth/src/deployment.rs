@@ -293,13 +293,12 @@ pub async fn deploy_dev(
     Ok(addresses)
 }
 
-/// Mines blocks (anvil's `anvil_mine`) to the start of the next round and initializes it.
-/// Returns the new round.
-pub async fn advance_round(
+/// Where the chain stands in the current round: `(round length, round start block, current
+/// block)`, all in blocks.
+async fn round_position(
     provider: &DynProvider,
-    addresses: &ProtocolAddresses,
-) -> Result<u64, EthError> {
-    let rm = RoundsManager::new(addresses.rounds_manager, provider.clone());
+    rm: &RoundsManager::RoundsManagerInstance<DynProvider>,
+) -> Result<(U256, U256, u64), EthError> {
     let call =
         |what: &'static str| move |e| EthError::from_call(format!("RoundsManager.{what}"), e);
     let length: U256 = rm.roundLength().call().await.map_err(call("roundLength"))?;
@@ -315,6 +314,51 @@ pub async fn advance_round(
             url: "anvil".into(),
             reason: e.to_string(),
         })?;
+    Ok((length, start, block))
+}
+
+/// Makes sure the current round is initialized and has at least `blocks` blocks left before its
+/// lock window; otherwise moves to the next round and initializes it.
+pub async fn ensure_round_room(
+    provider: &DynProvider,
+    contracts: &ProtocolAddresses,
+    blocks: u64,
+) -> Result<(), EthError> {
+    let rm = RoundsManager::new(contracts.rounds_manager, provider.clone());
+    let read =
+        |what: &'static str| move |e| EthError::from_call(format!("RoundsManager.{what}"), e);
+    let (length, start, block) = round_position(provider, &rm).await?;
+    let lock: U256 = rm
+        .roundLockAmount()
+        .call()
+        .await
+        .map_err(read("roundLockAmount"))?;
+    let lock_blocks = length * lock / U256::from(1_000_000u64);
+    if U256::from(block + blocks) >= start + length - lock_blocks {
+        advance_round(provider, contracts).await?;
+        return Ok(());
+    }
+    let initialized: bool = rm
+        .currentRoundInitialized()
+        .call()
+        .await
+        .map_err(read("currentRoundInitialized"))?;
+    if !initialized {
+        transact!(rm.initializeRound(), "RoundsManager.initializeRound");
+    }
+    Ok(())
+}
+
+/// Mines blocks (anvil's `anvil_mine`) to the start of the next round and initializes it.
+/// Returns the new round.
+pub async fn advance_round(
+    provider: &DynProvider,
+    addresses: &ProtocolAddresses,
+) -> Result<u64, EthError> {
+    let rm = RoundsManager::new(addresses.rounds_manager, provider.clone());
+    let call =
+        |what: &'static str| move |e| EthError::from_call(format!("RoundsManager.{what}"), e);
+    let (length, start, block) = round_position(provider, &rm).await?;
     let next_start = start + length;
     let to_mine = next_start.saturating_sub(U256::from(block));
     if !to_mine.is_zero() {

@@ -100,51 +100,6 @@ impl std::fmt::Debug for Devnet {
 /// A local private key (alloy's `PrivateKeySigner`).
 pub type LocalKey = PrivateKeySigner;
 
-/// Makes sure the current round is initialized and has at least `blocks` blocks left before its
-/// lock window; otherwise moves to the next round and initializes it.
-pub async fn ensure_round_room(
-    provider: &DynProvider,
-    contracts: &ProtocolAddresses,
-    blocks: u64,
-) -> Result<(), EthError> {
-    let rm = crate::contracts::RoundsManager::new(contracts.rounds_manager, provider.clone());
-    let read =
-        |what: &'static str| move |e| EthError::from_call(format!("RoundsManager.{what}"), e);
-    let length: U256 = rm.roundLength().call().await.map_err(read("roundLength"))?;
-    let lock: U256 = rm
-        .roundLockAmount()
-        .call()
-        .await
-        .map_err(read("roundLockAmount"))?;
-    let start: U256 = rm
-        .currentRoundStartBlock()
-        .call()
-        .await
-        .map_err(read("currentRoundStartBlock"))?;
-    let block = provider
-        .get_block_number()
-        .await
-        .map_err(|e| EthError::Rpc {
-            url: "anvil".into(),
-            reason: e.to_string(),
-        })?;
-    let lock_blocks = length * lock / U256::from(1_000_000u64);
-    let room_ends = start + length - lock_blocks;
-    if U256::from(block + blocks) >= room_ends {
-        advance_round(provider, contracts).await?;
-        return Ok(());
-    }
-    let initialized: bool = rm
-        .currentRoundInitialized()
-        .call()
-        .await
-        .map_err(read("currentRoundInitialized"))?;
-    if !initialized {
-        transact!(rm.initializeRound(), "RoundsManager.initializeRound");
-    }
-    Ok(())
-}
-
 /// A provider for `url` that signs with `key`.
 pub fn signing_provider(url: &str, key: &PrivateKeySigner) -> Result<DynProvider, EthError> {
     let url = url.parse().map_err(|e: url::ParseError| EthError::Rpc {
@@ -241,7 +196,7 @@ impl Devnet {
         for (i, key) in keys.iter().skip(1).take(config.orchestrators).enumerate() {
             // Each orchestrator needs 5 transactions (blocks) inside one initialized, unlocked
             // round: short dev rounds may need the next one.
-            ensure_round_room(&provider, &contracts, 8).await?;
+            crate::deployment::ensure_round_room(&provider, &contracts, 8).await?;
             let service_uri = format!("https://127.0.0.1:{}", 8935 + i);
             transact!(token.mint(key.address(), stake), "LivepeerToken.mint");
             let orch = signing_provider(&rpc_url, key)?;
