@@ -94,3 +94,127 @@ fn without_recipient_rand_and_with_bad_input() {
         Err(PmError::Json { .. })
     ));
 }
+
+#[test]
+fn decimal_integers_are_read_as_decimal_and_bare_hex_is_refused() {
+    let v = vectors();
+    let t = &v["tickets"][0];
+    let want = inspect_ticket_json(&t.to_string()).expect("inspects");
+    let face_value = u256(s(t, "faceValue"));
+    let win_prob = u256(s(t, "winProb"));
+
+    // The same ticket with its integers in decimal (strings and, where they fit, numbers):
+    // the same hash, signer and outcome.
+    let mut dec = t.clone();
+    dec["faceValue"] = serde_json::json!(face_value.to_string());
+    dec["winProb"] = serde_json::json!(win_prob.to_string());
+    dec["senderNonce"] = serde_json::json!(u64h(s(t, "senderNonce")));
+    dec["creationRound"] = serde_json::json!(u64h(s(t, "creationRound")).to_string());
+    dec["recipientRand"] = serde_json::json!(u256(s(t, "recipientRand")).to_string());
+    let got = inspect_ticket_json(&dec.to_string()).expect("inspects");
+    assert_eq!(got, want);
+
+    // "1000000000000000" is 10^15 wei, not 0x1000000000000000.
+    let mut wei = t.clone();
+    wei["faceValue"] = serde_json::json!("1000000000000000");
+    let report = inspect_ticket_json(&wei.to_string()).expect("inspects");
+    assert_eq!(
+        report.ticket.face_value,
+        alloy_primitives::U256::from(1_000_000_000_000_000u64)
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("face value:             1000000000000000 wei"),
+        "{report}"
+    );
+
+    // Table: field, refused value, words the error must carry.
+    let refused: &[(&str, serde_json::Value, &str)] = &[
+        (
+            "faceValue",
+            serde_json::json!("38d7ea4c68000"),
+            "0x-prefixed hex",
+        ),
+        ("winProb", serde_json::json!(""), "0x-prefixed hex"),
+        (
+            "senderNonce",
+            serde_json::json!("0x100000000"),
+            "out of range",
+        ),
+        (
+            "creationRound",
+            serde_json::json!("dac"),
+            "without a 0x prefix",
+        ),
+        (
+            "recipientRand",
+            serde_json::json!("twelve"),
+            "0x-prefixed hex",
+        ),
+        (
+            "recipientRand",
+            serde_json::json!(format!("0x1{}", "0".repeat(64))),
+            "more than 256 bits",
+        ),
+        (
+            "recipient",
+            serde_json::json!(&s(t, "recipient")[2..]),
+            "no 0x prefix",
+        ),
+        ("sig", serde_json::json!(&s(t, "sig")[2..]), "no 0x prefix"),
+        (
+            "recipientRandHash",
+            serde_json::json!(&s(t, "recipientRandHash")[2..]),
+            "no 0x prefix",
+        ),
+    ];
+    for (name, value, words) in refused {
+        let mut bad = t.clone();
+        bad[*name] = value.clone();
+        match inspect_ticket_json(&bad.to_string()) {
+            Err(e @ PmError::InvalidField { field, .. }) if field == *name => {
+                let text = e.to_string();
+                assert!(text.contains(name), "{text}");
+                assert!(text.contains(words), "{name}={value}: {text}");
+            }
+            other => panic!("{name}={value}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_recipient_rand_that_does_not_match_never_wins() {
+    let v = vectors();
+    // Try a few wrong recipientRands per ticket, so that some have a win value below winProb
+    // (two of the vectors' winProbs are 1/2 or more): those must still not win.
+    let mut saw_low_win_value = false;
+    for t in v["tickets"].as_array().expect("tickets") {
+        let rand = u256(s(t, "recipientRand"));
+        for delta in 1u64..=16 {
+            let mut bad = t.clone();
+            bad["recipientRand"] =
+                serde_json::json!(format!("{:#x}", rand ^ alloy_primitives::U256::from(delta)));
+            let report = inspect_ticket_json(&bad.to_string()).expect("inspects");
+            assert_eq!(report.recipient_rand_hash_matches, Some(false));
+            assert_eq!(report.wins, Some(false));
+            let win_value = report.win_value.expect("win value");
+            saw_low_win_value |= win_value < report.ticket.win_prob;
+            let json = serde_json::to_value(&report).expect("serializes");
+            assert_eq!(json["wins"], false);
+            let text = report.to_string();
+            assert!(text.contains("recipientRand matches:  no"), "{text}");
+            assert!(
+                text.contains(
+                    "wins:                   no (recipientRand does not match recipientRandHash)"
+                ),
+                "{text}"
+            );
+            assert!(!text.contains("wins:                   yes"), "{text}");
+        }
+    }
+    assert!(
+        saw_low_win_value,
+        "no wrong rand had a win value below winProb"
+    );
+}
