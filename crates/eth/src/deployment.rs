@@ -158,10 +158,7 @@ pub async fn resolve(
     let code = provider
         .get_code_at(controller)
         .await
-        .map_err(|e| EthError::Rpc {
-            url: String::from("the configured endpoint"),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| EthError::rpc("the configured endpoint", &e))?;
     if code.is_empty() {
         return Err(EthError::NoContract {
             address: controller,
@@ -310,10 +307,7 @@ async fn round_position(
     let block = provider
         .get_block_number()
         .await
-        .map_err(|e| EthError::Rpc {
-            url: "anvil".into(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| EthError::rpc("anvil", &e))?;
     Ok((length, start, block))
 }
 
@@ -365,10 +359,7 @@ pub async fn advance_round(
         provider
             .raw_request::<_, serde_json::Value>("anvil_mine".into(), (to_mine,))
             .await
-            .map_err(|e| EthError::Rpc {
-                url: "anvil".into(),
-                reason: format!("anvil_mine: {e}"),
-            })?;
+            .map_err(|e| EthError::rpc("anvil (anvil_mine)", &e))?;
     }
     transact!(rm.initializeRound(), "RoundsManager.initializeRound");
     let round: U256 = rm

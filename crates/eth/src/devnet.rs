@@ -100,12 +100,42 @@ impl std::fmt::Debug for Devnet {
 /// A local private key (alloy's `PrivateKeySigner`).
 pub type LocalKey = PrivateKeySigner;
 
-/// A provider for `url` that signs with `key`.
+/// How long one JSON-RPC request may take, connecting included, before it fails with an
+/// [`EthError::Rpc`] that says it timed out: an endpoint that accepts connections and never
+/// answers must not hang the node.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A provider for `url` that signs with `key`; each request times out after
+/// [`DEFAULT_RPC_TIMEOUT`].
+///
+/// Errors: [`EthError::Rpc`] when `url` is not a URL.
 pub fn signing_provider(url: &str, key: &PrivateKeySigner) -> Result<DynProvider, EthError> {
-    let url = url.parse().map_err(|e: url::ParseError| EthError::Rpc {
+    signing_provider_with_timeout(url, key, DEFAULT_RPC_TIMEOUT)
+}
+
+/// A provider for `url` that signs with `key`, whose HTTP requests (connect, send and the whole
+/// answer) fail after `timeout` with an [`EthError::Rpc`] whose `timed_out` is true.
+///
+/// Errors: [`EthError::Rpc`] when `url` is not a URL or the HTTP client cannot be built.
+pub fn signing_provider_with_timeout(
+    url: &str,
+    key: &PrivateKeySigner,
+    timeout: Duration,
+) -> Result<DynProvider, EthError> {
+    use alloy::transports::http::reqwest;
+    let rpc_error = |reason: String| EthError::Rpc {
         url: url.into(),
-        reason: e.to_string(),
-    })?;
+        reason,
+        timed_out: false,
+    };
+    let parsed: url::Url = url
+        .parse()
+        .map_err(|e: url::ParseError| rpc_error(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| rpc_error(format!("cannot build the HTTP client: {e}")))?;
     // Nonces come from the node for every transaction: alloy's cached nonce manager keeps a
     // nonce reserved by a transaction that failed gas estimation (a revert), and every later
     // transaction of the account would wait forever behind the gap.
@@ -115,7 +145,7 @@ pub fn signing_provider(url: &str, key: &PrivateKeySigner) -> Result<DynProvider
         .with_simple_nonce_management()
         .fetch_chain_id()
         .wallet(EthereumWallet::from(key.clone()))
-        .connect_http(url)
+        .connect_reqwest(client, parsed)
         .erased())
 }
 
@@ -233,10 +263,10 @@ impl Devnet {
         }
         // Orchestrators that bonded in round r are active from round r + 1.
         let round = advance_round(&provider, &contracts).await?;
-        let chain_id = provider.get_chain_id().await.map_err(|e| EthError::Rpc {
-            url: rpc_url.clone(),
-            reason: e.to_string(),
-        })?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| EthError::rpc(rpc_url.clone(), &e))?;
         Ok(Self {
             provider,
             info: DevnetInfo {

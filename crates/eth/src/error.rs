@@ -18,13 +18,17 @@ pub enum EthError {
     /// anvil did not start.
     #[error("anvil did not start: {0}")]
     AnvilStart(String),
-    /// The JSON-RPC endpoint cannot be reached or answered garbage.
+    /// The JSON-RPC endpoint cannot be reached, did not answer within the request timeout
+    /// ([`crate::devnet::DEFAULT_RPC_TIMEOUT`] unless the provider was built with another), or
+    /// answered garbage.
     #[error("cannot reach the Ethereum node at {url}: {reason}")]
     Rpc {
         /// The endpoint.
         url: String,
-        /// Why.
+        /// Why, one line with its causes.
         reason: String,
+        /// True when the request got no answer in time (the reason then says "timed out").
+        timed_out: bool,
     },
     /// The address holds no contract (wrong `-ethController` or wrong chain).
     #[error("no contract at {address} ({what}); is -ethController right for this chain?")]
@@ -110,9 +114,59 @@ impl Revert {
     }
 }
 
+/// One line for `err` and its causes, and whether any of them is an HTTP request that timed
+/// out.
+fn describe(err: &(dyn std::error::Error + 'static)) -> (String, bool) {
+    use alloy::transports::http::reqwest;
+    let mut parts: Vec<String> = Vec::new();
+    let mut timed_out = false;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        timed_out |= e
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout);
+        let text = e.to_string();
+        // Wrappers often print their source too; keep each piece once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let chain = parts.join(": ").replace('\n', " ");
+    if timed_out {
+        (format!("timed out waiting for an answer ({chain})"), true)
+    } else {
+        (chain, false)
+    }
+}
+
 impl EthError {
+    /// An [`EthError::Rpc`] for a JSON-RPC request to `url` that failed with `err` (usually an
+    /// alloy `TransportError`): the reason is one line with the causes, and starts with "timed
+    /// out" when the request got no answer within the transport's timeout.
+    pub fn rpc(url: impl Into<String>, err: &(dyn std::error::Error + 'static)) -> Self {
+        let (reason, timed_out) = describe(err);
+        Self::Rpc {
+            url: url.into(),
+            reason,
+            timed_out,
+        }
+    }
+
+    /// Whether this is a JSON-RPC request that got no answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Rpc {
+                timed_out: true,
+                ..
+            }
+        )
+    }
+
     /// Classifies a contract-call error: a revert becomes [`EthError::Reverted`] with the reason
-    /// decoded, anything else [`EthError::Transaction`].
+    /// decoded, a node that did not answer (refused, timed out) [`EthError::Rpc`] naming the
+    /// call, anything else [`EthError::Transaction`].
     pub fn from_call(call: impl Into<String>, err: alloy::contract::Error) -> Self {
         let call = call.into();
         if let Some(data) = err.as_revert_data() {
@@ -121,9 +175,20 @@ impl EthError {
                 revert: Revert::decode(&data, |_| None),
             };
         }
+        if let alloy::contract::Error::TransportError(transport) = &err
+            && !transport.is_error_resp()
+        {
+            // The node did not answer (refused, timed out, garbage): say so, with the call.
+            let (reason, timed_out) = describe(transport);
+            return Self::Rpc {
+                url: "the configured endpoint".into(),
+                reason: format!("{call}: {reason}"),
+                timed_out,
+            };
+        }
         Self::Transaction {
             call,
-            reason: err.to_string(),
+            reason: describe(&err).0,
         }
     }
 

@@ -140,6 +140,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         profiles,
         max_attempts: args.max_attempts,
         discovery_timeout: args.discovery_timeout,
+        max_sessions: args.max_sessions,
         ..Default::default()
     })
 }
@@ -147,8 +148,11 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
 /// Connects to `-ethUrl` and finds the protocol contracts through the Controller (`-ethController`,
 /// or the network's built-in one), as go-livepeer does at start-up.
 ///
+/// Every request times out after [`livepeer_eth::devnet::DEFAULT_RPC_TIMEOUT`], so an endpoint
+/// that accepts connections and never answers fails start-up instead of hanging it.
+///
 /// Errors, each one line: no `-ethUrl`, an unknown network without `-ethController`, an invalid
-/// address, an unreachable endpoint, or no Controller at the address.
+/// address, an unreachable endpoint, one that timed out, or no Controller at the address.
 pub async fn connect_chain(
     args: &NodeArgs,
 ) -> anyhow::Result<livepeer_eth::deployment::ProtocolAddresses> {
@@ -165,6 +169,7 @@ pub async fn connect_chain(
         (None, "arbitrum-one-mainnet") => livepeer_eth::deployment::ARBITRUM_ONE_CONTROLLER,
         (None, other) => bail!("-network {other} has no built-in Controller; pass -ethController"),
     };
+    info!(controller = %controller, "connecting to the Ethereum node at {url}");
     // Read-only for now: any key will do until accounts are configured.
     let provider =
         livepeer_eth::devnet::signing_provider(url, &livepeer_eth::devnet::LocalKey::random())?;
@@ -183,7 +188,16 @@ pub async fn connect_chain(
 /// Runs the roles the flags select until `cancel` fires.
 pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     if args.network != "offchain" {
-        let contracts = connect_chain(&args).await?;
+        // Ctrl-C or SIGTERM while the chain is still being reached stops at once: the node has
+        // not started, so this is an error (exit status 1), not a clean shutdown.
+        let contracts = tokio::select! {
+            biased;
+            () = cancel.cancelled() => bail!(
+                "interrupted while connecting to the Ethereum node at {}; the node did not start",
+                args.eth_url.as_deref().unwrap_or_default()
+            ),
+            found = connect_chain(&args) => found?,
+        };
         bail!(
             "-network {}: found the protocol (Controller {}, BondingManager {}, TicketBroker {}), but paying and being paid on chain is not in this build yet; use -network offchain",
             args.network,

@@ -258,3 +258,143 @@ fn devnet_reports_active_orchestrators_and_leaves_no_anvil() {
         "anvil still listening at {addr}"
     );
 }
+
+/// A JSON-RPC endpoint on 127.0.0.1 that accepts connections and never answers; dropping it
+/// closes the listener and every connection it holds.
+struct SilentEndpoint {
+    addr: std::net::SocketAddr,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentEndpoint {
+    fn start() -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (accepted, stop) = (accepted.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                            held.push(stream);
+                        }
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    }
+                }
+            })
+        };
+        Self {
+            addr,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SilentEndpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_signal_stops_a_node_stuck_connecting_to_a_silent_eth_node() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    for signal in ["-TERM", "-INT"] {
+        let endpoint = SilentEndpoint::start();
+        let url = format!("http://{}", endpoint.addr);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+            .args([
+                "-orchestrator",
+                "-network",
+                "arbitrum-one-mainnet",
+                "-ethUrl",
+                &url,
+                "-ethController",
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        // It says what it is doing before it waits on the endpoint.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.contains(&format!("connecting to the Ethereum node at {url}")) => {
+                    break;
+                }
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("exited before connecting: {:?}", child.wait())
+                }
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("never logged that it connects to {url}");
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "exited before the signal"
+        );
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        // Well within the 10 s RPC timeout; the message below tells the two apart anyway.
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let exit = loop {
+            if let Some(exit) = child.try_wait().expect("wait") {
+                break exit;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("still running 8 s after SIG{}", &signal[1..]);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log = reader.join().expect("reader");
+        assert_eq!(exit.code(), Some(1), "{signal}: {exit:?}\n{log}");
+        let last = log.trim_end().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: interrupted while connecting to the Ethereum node at")
+                && last.contains(&url),
+            "{signal}: {log}"
+        );
+        assert!(
+            endpoint.accepted.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+            "the node never connected to {url}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! ([`staking`]) and rewards and LIP-36 earnings ([`rewards`]).
 
 mod rewards;
+mod rpc_timeout;
 mod staking;
 mod support;
 
