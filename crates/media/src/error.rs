@@ -110,6 +110,32 @@ pub enum MediaError {
 }
 
 impl MediaError {
+    /// The error with every path under `dir` replaced by its file name (in ffmpeg's messages
+    /// and in file errors), so that it can be shown to a remote peer.
+    pub(crate) fn redact(self, dir: &std::path::Path) -> Self {
+        match self {
+            Self::Ffmpeg {
+                program,
+                status,
+                stderr_tail,
+            } => Self::Ffmpeg {
+                program,
+                status,
+                stderr_tail: crate::redact_paths(&stderr_tail, dir),
+            },
+            Self::Io {
+                action,
+                path,
+                source,
+            } if path.starts_with(dir) => Self::Io {
+                action,
+                path: path.file_name().map(PathBuf::from).unwrap_or_default(),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// True when the error is the input's fault (undecodable, no video, no frames), so a
     /// transcoder should report it to the sender rather than retry: ffmpeg/ffprobe failures on
     /// the job's input, [`MediaError::NoVideoStream`] and [`MediaError::NoFrames`].

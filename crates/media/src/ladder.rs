@@ -9,7 +9,7 @@ use bytes::Bytes;
 use livepeer_primitives::profile::{Format, Gop, H264Profile, VideoCodec, VideoProfile};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Ffmpeg, MediaError, MediaInput, ScratchDir};
+use crate::{Ffmpeg, InputFormat, MediaError, MediaInput, ScratchDir};
 
 /// x264 preset used when none is configured. lpms defaults to `medium`, which cannot keep up
 /// with a three-rung ladder in real time on two cores (reference measurements: ~0.86x real
@@ -46,6 +46,8 @@ pub struct TranscodeOptions {
     /// The ffmpeg process is killed and [`MediaError::Timeout`] returned after this long;
     /// default [`DEFAULT_TRANSCODE_TIMEOUT`].
     pub timeout: Duration,
+    /// What the input is; [`InputFormat::MpegTs`] for anything that came from the network.
+    pub input_format: InputFormat,
 }
 
 impl Default for TranscodeOptions {
@@ -53,6 +55,7 @@ impl Default for TranscodeOptions {
         Self {
             preset: DEFAULT_X264_PRESET.to_owned(),
             timeout: DEFAULT_TRANSCODE_TIMEOUT,
+            input_format: InputFormat::Detect,
         }
     }
 }
@@ -123,12 +126,14 @@ pub fn rendition_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> P
 /// is `-g 1`; `quality` becomes `-crf`. The first audio stream, if any, is copied. Timestamps
 /// are kept (`-copyts`, and `-muxdelay 0 -muxpreload 0` for MPEG-TS) so renditions of
 /// consecutive segments play as one stream. Logging is `-loglevel level+verbose`, which
-/// prints the per-output frame counts this crate reads.
+/// prints the per-output frame counts this crate reads. The input is opened with
+/// [`InputFormat::input_args`]: local files only, and the MPEG-TS demuxer forced for segments.
 ///
 /// Errors: [`MediaError::NoProfiles`] for an empty ladder, [`MediaError::UnsupportedProfile`]
 /// for a codec other than H.264 or a zero size or bitrate, [`MediaError::UnknownPreset`].
 pub fn ladder_args(
     input: &Path,
+    input_format: InputFormat,
     profiles: &[VideoProfile],
     out_dir: &Path,
     preset: &str,
@@ -168,10 +173,11 @@ pub fn ladder_args(
         "level+verbose",
         "-y",
         "-copyts",
-        "-i",
     ]
     .map(String::from)
     .to_vec();
+    args.extend(input_format.input_args());
+    args.push("-i".into());
     args.push(crate::file_url(input));
     args.push("-filter_complex".into());
     args.push(graph);
@@ -285,11 +291,18 @@ impl Ffmpeg {
     ) -> Result<Vec<Rendition>, MediaError> {
         let input = input.into();
         // Fail on bad arguments before touching the disk.
-        ladder_args(Path::new("in"), profiles, Path::new("out"), &opts.preset)?;
-        let scratch = ScratchDir::new().await?;
+        ladder_args(
+            Path::new("in"),
+            opts.input_format,
+            profiles,
+            Path::new("out"),
+            &opts.preset,
+        )?;
+        let scratch = self.scratch_dir().await?;
         let result = self
             .transcode_in(&scratch, input, profiles, opts, cancel)
-            .await;
+            .await
+            .map_err(|e| self.redact(e, scratch.path()));
         scratch.remove().await;
         result
     }
@@ -306,7 +319,13 @@ impl Ffmpeg {
             MediaInput::Path(path) => path.to_owned(),
             MediaInput::Bytes(data) => scratch.write_input(data).await?,
         };
-        let args = ladder_args(&input_path, profiles, scratch.path(), &opts.preset)?;
+        let args = ladder_args(
+            &input_path,
+            opts.input_format,
+            profiles,
+            scratch.path(),
+            &opts.preset,
+        )?;
         let started = std::time::Instant::now();
         let out = self
             .ffmpeg_job()
@@ -427,12 +446,13 @@ mod tests {
         let profiles = [standard("P240p30fps16x9"), standard("P360p30fps16x9")];
         let args = ladder_args(
             Path::new("/in/seg.ts"),
+            InputFormat::MpegTs,
             &profiles,
             Path::new("/out"),
             "veryfast",
         )
         .expect("args");
-        let want = "-hide_banner -nostdin -nostats -loglevel level+verbose -y -copyts -i file:/in/seg.ts \
+        let want = "-hide_banner -nostdin -nostats -loglevel level+verbose -y -copyts -protocol_whitelist file -f mpegts -i file:/in/seg.ts \
             -filter_complex [0:v]split=2[s0][s1];\
             [s0]scale=w='if(gte(iw,ih),426,-2)':h='if(gte(iw,ih),-2,426)',fps=30/1[v0];\
             [s1]scale=w='if(gte(iw,ih),640,-2)':h='if(gte(iw,ih),-2,640)',fps=30/1[v1] \
@@ -450,8 +470,14 @@ mod tests {
         let with = |f: &dyn Fn(&mut VideoProfile)| {
             let mut p = standard("P360p30fps16x9");
             f(&mut p);
-            let args =
-                ladder_args(Path::new("in.ts"), &[p], Path::new("o"), "medium").expect("args");
+            let args = ladder_args(
+                Path::new("in.ts"),
+                InputFormat::Detect,
+                &[p],
+                Path::new("o"),
+                "medium",
+            )
+            .expect("args");
             args.join(" ")
         };
         // (change, fragments that must appear, fragments that must not)
@@ -531,7 +557,13 @@ mod tests {
     fn ladder_argument_errors() {
         let ok = standard("P240p30fps16x9");
         let check = |profiles: &[VideoProfile], preset: &str| {
-            ladder_args(Path::new("i"), profiles, Path::new("o"), preset)
+            ladder_args(
+                Path::new("i"),
+                InputFormat::Detect,
+                profiles,
+                Path::new("o"),
+                preset,
+            )
         };
         assert!(matches!(
             check(&[], "veryfast"),

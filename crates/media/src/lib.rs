@@ -83,36 +83,147 @@ pub(crate) fn file_url(path: &Path) -> String {
     format!("file:{}", path.display())
 }
 
-/// A private temporary directory for one job's work files.
-pub(crate) struct ScratchDir {
+/// What an input is known to be, which decides whether ffmpeg may guess its format.
+///
+/// Media from the network must be read as what it claims to be: a segment body that is really
+/// an HLS playlist, a concat list or an image2 pattern would otherwise make ffmpeg open other
+/// files. [`InputFormat::MpegTs`] forces the MPEG-TS demuxer (`-f mpegts`); every input,
+/// whatever its format, is opened with `-protocol_whitelist file`, so ffmpeg never opens a URL
+/// and only ever the one local file the node chose (the MPEG-TS demuxer references no other
+/// file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InputFormat {
+    /// A file the node itself chose (a local clip): ffmpeg detects the format, but still may
+    /// only open local files.
+    #[default]
+    Detect,
+    /// An MPEG-TS segment (go-livepeer segments are `video/MP2T`): the MPEG-TS demuxer, forced.
+    MpegTs,
+}
+
+impl InputFormat {
+    /// The input options that go before `-i`: the protocol whitelist, and `-f` when the
+    /// format is forced.
+    pub fn input_args(self) -> Vec<String> {
+        let mut args = vec!["-protocol_whitelist".to_owned(), "file".to_owned()];
+        if self == Self::MpegTs {
+            args.extend(["-f".to_owned(), "mpegts".to_owned()]);
+        }
+        args
+    }
+}
+
+/// Prefix of the directories a [`ScratchRoot`] creates (`livepeer-scratch-<pid>-<random>`).
+pub const SCRATCH_PREFIX: &str = "livepeer-scratch-";
+/// The lock file inside a scratch root, held exclusively by its process while it lives.
+const SCRATCH_LOCK: &str = ".lock";
+
+/// A process's own scratch area: one directory, locked while the process lives, under which
+/// every job's work files go (see [`Ffmpeg::with_scratch_root`]).
+///
+/// Creating one first sweeps the stale scratch roots that dead processes left under the same
+/// parent (a SIGKILLed node cannot clean up): a root whose lock file can be locked belongs to
+/// no living process and is removed. The directory is removed when the value is dropped.
+#[derive(Debug)]
+pub struct ScratchRoot {
+    dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl ScratchRoot {
+    /// Sweeps stale roots under `parent`, then creates and locks a new one there. Returns the
+    /// root and how many stale roots were removed. Blocking (file system): call it at start-up.
+    ///
+    /// Errors: [`MediaError::Io`] when `parent` cannot be created or written.
+    pub fn create(parent: &Path) -> Result<(Self, usize), MediaError> {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| MediaError::io("create directory", parent, e))?;
+        let swept = sweep_stale_roots(parent);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
+            .tempdir_in(parent)
+            .map_err(|e| MediaError::io("create directory", parent, e))?
+            .keep();
+        let lock_path = dir.join(SCRATCH_LOCK);
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| MediaError::io("create", &lock_path, e))?;
+        lock.try_lock().map_err(|e| {
+            MediaError::io("lock", &lock_path, std::io::Error::other(e.to_string()))
+        })?;
+        Ok((Self { dir, _lock: lock }, swept))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for ScratchRoot {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(path = %self.dir.display(), %err, "cannot remove scratch directory");
+        }
+    }
+}
+
+/// Removes the scratch roots under `parent` that no living process holds; returns how many.
+fn sweep_stale_roots(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let is_root = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(SCRATCH_PREFIX));
+        if !is_root || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = entry.path();
+        // A root without a lock file was being created, or is not ours: leave it.
+        let Ok(lock) = std::fs::File::open(dir.join(SCRATCH_LOCK)) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() && std::fs::remove_dir_all(&dir).is_ok() {
+            tracing::info!(path = %dir.display(), "removed a stale scratch directory");
+            swept += 1;
+        }
+    }
+    swept
+}
+
+/// A private temporary directory for one job's work files: under the [`ScratchRoot`] when
+/// one is given, else under the system temp directory.
+#[derive(Debug)]
+pub struct ScratchDir {
     dir: tempfile::TempDir,
 }
 
 impl ScratchDir {
-    /// Creates it under the system temp directory (off the runtime thread).
-    pub async fn new() -> Result<Self, MediaError> {
-        let created = tokio::task::spawn_blocking(|| {
-            tempfile::Builder::new().prefix("livepeer-media-").tempdir()
+    /// Creates it under `root` (or the system temp directory), off the runtime thread.
+    ///
+    /// Errors: [`MediaError::Io`].
+    pub async fn new_in(root: Option<&Path>) -> Result<Self, MediaError> {
+        let parent = root.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let where_ = parent.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            tempfile::Builder::new().prefix("job-").tempdir_in(&parent)
         })
         .await
-        .map_err(|e| {
-            MediaError::io(
-                "create directory",
-                std::env::temp_dir(),
-                std::io::Error::other(e),
-            )
-        })?;
-        let dir =
-            created.map_err(|e| MediaError::io("create directory", std::env::temp_dir(), e))?;
+        .map_err(|e| MediaError::io("create directory", &where_, std::io::Error::other(e)))?;
+        let dir = created.map_err(|e| MediaError::io("create directory", &where_, e))?;
         Ok(Self { dir })
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes `data` to `<dir>/input` and returns that path.
-    pub async fn write_input(&self, data: &[u8]) -> Result<PathBuf, MediaError> {
+    pub(crate) async fn write_input(&self, data: &[u8]) -> Result<PathBuf, MediaError> {
         let path = self.dir.path().join("input");
         tokio::fs::write(&path, data)
             .await
@@ -127,5 +238,104 @@ impl ScratchDir {
         if let Err(err) = tokio::fs::remove_dir_all(&path).await {
             tracing::warn!(path = %path.display(), %err, "cannot remove scratch directory");
         }
+    }
+}
+
+/// `text` with every path under `dir` replaced by its file name (`file:/tmp/x/job-1/input:
+/// Invalid data…` becomes `input: Invalid data…`), so that no message that leaves the node
+/// names its scratch directories.
+pub(crate) fn redact_paths(text: &str, dir: &Path) -> String {
+    let needle = dir.display().to_string();
+    if needle.is_empty() || !text.contains(&needle) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(&needle) {
+        let mut head = &rest[..pos];
+        if let Some(stripped) = head.strip_suffix("file:") {
+            head = stripped;
+        }
+        out.push_str(head);
+        let tail = &rest[pos..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, ':' | '\'' | '"' | ',' | ')'))
+            .unwrap_or(tail.len());
+        let token = &tail[..end];
+        out.push_str(
+            token
+                .rsplit('/')
+                .next()
+                .filter(|n| !n.is_empty())
+                .unwrap_or("scratch"),
+        );
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_paths_are_redacted() {
+        let dir = Path::new("/tmp/livepeer-scratch-1-abc");
+        let cases = [
+            (
+                "file:/tmp/livepeer-scratch-1-abc/job-x/input: Invalid data found when processing input",
+                "input: Invalid data found when processing input",
+            ),
+            (
+                "Error opening input file /tmp/livepeer-scratch-1-abc/job-x/input.",
+                "Error opening input file input.",
+            ),
+            (
+                "write /tmp/livepeer-scratch-1-abc: denied",
+                "write livepeer-scratch-1-abc: denied",
+            ),
+            ("nothing to hide", "nothing to hide"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(redact_paths(given, dir), want);
+        }
+    }
+
+    #[test]
+    fn input_options() {
+        assert_eq!(
+            InputFormat::MpegTs.input_args().join(" "),
+            "-protocol_whitelist file -f mpegts"
+        );
+        assert_eq!(
+            InputFormat::Detect.input_args().join(" "),
+            "-protocol_whitelist file"
+        );
+    }
+
+    #[test]
+    fn stale_scratch_roots_are_swept_live_ones_kept() {
+        let parent = tempfile::tempdir().expect("temp dir");
+        // A root left by a dead process: a lock file nobody holds.
+        let stale = parent.path().join(format!("{SCRATCH_PREFIX}999999-old"));
+        std::fs::create_dir_all(stale.join("job-1")).expect("stale root");
+        std::fs::write(stale.join(SCRATCH_LOCK), b"").expect("stale lock");
+        std::fs::write(stale.join("job-1/input"), b"left behind").expect("stale file");
+        // Something else in the same parent.
+        std::fs::create_dir_all(parent.path().join("unrelated")).expect("unrelated");
+
+        let (live, swept) = ScratchRoot::create(parent.path()).expect("create");
+        assert_eq!(swept, 1);
+        assert!(!stale.exists(), "the stale root is gone");
+        assert!(parent.path().join("unrelated").exists());
+        // A second root in the same parent does not sweep the first, which is locked.
+        let (other, swept) = ScratchRoot::create(parent.path()).expect("create again");
+        assert_eq!(swept, 0);
+        assert!(live.path().exists());
+        let live_path = live.path().to_path_buf();
+        drop(live);
+        assert!(!live_path.exists(), "dropping a root removes it");
+        drop(other);
     }
 }

@@ -4,7 +4,7 @@ use std::{fmt, path::Path, time::Duration};
 
 use serde::Deserialize;
 
-use crate::{Ffmpeg, MediaError, MediaInput, ScratchDir};
+use crate::{Ffmpeg, InputFormat, MediaError, MediaInput};
 
 /// Time limit for one ffprobe run.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,34 +110,42 @@ fn seconds(text: Option<&str>) -> Option<Duration> {
 impl Ffmpeg {
     /// Probes a file or an in-memory segment with `ffprobe -show_format -show_streams`.
     ///
-    /// Bytes are written to a temporary file first (so MP4s with the index at the end work).
+    /// A file is probed for whatever format it holds (local files only); bytes, which come
+    /// from the network, are written to a temporary file and read as MPEG-TS only
+    /// ([`InputFormat::MpegTs`]).
     /// Errors: [`MediaError::Ffmpeg`] with ffprobe's message for unreadable input,
     /// [`MediaError::NoVideoStream`] when there is no video, [`MediaError::Probe`] when the
     /// JSON lacks a size or duration, [`MediaError::Timeout`] after [`DEFAULT_PROBE_TIMEOUT`].
     pub async fn probe(&self, input: impl Into<MediaInput<'_>>) -> Result<MediaInfo, MediaError> {
         match input.into() {
-            MediaInput::Path(path) => self.probe_path(path).await,
+            MediaInput::Path(path) => self.probe_path(path, InputFormat::Detect).await,
             MediaInput::Bytes(data) => {
-                let scratch = ScratchDir::new().await?;
-                let path = scratch.write_input(data).await?;
-                let result = self.probe_path(&path).await;
+                let scratch = self.scratch_dir().await?;
+                let result = match scratch.write_input(data).await {
+                    Ok(path) => self.probe_path(&path, InputFormat::MpegTs).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| self.redact(e, scratch.path()));
                 scratch.remove().await;
                 result
             }
         }
     }
 
-    async fn probe_path(&self, path: &Path) -> Result<MediaInfo, MediaError> {
-        let args = [
-            "-hide_banner".into(),
-            "-loglevel".into(),
-            "level+error".into(),
-            "-print_format".into(),
-            "json".into(),
-            "-show_format".into(),
-            "-show_streams".into(),
-            crate::file_url(path),
-        ];
+    async fn probe_path(&self, path: &Path, format: InputFormat) -> Result<MediaInfo, MediaError> {
+        let mut args: Vec<String> = [
+            "-hide_banner",
+            "-loglevel",
+            "level+error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(format.input_args());
+        args.push(crate::file_url(path));
         let out = self
             .ffprobe_job()
             .run(args, Some(DEFAULT_PROBE_TIMEOUT), None)

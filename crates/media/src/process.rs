@@ -44,6 +44,7 @@ const MAX_STDOUT_BYTES: u64 = 16 << 20;
 pub struct Ffmpeg {
     ffmpeg: PathBuf,
     ffprobe: PathBuf,
+    scratch_root: Option<PathBuf>,
 }
 
 impl Ffmpeg {
@@ -56,6 +57,7 @@ impl Ffmpeg {
         Ok(Self {
             ffmpeg: find_binary("ffmpeg", FFMPEG_ENV)?,
             ffprobe: find_binary("ffprobe", FFPROBE_ENV)?,
+            scratch_root: None,
         })
     }
 
@@ -65,6 +67,34 @@ impl Ffmpeg {
         Self {
             ffmpeg: ffmpeg.into(),
             ffprobe: ffprobe.into(),
+            scratch_root: None,
+        }
+    }
+
+    /// Puts every job's work files under `root` (a [`crate::ScratchRoot`]'s path, which the
+    /// caller keeps alive) instead of the system temp directory. Paths under it are removed
+    /// from every error message this handle returns.
+    pub fn with_scratch_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.scratch_root = Some(root.into());
+        self
+    }
+
+    /// The scratch root set by [`Ffmpeg::with_scratch_root`], if any.
+    pub fn scratch_root(&self) -> Option<&Path> {
+        self.scratch_root.as_deref()
+    }
+
+    /// A new job directory under the scratch root (or the system temp directory).
+    pub(crate) async fn scratch_dir(&self) -> Result<crate::ScratchDir, MediaError> {
+        crate::ScratchDir::new_in(self.scratch_root()).await
+    }
+
+    /// `err` with the paths of `job_dir` and of the scratch root replaced by file names.
+    pub(crate) fn redact(&self, err: MediaError, job_dir: &Path) -> MediaError {
+        let err = err.redact(job_dir);
+        match self.scratch_root() {
+            Some(root) => err.redact(root),
+            None => err,
         }
     }
 
@@ -210,7 +240,14 @@ impl Job<'_> {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = Command::new(self.path);
+        let mut command = match parent_death_wrapper() {
+            Some(setpriv) => {
+                let mut command = Command::new(setpriv);
+                command.args(["--pdeathsig", "KILL", "--"]).arg(self.path);
+                command
+            }
+            None => Command::new(self.path),
+        };
         command
             .args(args)
             .stdin(Stdio::null())
@@ -289,6 +326,30 @@ impl Job<'_> {
             }
         }
     }
+}
+
+/// util-linux's `setpriv`, when this machine has it: children are started as
+/// `setpriv --pdeathsig KILL -- <program> <args>`, so the kernel kills them when the thread
+/// that spawned them dies, even if this process is SIGKILLed (`kill_on_drop` covers every
+/// other exit). Without unsafe code there is no other way to set `PR_SET_PDEATHSIG` for a
+/// child. The signal follows the spawning *thread*: jobs are spawned from tokio's runtime
+/// threads (which live as long as the runtime), never from `spawn_blocking` threads.
+fn parent_death_wrapper() -> Option<&'static Path> {
+    static SETPRIV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    SETPRIV
+        .get_or_init(|| {
+            let found = ["/usr/bin/setpriv", "/bin/setpriv"]
+                .into_iter()
+                .map(PathBuf::from)
+                .find(|p| is_executable(p));
+            if found.is_none() {
+                tracing::debug!(
+                    "setpriv not found: ffmpeg children will not die with a SIGKILLed parent"
+                );
+            }
+            found
+        })
+        .as_deref()
 }
 
 /// SIGKILL and reap, so no zombie is left behind.

@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{Ffmpeg, MediaError, ScratchDir};
+use crate::{Ffmpeg, InputFormat, MediaError};
 
 /// go-livepeer's segment length (`SegLen` in `server/mediaserver.go`).
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
@@ -80,7 +80,7 @@ impl Ffmpeg {
         segment_len: Duration,
         reencode: bool,
     ) -> Result<Vec<SegmentInfo>, MediaError> {
-        let scratch = ScratchDir::new().await?;
+        let scratch = self.scratch_dir().await?;
         let list = scratch.path().join("segments.csv");
         let pattern = out_dir.join("seg_%05d.ts");
         let seconds = format!("{}", segment_len.as_secs_f64());
@@ -91,10 +91,11 @@ impl Ffmpeg {
             "-loglevel",
             "level+warning",
             "-y",
-            "-i",
         ]
         .map(String::from)
         .to_vec();
+        args.extend(InputFormat::Detect.input_args());
+        args.push("-i".into());
         args.push(crate::file_url(input));
         args.extend(["-map", "0:v:0", "-map", "0:a:0?"].map(String::from));
         if reencode {

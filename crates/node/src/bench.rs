@@ -146,7 +146,13 @@ pub async fn transcode(args: BenchTranscodeArgs) -> anyhow::Result<()> {
     // alternated run by run so that both see the same machine load.
     let out_dir = work.path().join("bare");
     tokio::fs::create_dir_all(&out_dir).await?;
-    let bare_args = livepeer_media::ladder_args(&segment, &profiles, &out_dir, &args.preset)?;
+    let bare_args = livepeer_media::ladder_args(
+        &segment,
+        livepeer_media::InputFormat::MpegTs,
+        &profiles,
+        &out_dir,
+        &args.preset,
+    )?;
     let network = LocalNetwork::start(&args.profiles, &args.preset).await?;
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();

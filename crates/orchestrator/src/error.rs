@@ -27,6 +27,9 @@ pub enum OrchestratorError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The scratch directory for segments could not be set up.
+    #[error("scratch directory: {0}")]
+    Scratch(String),
     /// The TLS certificate or configuration could not be built.
     #[error("tls: {0}")]
     Tls(String),
@@ -71,9 +74,20 @@ pub enum OrchestratorError {
     /// "OrchestratorBusy").
     #[error("OrchestratorBusy")]
     Busy,
-    /// The body could not be read, or exceeds the segment size limit.
+    /// The body could not be read (transport error, stall, deadline).
     #[error("cannot read segment body: {0}")]
     BodyRead(String),
+    /// The body is larger than the segment size limit.
+    #[error("segment body of {length} bytes is over the {limit}-byte limit")]
+    BodyTooLarge {
+        /// The declared (or received so far) length, bytes.
+        length: u64,
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// Something on this node failed (scratch files); the details stay in the node's logs.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// keccak256 of the body differs from `SegData.hash`.
     #[error("segment hash mismatch")]
     HashMismatch,

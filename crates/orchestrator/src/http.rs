@@ -1,38 +1,58 @@
 //! The orchestrator's HTTP routes and the gRPC/HTTP split of its one port.
 //!
 //! `POST /segment` follows go-livepeer `server/segment_rpc.go:ServeSegment`: the checks of
-//! wire-and-network.md §3.3 in order (402 payment, 403 segment credentials / capacity, 500 body
-//! read, 403 hash), then 200 sent at once, then the raw protobuf `TranscodeResult` once the
-//! transcode is done, with transcoding errors inside it.
+//! wire-and-network.md §3.3 in order (402 payment, 403 segment credentials, requested work
+//! ([`crate::validate`]) and capacity, 500 body read, 403 hash), then 200 sent at once, then the
+//! raw protobuf `TranscodeResult` once the transcode is done, with transcoding errors inside it.
+//!
+//! Nothing is read from the body until the request has passed every header check and taken
+//! its session's queue place; the body then streams to a scratch file (capped at
+//! [`MAX_SEGMENT_BYTES`], with stall and total deadlines) while its keccak256 is computed, so a
+//! segment never sits whole in memory. A refused request's body is drained (bounded) before
+//! the answer, so HTTP/1.1 and HTTP/2 clients alike read the status rather than a reset.
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, Request, Response, StatusCode, Version, header};
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use bytes::Bytes;
+use http_body_util::BodyExt;
+use livepeer_media::ScratchDir;
 use livepeer_primitives::profile::VideoProfile;
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, decode_header};
 use livepeer_proto::{convert, net};
 use prost::Message;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::sessions::QueueSlot;
 use crate::storage::safe_component;
+use crate::validate::check_segment;
 use crate::{OrchestratorError, State, grpc::OrchestratorGrpc};
 
-/// Largest segment body accepted: 300 MB (go-livepeer `common.MaxSegSize`).
-pub const MAX_SEGMENT_BYTES: usize = 300 * 1024 * 1024;
-/// Longest segment accepted: 5 minutes (go-livepeer `common.MaxDuration`).
-pub const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(300);
-/// Duration assumed when `SegData.duration` is 0.
-pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+/// Largest segment body accepted: 300 MB (go-livepeer `common.MaxSegSize`, 5 min at
+/// 8 Mb/s = 300 000 000 bytes).
+pub const MAX_SEGMENT_BYTES: u64 = 300_000_000;
+/// Longest wait for the next piece of a segment body.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a whole segment body may take beyond the segment's own duration: 300 MB at
+/// 100 Mb/s is 24 s.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A refused request's body is read and dropped up to this many bytes, so that clients
+/// still sending it (HTTP/1.1 ones especially) see the status instead of a reset; a larger
+/// or slower body is not read and the connection is closed after the answer.
+pub const DRAIN_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
+/// How long a refused request's body may take to drain.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Smallest rendition go-livepeer accepts from a transcoder, in bytes.
 const MIN_RENDITION_BYTES: usize = 25;
 
@@ -71,14 +91,27 @@ pub(crate) fn service(
     })
 }
 
-/// A segment that passed every check before the 200.
+/// A segment that passed every check before the 200: its body is on disk in `scratch`.
 struct AcceptedSegment {
     seg: net::SegData,
     session_id: String,
     profiles: Vec<VideoProfile>,
     duration: Duration,
-    body: Bytes,
-    /// The session's queue place, or "OrchestratorBusy", which is answered inside the 200.
+    scratch: ScratchDir,
+    input: PathBuf,
+    slot: QueueSlot,
+}
+
+/// The checks before the body is read, in go-livepeer's order (402, then 403 for the
+/// segment credentials, the requested work and capacity), and the capacity admission: a
+/// queue place in the session, taken before a byte of the body is read.
+struct Admitted {
+    seg: net::SegData,
+    session_id: String,
+    profiles: Vec<VideoProfile>,
+    duration: Duration,
+    /// The session's queue place, or "OrchestratorBusy", which go-livepeer answers inside
+    /// the 200.
     slot: Result<QueueSlot, OrchestratorError>,
 }
 
@@ -87,27 +120,75 @@ async fn post_segment(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let accepted = match accept_segment(&state, &headers, body).await {
-        Ok(accepted) => accepted,
-        Err(err) => {
-            warn!(%err, status = %err.status(), "segment refused");
-            return err.into_response();
+    let admitted = match admit_segment(&state, &headers) {
+        Ok(admitted) => admitted,
+        Err(err) => return refuse(err, &headers, body).await,
+    };
+    let slot = match admitted.slot {
+        Ok(slot) => slot,
+        Err(busy) => {
+            // go-livepeer reads the body, then answers 200 with the error inside.
+            let drained = drain(&headers, body).await;
+            let result = net::TranscodeResult {
+                seq: admitted.seg.seq,
+                result: Some(net::transcode_result::Result::Error(busy.to_string())),
+                info: admitted
+                    .seg
+                    .auth_token
+                    .clone()
+                    .map(|t| state.orchestrator_info(t)),
+            };
+            debug!(session = %admitted.session_id, "segment refused: OrchestratorBusy");
+            return answer(StatusCode::OK, Body::from(result.encode_to_vec()), drained);
         }
     };
     let span = info_span!(
         "segment",
-        session = %accepted.session_id,
-        manifest_id = %String::from_utf8_lossy(&accepted.seg.manifest_id),
-        seq = accepted.seg.seq
+        session = %admitted.session_id,
+        manifest_id = %String::from_utf8_lossy(&admitted.seg.manifest_id),
+        seq = admitted.seg.seq
     );
-    // 200 goes out with the headers now; the body is written once the transcode is done.
-    let result = futures::stream::once(
-        async move {
-            let result = transcode_segment(&state, accepted).await;
-            Ok::<Bytes, Infallible>(Bytes::from(result.encode_to_vec()))
+    let accepted = match receive_body(&state, admitted.seg, admitted.duration, &headers, body)
+        .instrument(span.clone())
+        .await
+    {
+        Ok((seg, scratch, input)) => AcceptedSegment {
+            seg,
+            session_id: admitted.session_id,
+            profiles: admitted.profiles,
+            duration: admitted.duration,
+            scratch,
+            input,
+            slot,
+        },
+        Err(err) => {
+            warn!(parent: &span, %err, status = %err.status(), "segment refused");
+            state.sessions.release_refused(slot);
+            // A body that ended is read; one that failed or ran over is left unread.
+            let read_whole = matches!(err, OrchestratorError::HashMismatch);
+            return answer(err.status(), Body::from(err.to_string()), read_whole);
         }
-        .instrument(span),
-    );
+    };
+    // The transcode runs as a task of the orchestrator, so that shutdown can stop it and
+    // wait for its ffmpeg to be gone; a gateway that hangs up cancels it through the guard.
+    let cancel = state.stop_jobs.child_token();
+    let guard = cancel.clone().drop_guard();
+    let seq = accepted.seg.seq;
+    let job = state
+        .jobs
+        .spawn(transcode_segment(state.clone(), accepted, cancel).instrument(span));
+    // 200 goes out with the headers now; the body is written once the transcode is done.
+    let result = futures::stream::once(async move {
+        let _guard = guard;
+        let result = job.await.unwrap_or_else(|_| net::TranscodeResult {
+            seq,
+            result: Some(net::transcode_result::Result::Error(
+                "transcode stopped".into(),
+            )),
+            info: None,
+        });
+        Ok::<Bytes, Infallible>(Bytes::from(result.encode_to_vec()))
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/octet-stream")
@@ -115,11 +196,59 @@ async fn post_segment(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn accept_segment(
-    state: &State,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<AcceptedSegment, OrchestratorError> {
+/// An answer; `close` asks HTTP/1.1 clients to close the connection (a body was left unread).
+fn answer(status: StatusCode, body: Body, drained: bool) -> Response<Body> {
+    let mut response = (status, body).into_response();
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Answers a refused request with its status and text, after draining its body so every
+/// client sees the answer.
+async fn refuse(err: OrchestratorError, headers: &HeaderMap, body: Body) -> Response<Body> {
+    warn!(%err, status = %err.status(), "segment refused");
+    let drained = drain(headers, body).await;
+    answer(err.status(), Body::from(err.to_string()), drained)
+}
+
+/// The declared body length, if any.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads and drops `body`, up to [`DRAIN_LIMIT_BYTES`] within [`DRAIN_TIMEOUT`]; returns
+/// whether it was read to its end.
+async fn drain(headers: &HeaderMap, body: Body) -> bool {
+    if content_length(headers).is_some_and(|n| n > DRAIN_LIMIT_BYTES) {
+        return false;
+    }
+    let read = async {
+        let mut body = body;
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            if let Some(data) = frame.data_ref() {
+                seen += data.len() as u64;
+                if seen > DRAIN_LIMIT_BYTES {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    tokio::time::timeout(DRAIN_TIMEOUT, read)
+        .await
+        .unwrap_or(false)
+}
+
+fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, OrchestratorError> {
     // 402: a payment header that is present must decode (off-chain it is sent empty).
     if let Some(payment) = headers.get(PAYMENT_HEADER) {
         let payment = payment
@@ -154,25 +283,8 @@ async fn accept_segment(
             orch: state.capabilities.bitstring.to_string(),
         });
     }
-    let duration = match seg.duration {
-        0 => DEFAULT_SEGMENT_DURATION,
-        ms if ms < 0 || ms as u64 > MAX_SEGMENT_DURATION.as_millis() as u64 => {
-            return Err(OrchestratorError::BadDuration {
-                duration_ms: ms.into(),
-            });
-        }
-        ms => Duration::from_millis(ms as u64),
-    };
-    let profiles = convert::profiles_from_seg_data(&seg)
-        .map_err(|e| OrchestratorError::BadProfiles(e.to_string()))?;
-    if profiles.is_empty() {
-        return Err(OrchestratorError::BadProfiles(
-            "no renditions requested".into(),
-        ));
-    }
-    // 403 "OrchestratorCapped" for a new session past -maxSessions (go-livepeer
-    // `CheckCapacity`); the session itself opens only once the segment is accepted.
-    state.sessions.check_capacity(Some(&session_id))?;
+    // 403: the work asked for, bounded before anything is admitted.
+    let request = check_segment(&seg)?;
 
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
@@ -181,39 +293,107 @@ async fn accept_segment(
     {
         return Err(OrchestratorError::UnsupportedContentType(ct.to_string()));
     }
-    // 500: the body cannot be read or is too large.
-    let body = axum::body::to_bytes(body, MAX_SEGMENT_BYTES)
-        .await
-        .map_err(|e| OrchestratorError::BodyRead(e.to_string()))?;
-    // 403: the body is not what was signed.
-    if alloy_primitives::keccak256(&body).as_slice() != seg.hash.as_slice() {
-        return Err(OrchestratorError::HashMismatch);
+    // 500 (go-livepeer's status for a body over `MaxSegSize`), known from the headers alone.
+    if let Some(length) = content_length(headers).filter(|&n| n > MAX_SEGMENT_BYTES) {
+        return Err(OrchestratorError::BodyTooLarge {
+            length,
+            limit: MAX_SEGMENT_BYTES,
+        });
     }
-    // A session filled up by a racing request is still 403 "OrchestratorCapped";
-    // "OrchestratorBusy" goes inside the 200 like any transcoding error.
+    // 403 "OrchestratorCapped" for a new session past -maxSessions (go-livepeer
+    // `CheckCapacity`); otherwise a queue place in the session, taken now, before the body.
     let slot = match state.sessions.enqueue(&session_id) {
         Err(OrchestratorError::Capped) => return Err(OrchestratorError::Capped),
         slot => slot,
     };
-    Ok(AcceptedSegment {
+    Ok(Admitted {
         seg,
         session_id,
-        profiles,
-        duration,
-        body,
+        profiles: request.profiles,
+        duration: request.duration,
         slot,
     })
 }
 
+/// Streams the body to a scratch file, checking its size as it comes and its keccak256 at the
+/// end. Returns the `SegData`, the scratch directory and the input's path in it.
+///
+/// Errors (500, go-livepeer's status for an unreadable body): [`OrchestratorError::BodyRead`]
+/// for a transport error or a body that stalls for [`BODY_IDLE_TIMEOUT`] or takes longer than
+/// the segment's duration plus [`BODY_READ_TIMEOUT`], [`OrchestratorError::BodyTooLarge`] past
+/// [`MAX_SEGMENT_BYTES`]; 403 [`OrchestratorError::HashMismatch`] when the bytes are not
+/// what was signed.
+async fn receive_body(
+    state: &State,
+    seg: net::SegData,
+    duration: Duration,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(net::SegData, ScratchDir, PathBuf), OrchestratorError> {
+    let scratch = ScratchDir::new_in(Some(state.scratch.path()))
+        .await
+        .map_err(|_| OrchestratorError::Internal("cannot create a scratch directory"))?;
+    let input = scratch.path().join("input.ts");
+    let mut file = tokio::fs::File::create(&input)
+        .await
+        .map(|f| tokio::io::BufWriter::with_capacity(256 * 1024, f))
+        .map_err(|_| OrchestratorError::Internal("cannot create the segment file"))?;
+    let mut hasher = alloy_primitives::Keccak256::new();
+    let mut received = 0u64;
+    let deadline = Instant::now() + duration + BODY_READ_TIMEOUT;
+    let mut body = body;
+    loop {
+        let wait = BODY_IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        let frame = match tokio::time::timeout(wait, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(err))) => return Err(OrchestratorError::BodyRead(err.to_string())),
+            Ok(None) => break,
+            Err(_) => {
+                return Err(OrchestratorError::BodyRead(format!(
+                    "body stalled after {received} bytes"
+                )));
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        received += data.len() as u64;
+        if received > MAX_SEGMENT_BYTES {
+            return Err(OrchestratorError::BodyTooLarge {
+                length: content_length(headers).unwrap_or(received),
+                limit: MAX_SEGMENT_BYTES,
+            });
+        }
+        hasher.update(&data);
+        file.write_all(&data)
+            .await
+            .map_err(|_| OrchestratorError::Internal("cannot write the segment file"))?;
+    }
+    file.flush()
+        .await
+        .map_err(|_| OrchestratorError::Internal("cannot write the segment file"))?;
+    drop(file);
+    // 403: the body is not what was signed.
+    if hasher.finalize().as_slice() != seg.hash.as_slice() {
+        return Err(OrchestratorError::HashMismatch);
+    }
+    Ok((seg, scratch, input))
+}
+
 /// Runs the transcode for an accepted segment and builds the `TranscodeResult`, with any
 /// failure carried in its `error` field.
-async fn transcode_segment(state: &State, job: AcceptedSegment) -> net::TranscodeResult {
+async fn transcode_segment(
+    state: Arc<State>,
+    job: AcceptedSegment,
+    cancel: CancellationToken,
+) -> net::TranscodeResult {
     let AcceptedSegment {
         seg,
         session_id,
         profiles,
         duration,
-        body,
+        scratch,
+        input,
         slot,
     } = job;
     let info = seg
@@ -221,18 +401,20 @@ async fn transcode_segment(state: &State, job: AcceptedSegment) -> net::Transcod
         .clone()
         .map(|token| state.orchestrator_info(token));
     let result = async {
-        let slot = slot?;
         let transcoder = state
             .transcoder
             .as_ref()
             .ok_or(OrchestratorError::NoTranscoder)?;
         // One segment at a time per session, in arrival order.
-        let _turn = slot.session().turn.lock().await;
+        let _turn = tokio::select! {
+            turn = slot.session().turn.lock() => turn,
+            _ = cancel.cancelled() => return Err(OrchestratorError::SessionEnded),
+        };
         let slice = seg.segment_parameters.map(|p| (p.from, p.to));
         // The gateway gives up after max(8 s, 4 × duration); so do we.
         let timeout = Duration::from_secs(8).max(duration * 4);
         let renditions = transcoder
-            .transcode(body, &profiles, slice, timeout)
+            .transcode(&input, &profiles, slice, timeout, &cancel)
             .await?;
         if renditions.len() != profiles.len() {
             return Err(OrchestratorError::BadProfiles("MismatchedSegments".into()));
@@ -262,6 +444,7 @@ async fn transcode_segment(state: &State, job: AcceptedSegment) -> net::Transcod
         Ok(segments)
     }
     .await;
+    scratch.remove().await;
     let result = match result {
         Ok(segments) => {
             debug!(renditions = segments.len(), "segment transcoded");
@@ -286,15 +469,15 @@ async fn get_rendition(
     AxumState(state): AxumState<Arc<State>>,
     Path((session, profile, file)): Path<(String, String, String)>,
 ) -> Response<Body> {
+    let mime = if file.ends_with(".mp4") {
+        "video/mp4"
+    } else if file.ends_with(".ts") {
+        "video/mp2t"
+    } else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
     match state.store.get(&session, &profile, &file) {
-        Some(data) => {
-            let mime = if file.ends_with(".mp4") {
-                "video/mp4"
-            } else {
-                "video/mp2t"
-            };
-            ([(header::CONTENT_TYPE, mime)], data).into_response()
-        }
+        Some(data) => ([(header::CONTENT_TYPE, mime)], data).into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }

@@ -24,15 +24,16 @@ pub mod sessions;
 pub mod storage;
 pub mod tls;
 mod transcode;
+pub mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use livepeer_media::ScratchRoot;
 use livepeer_primitives::{Capabilities, Capability, CapabilitySet};
+use livepeer_server::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,14 +51,11 @@ pub const DEFAULT_SERVICE_PORT: u16 = 8935;
 pub const DEFAULT_MAX_SESSIONS: usize = 10;
 /// The version this node reports in `Capabilities.version`.
 pub const NODE_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// How long shutdown waits for open connections to finish.
-pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
-/// HTTP/2 flow-control window per stream, bytes.
-pub const H2_STREAM_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
-/// HTTP/2 flow-control window per connection, bytes.
-pub const H2_CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
-/// How long a TLS handshake may take before the connection is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open connections to finish before closing them.
+pub const SHUTDOWN_DRAIN: Duration = livepeer_server::DEFAULT_DRAIN_TIMEOUT;
+/// How long shutdown waits, after the connections are closed, for transcodes to stop and
+/// their ffmpeg processes to be reaped.
+pub const JOB_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runtime configuration of an orchestrator.
 #[derive(Debug, Clone)]
@@ -72,7 +70,9 @@ pub struct OrchestratorConfig {
     pub max_sessions: usize,
     /// The local transcoder (`-transcoder` with `-orchestrator`), or none.
     pub transcoder: Option<LocalTranscoder>,
-    /// `-dataDir`: where `cert.pem` and `key.pem` are written, if set.
+    /// `-dataDir`: where `cert.pem` and `key.pem` are written, if set; segments being
+    /// transcoded are kept in a scratch directory under it (else under the system temp
+    /// directory), and stale scratch directories of dead processes there are removed at start.
     pub data_dir: Option<PathBuf>,
     /// Idle time after which a session is torn down.
     pub session_idle_timeout: Duration,
@@ -127,6 +127,12 @@ pub(crate) struct State {
     pub(crate) store: storage::RenditionStore,
     pub(crate) capabilities: Capabilities,
     pub(crate) transcoder: Option<LocalTranscoder>,
+    /// Where segment bodies and transcoder work files go while a segment is handled.
+    pub(crate) scratch: ScratchRoot,
+    /// The running transcodes, so shutdown can wait for them (and their ffmpeg) to end.
+    pub(crate) jobs: TaskTracker,
+    /// Cancels every running transcode (its ffmpeg is killed and reaped).
+    pub(crate) stop_jobs: CancellationToken,
 }
 
 impl State {
@@ -147,7 +153,11 @@ pub struct OrchestratorService {
     idle_timeout: Duration,
 }
 
-/// The parts of an address: scheme (if given), host, port.
+/// The parts of an address: scheme (if given), host (IPv6 without brackets), port.
+///
+/// Accepts `host:port`, `scheme://host:port[/]`, a bare host (port 8935), `:port` (all
+/// interfaces), `[v6]:port` and a bare IPv6 address. Parsed with `http::uri::Authority` and
+/// `std::net`, never by splitting on `:`.
 fn split_addr(addr: &str) -> OrchestratorResult<(Option<&str>, String, u16)> {
     let invalid = |reason| OrchestratorError::InvalidAddress {
         addr: addr.to_string(),
@@ -161,22 +171,42 @@ fn split_addr(addr: &str) -> OrchestratorResult<(Option<&str>, String, u16)> {
     if rest.is_empty() {
         return Err(invalid("empty address"));
     }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, _)) if !host.ends_with(']') && host.contains(':') => {
-            (rest.to_string(), DEFAULT_SERVICE_PORT) // bare IPv6 without a port
-        }
-        Some((host, port)) => (
-            host.to_string(),
-            port.parse().map_err(|_| invalid("port is not a number"))?,
-        ),
-        None => (rest.to_string(), DEFAULT_SERVICE_PORT),
+    if let Ok(ip) = rest.parse::<IpAddr>() {
+        return Ok((scheme, ip.to_string(), DEFAULT_SERVICE_PORT));
+    }
+    if let Some(port) = rest.strip_prefix(':') {
+        let port = port.parse().map_err(|_| invalid("port is not a number"))?;
+        return Ok((scheme, Ipv4Addr::UNSPECIFIED.to_string(), port));
+    }
+    let authority: ::http::uri::Authority = rest
+        .parse()
+        .map_err(|_| invalid("not a host[:port] address"))?;
+    if rest.contains('@') {
+        return Err(invalid("user info is not allowed"));
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid("empty host"));
+    }
+    // What follows the host is empty or `:<port>`; `Authority` alone does not insist that
+    // the port be a number.
+    let port = match &authority.as_str()[authority.host().len()..] {
+        "" => DEFAULT_SERVICE_PORT,
+        after => after
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| invalid("port is not a number"))?,
     };
-    let host = if host.is_empty() {
-        "0.0.0.0".to_string()
-    } else {
-        host
-    };
-    Ok((scheme, host, port))
+    Ok((scheme, host.to_string(), port))
+}
+
+/// The socket address to listen on for `host`: the IP itself, or all IPv4 interfaces for a
+/// name.
+fn bind_ip(host: &str) -> IpAddr {
+    host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 impl OrchestratorService {
@@ -192,20 +222,14 @@ impl OrchestratorService {
                 let (scheme, host, port) = split_addr(addr)?;
                 (scheme == Some("http"), host, port)
             }
-            None => {
-                let host = match service_host.parse::<IpAddr>() {
-                    Ok(ip) => ip.to_string(),
-                    Err(_) => Ipv4Addr::UNSPECIFIED.to_string(),
-                };
-                (false, host, service_port)
-            }
+            None => (false, service_host.clone(), service_port),
         };
-        let bind_addr = format!("{}:{bind_port}", bracket_ipv6(&bind_host));
+        let bind_addr = SocketAddr::new(bind_ip(&bind_host), bind_port);
         let listener =
-            TcpListener::bind(&bind_addr)
+            TcpListener::bind(bind_addr)
                 .await
                 .map_err(|source| OrchestratorError::Bind {
-                    addr: bind_addr.clone(),
+                    addr: bind_addr.to_string(),
                     source,
                 })?;
         let local_addr = listener.local_addr()?;
@@ -226,13 +250,28 @@ impl OrchestratorService {
             }
             Some(tokio_rustls::TlsAcceptor::from(cert.server_config()?))
         };
+        let scratch_parent = config.data_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let parent = scratch_parent.clone();
+        let (scratch, swept) = tokio::task::spawn_blocking(move || ScratchRoot::create(&parent))
+            .await
+            .map_err(|e| OrchestratorError::Scratch(e.to_string()))?
+            .map_err(|e| OrchestratorError::Scratch(e.to_string()))?;
+        if swept > 0 {
+            info!(swept, parent = %scratch_parent.display(), "removed stale scratch directories of stopped nodes");
+        }
+        let transcoder = config
+            .transcoder
+            .map(|t| t.with_scratch_root(scratch.path()));
         let state = Arc::new(State {
             service_uri,
             auth: auth::AuthTokens::default(),
             sessions: sessions::Sessions::new(config.max_sessions),
             store: storage::RenditionStore::default(),
             capabilities: software_capabilities(),
-            transcoder: config.transcoder,
+            transcoder,
+            scratch,
+            jobs: TaskTracker::new(),
+            stop_jobs: CancellationToken::new(),
         });
         Ok(Self {
             listener,
@@ -255,77 +294,57 @@ impl OrchestratorService {
         &self.state.service_uri
     }
 
-    /// Serves until `cancel` fires, then stops accepting and drains open connections for up to
-    /// [`SHUTDOWN_DRAIN`].
+    /// Serves until `cancel` fires, then stops accepting, lets open connections finish for up
+    /// to [`SHUTDOWN_DRAIN`] and closes the rest, stops every transcode still running and
+    /// waits (up to [`JOB_STOP_TIMEOUT`]) until its ffmpeg is gone. Connections are served by
+    /// `livepeer-server` (per-peer caps, header and idle timeouts, HTTP/2 limits).
     pub async fn run(self, cancel: CancellationToken) -> OrchestratorResult<()> {
-        let service =
-            hyper_util::service::TowerToHyperService::new(http::service(self.state.clone()));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let connections = TaskTracker::new();
-        let mut sweep =
-            tokio::time::interval((self.idle_timeout / 4).max(Duration::from_millis(50)));
-        info!(uri = %self.state.service_uri, addr = %self.local_addr(), tls = self.tls.is_some(), "orchestrator listening");
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = sweep.tick() => {
-                    for id in self.state.sessions.sweep_idle(self.idle_timeout) {
-                        debug!(session = %id, "idle session torn down");
-                        self.state.store.remove_session(&id);
+        let Self {
+            listener,
+            tls,
+            state,
+            idle_timeout,
+        } = self;
+        let local_addr = listener.local_addr()?;
+        info!(uri = %state.service_uri, addr = %local_addr, tls = tls.is_some(), "orchestrator listening");
+        let sweeper = {
+            let state = state.clone();
+            let cancel = cancel.clone();
+            async move {
+                let mut sweep =
+                    tokio::time::interval((idle_timeout / 4).max(Duration::from_millis(50)));
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = sweep.tick() => {
+                            for id in state.sessions.sweep_idle(idle_timeout) {
+                                debug!(session = %id, "idle session torn down");
+                                state.store.remove_session(&id);
+                            }
+                        }
                     }
                 }
-                accepted = self.listener.accept() => {
-                    let (tcp, peer) = match accepted {
-                        Ok(conn) => conn,
-                        Err(err) => {
-                            warn!(%err, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = tcp.set_nodelay(true);
-                    let service = service.clone();
-                    let watcher = graceful.watcher();
-                    let tls = self.tls.clone();
-                    connections.spawn(async move {
-                        let mut builder = auto::Builder::new(TokioExecutor::new());
-                        // Segments are megabytes: HTTP/2's 64 KiB default windows would make
-                        // every upload wait on window updates.
-                        builder
-                            .http2()
-                            .initial_stream_window_size(H2_STREAM_WINDOW_BYTES)
-                            .initial_connection_window_size(H2_CONNECTION_WINDOW_BYTES);
-                        let result = match tls {
-                            Some(acceptor) => {
-                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                                    Ok(Ok(stream)) => {
-                                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                                        watcher.watch(conn.into_owned()).await
-                                    }
-                                    Ok(Err(err)) => { debug!(%peer, %err, "tls handshake failed"); return; }
-                                    Err(_) => { debug!(%peer, "tls handshake timed out"); return; }
-                                }
-                            }
-                            None => {
-                                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-                                watcher.watch(conn.into_owned()).await
-                            }
-                        };
-                        if let Err(err) = result {
-                            debug!(%peer, %err, "connection ended with an error");
-                        }
-                    });
-                }
             }
-        }
-        drop(self.listener);
-        if tokio::time::timeout(SHUTDOWN_DRAIN, graceful.shutdown())
+        };
+        let serve = livepeer_server::serve(
+            listener,
+            tls,
+            http::service(state.clone()),
+            ServerConfig::named("orchestrator"),
+            cancel.clone(),
+        );
+        tokio::join!(serve, sweeper);
+        state.stop_jobs.cancel();
+        state.jobs.close();
+        if tokio::time::timeout(JOB_STOP_TIMEOUT, state.jobs.wait())
             .await
             .is_err()
         {
-            warn!("connections still open after {SHUTDOWN_DRAIN:?}; closing them");
+            warn!(
+                running = state.jobs.len(),
+                "transcodes still running after {JOB_STOP_TIMEOUT:?}"
+            );
         }
-        connections.close();
         info!("orchestrator stopped");
         Ok(())
     }
@@ -364,7 +383,10 @@ mod tests {
             ("http://127.0.0.1:0", (Some("http"), "127.0.0.1", 0)),
             ("orch.example", (None, "orch.example", DEFAULT_SERVICE_PORT)),
             (":8935", (None, "0.0.0.0", 8935)),
-            ("[::1]:8935", (None, "[::1]", 8935)),
+            ("[::1]:8935", (None, "::1", 8935)),
+            ("https://[::1]:9000/", (Some("https"), "::1", 9000)),
+            ("::1", (None, "::1", DEFAULT_SERVICE_PORT)),
+            ("[fe80::1]", (None, "fe80::1", DEFAULT_SERVICE_PORT)),
         ];
         for (addr, (scheme, host, port)) in cases {
             let got = split_addr(addr).expect(addr);
@@ -374,8 +396,18 @@ mod tests {
                 "{addr}"
             );
         }
-        assert!(split_addr("host:notaport").is_err());
-        assert!(split_addr("").is_err());
+        for bad in [
+            "host:notaport",
+            "",
+            "host:",
+            "user@host:1",
+            "host:99999",
+            "[::1",
+        ] {
+            assert!(split_addr(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(bind_ip("::1"), "::1".parse::<IpAddr>().expect("ip"));
+        assert_eq!(bind_ip("orch.example"), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     }
 
     #[test]

@@ -50,6 +50,8 @@ impl Session {
 #[derive(Debug)]
 pub struct QueueSlot {
     session: Arc<Session>,
+    /// Whether taking this place opened the session.
+    opened: bool,
 }
 
 impl QueueSlot {
@@ -107,15 +109,34 @@ impl Sessions {
         }
     }
 
+    /// Gives back a place whose segment was refused before any work (its body was unreadable
+    /// or did not match its hash): when taking it opened the session and nothing else is
+    /// queued there, the session is closed again, so a refused segment never holds one of
+    /// the `-maxSessions` places (go-livepeer opens sessions only after the hash check).
+    pub fn release_refused(&self, slot: QueueSlot) {
+        let id = slot.session.id.clone();
+        let alone = slot.opened && slot.session.queued.load(Ordering::Acquire) == 1;
+        drop(slot);
+        if alone {
+            let mut open = self.lock();
+            if let Some(session) = open.get(&id)
+                && session.queued.load(Ordering::Acquire) == 0
+            {
+                session.closed.store(true, Ordering::Release);
+                open.remove(&id);
+            }
+        }
+    }
+
     /// Finds or opens session `id` and takes a queue place in it.
     ///
     /// Errors: [`OrchestratorError::Capped`] when `id` is new and the table is full;
     /// [`OrchestratorError::Busy`] when the session already has [`MAX_QUEUED_SEGMENTS`].
     pub fn enqueue(&self, id: &str) -> Result<QueueSlot, OrchestratorError> {
-        let session = {
+        let (session, opened) = {
             let mut open = self.lock();
             match open.get(id) {
-                Some(session) => session.clone(),
+                Some(session) => (session.clone(), false),
                 None => {
                     if open.len() >= self.max_sessions() {
                         return Err(OrchestratorError::Capped);
@@ -128,13 +149,13 @@ impl Sessions {
                         closed: Default::default(),
                     });
                     open.insert(id.to_string(), session.clone());
-                    session
+                    (session, true)
                 }
             }
         };
         let before = session.queued.fetch_add(1, Ordering::AcqRel);
         session.touch();
-        let slot = QueueSlot { session };
+        let slot = QueueSlot { session, opened };
         if before >= MAX_QUEUED_SEGMENTS {
             return Err(OrchestratorError::Busy); // dropping `slot` gives the place back
         }
@@ -193,6 +214,19 @@ mod tests {
         drop(a1);
         assert!(sessions.end("aaaaaaaa"));
         assert!(sessions.enqueue("cccccccc").is_ok());
+    }
+
+    #[test]
+    fn a_refused_first_segment_gives_its_session_back() {
+        let sessions = Sessions::new(1);
+        let slot = sessions.enqueue("aaaaaaaa").expect("opens the session");
+        sessions.release_refused(slot);
+        assert!(sessions.is_empty());
+        // A refused segment of a session that was already open leaves it open.
+        drop(sessions.enqueue("bbbbbbbb").expect("opens"));
+        let slot = sessions.enqueue("bbbbbbbb").expect("same session");
+        sessions.release_refused(slot);
+        assert_eq!(sessions.len(), 1);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The orchestrator's local transcoder (`-orchestrator -transcoder`): ffmpeg in this process's
 //! supervision, one process per segment (decode once, encode every rendition).
 
+use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
-use livepeer_media::{CancellationToken, Ffmpeg, Rendition, TranscodeOptions};
+use livepeer_media::{CancellationToken, Ffmpeg, InputFormat, Rendition, TranscodeOptions};
 use livepeer_primitives::profile::VideoProfile;
 
 use crate::OrchestratorError;
@@ -22,7 +22,18 @@ impl LocalTranscoder {
         Self { ffmpeg, preset }
     }
 
-    /// Transcodes one segment into `profiles`, killing ffmpeg after `timeout`.
+    /// The same transcoder with its work files under `root` (see
+    /// `livepeer_media::Ffmpeg::with_scratch_root`).
+    pub fn with_scratch_root(self, root: &Path) -> Self {
+        Self {
+            ffmpeg: self.ffmpeg.with_scratch_root(root),
+            ..self
+        }
+    }
+
+    /// Transcodes the MPEG-TS segment at `input` (read as MPEG-TS only, local file only:
+    /// [`InputFormat::MpegTs`]) into `profiles`, killing ffmpeg after `timeout` or when
+    /// `cancel` fires.
     ///
     /// `slice` (`SegParameters` from/to, ms) is not supported yet: this node does not
     /// advertise the SegmentSlicing capability, so compatible gateways never send it; a
@@ -32,10 +43,11 @@ impl LocalTranscoder {
     /// [`OrchestratorError::BadProfiles`] for a slice.
     pub async fn transcode(
         &self,
-        input: Bytes,
+        input: &Path,
         profiles: &[VideoProfile],
         slice: Option<(u64, u64)>,
         timeout: Duration,
+        cancel: &CancellationToken,
     ) -> Result<Vec<Rendition>, OrchestratorError> {
         if slice.is_some_and(|(from, to)| from != 0 || to != 0) {
             return Err(OrchestratorError::BadProfiles(
@@ -45,12 +57,11 @@ impl LocalTranscoder {
         let opts = TranscodeOptions {
             preset: self.preset.clone(),
             timeout,
+            input_format: InputFormat::MpegTs,
         };
-        // Dropping this future (the gateway hung up) kills ffmpeg; no token is needed here.
-        let cancel = CancellationToken::new();
         Ok(self
             .ffmpeg
-            .transcode(&input, profiles, &opts, &cancel)
+            .transcode(input, profiles, &opts, cancel)
             .await?)
     }
 }

@@ -60,18 +60,27 @@ async fn probes_each_clip() {
 }
 
 #[tokio::test]
-async fn probes_bytes_like_the_file() {
-    let path = testing::media_file(testing::BBB_MP4);
-    let data = std::fs::read(&path).expect("read clip");
+async fn probes_segment_bytes_like_the_file_and_only_as_mpeg_ts() {
     let ff = ff();
-    let from_file = ff.probe(&path).await.expect("probe file");
+    let (_dir, segs) = crate::segments(testing::BIKES_MP4).await;
+    let path = &segs[0].path;
+    let data = std::fs::read(path).expect("read segment");
+    let from_file = ff.probe(path).await.expect("probe file");
     let from_bytes = ff
         .probe(MediaInput::Bytes(&data))
         .await
         .expect("probe bytes");
     assert_eq!(from_bytes, from_file);
+    assert_eq!(from_bytes.format_name, "mpegts");
+    // Bytes come from the network: an MP4 is not read as what it is.
+    let mp4 = std::fs::read(testing::media_file(testing::BBB_MP4)).expect("read clip");
+    assert!(ff.probe(MediaInput::Bytes(&mp4)).await.is_err());
     // MP4 records its frame count: 5.3 s at 25 fps.
-    assert_eq!(from_file.video_frames, Some(132));
+    let from_mp4_file = ff
+        .probe(&testing::media_file(testing::BBB_MP4))
+        .await
+        .expect("probe the MP4 file");
+    assert_eq!(from_mp4_file.video_frames, Some(132));
 }
 
 #[tokio::test]
@@ -80,22 +89,36 @@ async fn probe_rejects_garbage_and_audio_only() {
     let garbage: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
+    // Bytes are read as MPEG-TS only: garbage fails in ffprobe, and the error names no
+    // scratch path.
     match ff.probe(&garbage).await {
+        Err(
+            err @ MediaError::Ffmpeg {
+                program: "ffprobe", ..
+            },
+        ) => {
+            let text = err.to_string();
+            assert!(!text.contains("/tmp") && !text.contains("job-"), "{text}");
+        }
+        other => panic!("want ffprobe error, got {other:?}"),
+    }
+    // A file is probed for what it holds.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage_file = dir.path().join("garbage");
+    std::fs::write(&garbage_file, &garbage).expect("write garbage");
+    match ff.probe(&garbage_file).await {
         Err(MediaError::Ffmpeg {
             program: "ffprobe",
             stderr_tail,
             ..
-        }) => {
-            assert!(
-                stderr_tail.contains("Invalid data found when processing input"),
-                "{stderr_tail}"
-            )
-        }
+        }) => assert!(
+            stderr_tail.contains("Invalid data found when processing input"),
+            "{stderr_tail}"
+        ),
         other => panic!("want ffprobe error, got {other:?}"),
     }
 
     // An audio-only MPEG-TS cut from the BBB clip.
-    let dir = tempfile::tempdir().expect("temp dir");
     let audio = dir.path().join("audio.ts");
     let status = tokio::process::Command::new(ff.ffmpeg_path())
         .args(["-v", "error", "-nostdin", "-i"])

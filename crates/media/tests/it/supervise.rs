@@ -77,6 +77,7 @@ async fn cancel_kills_the_child_promptly() {
     let opts = TranscodeOptions {
         preset: "medium".into(),
         timeout: Duration::from_secs(300),
+        ..Default::default()
     };
     let cancel = CancellationToken::new();
     let job = {
@@ -119,6 +120,7 @@ async fn timeout_kills_the_child() {
     let opts = TranscodeOptions {
         preset: "medium".into(),
         timeout: limit,
+        ..Default::default()
     };
     let job = {
         let input = input.clone();
@@ -151,6 +153,7 @@ async fn dropping_the_future_kills_the_child() {
     let opts = TranscodeOptions {
         preset: "medium".into(),
         timeout: Duration::from_secs(300),
+        ..Default::default()
     };
     let job = {
         let input = input.clone();

@@ -2,9 +2,12 @@
 
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::StatusCode;
 use livepeer_gateway::client::OrchestratorClient;
 use livepeer_proto::headers::encode_header;
+use livepeer_proto::net;
+use prost::Message;
 
 use crate::*;
 
@@ -85,11 +88,9 @@ async fn idle_sessions_are_torn_down() {
     orch.stop().await;
 }
 
-// BUG: crates/orchestrator/src/http.rs `accept_segment` calls `state.sessions.enqueue`
-// (which opens the session) before reading the body and checking its hash, so a segment
-// refused with 403 "segment hash mismatch" still takes one of -maxSessions places until the
-// idle timeout (70 s by default). go-livepeer only checks capacity there (`verifySegCreds` →
-// `CheckCapacity`) and opens the session in `TranscodeSeg`, after the hash check.
+// The session place is taken before the body is read (capacity admission first), and given
+// back when the body turns out not to be what was signed: go-livepeer opens sessions only
+// after the hash check, so a refused segment must not hold one of -maxSessions places.
 #[tokio::test]
 async fn a_refused_segment_does_not_take_a_session_place() {
     let orch = Orch::start(|c| c.max_sessions = 1).await;

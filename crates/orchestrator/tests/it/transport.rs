@@ -1,6 +1,9 @@
 //! One port for gRPC and HTTP, over TLS by default and over cleartext h2c on request.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
 
 use hyper::StatusCode;
 use livepeer_gateway::client::OrchestratorClient;

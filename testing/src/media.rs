@@ -1,0 +1,213 @@
+//! Test media: segments cut from the real clips (once per test binary), and independent
+//! ffprobe measurements of what a node produced.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use livepeer_media::testing;
+use tokio::sync::OnceCell;
+
+use crate::ffmpeg;
+
+/// The clip [`test_segment`] is cut from.
+pub const CLIP: &str = testing::BIKES_MP4;
+/// Its size.
+pub const CLIP_SIZE: (u32, u32) = (640, 272);
+
+/// One MPEG-TS segment cut from a real clip.
+#[derive(Debug)]
+pub struct Clip {
+    /// The bytes.
+    pub data: Bytes,
+    /// Its duration, from ffmpeg's segment list.
+    pub duration: Duration,
+}
+
+static SEGMENT: OnceCell<Clip> = OnceCell::const_new();
+
+/// Where the test segment starts in the clip: a keyframe of the bikes clip.
+const SEGMENT_START: &str = "5.48";
+/// The test segment's length.
+const SEGMENT_DURATION: Duration = Duration::from_secs(2);
+
+/// A 2 s MPEG-TS segment of the bikes clip starting on a keyframe, cut once per test binary
+/// by stream copy (`ffmpeg -ss 5.48 -t 2 -c copy -f mpegts`), as a gateway's segmenter cuts.
+pub async fn test_segment() -> &'static Clip {
+    SEGMENT
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let out = dir.path().join("segment.ts");
+            let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+                .args(["-ss", SEGMENT_START, "-i"])
+                .arg(testing::media_file(CLIP))
+                .args(["-t", "2", "-map", "0:v:0", "-c", "copy", "-f", "mpegts"])
+                .arg(&out)
+                .output()
+                .await
+                .expect("ffmpeg runs");
+            assert!(
+                run.status.success(),
+                "cutting the test segment: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let data = tokio::fs::read(&out).await.expect("read the segment");
+            Clip {
+                data: Bytes::from(data),
+                duration: SEGMENT_DURATION,
+            }
+        })
+        .await
+}
+
+/// One segment of a clip, as a gateway's segmenter cuts it.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Sequence number, from 0.
+    pub seq: u64,
+    /// Duration from ffmpeg's segment list, in milliseconds.
+    pub duration_ms: u64,
+    /// The MPEG-TS bytes.
+    pub data: Bytes,
+}
+
+static BIKES: OnceCell<Vec<Segment>> = OnceCell::const_new();
+static CITY: OnceCell<Vec<Segment>> = OnceCell::const_new();
+
+/// The bikes clip (10 s, H.264 640x272) in ~2 s segments (5 of them).
+pub async fn bikes() -> &'static [Segment] {
+    BIKES
+        .get_or_init(|| cut(testing::BIKES_MP4, "2"))
+        .await
+        .as_slice()
+}
+
+/// The city clip (7.6 s, MPEG-2 720x405) in ~1 s segments (7 or more).
+pub async fn city() -> &'static [Segment] {
+    CITY.get_or_init(|| cut(testing::CITY_MPG, "1"))
+        .await
+        .as_slice()
+}
+
+/// Cuts `clip` into MPEG-TS segments of about `seconds` by stream copy (`-f segment`), reading
+/// durations from ffmpeg's CSV segment list.
+async fn cut(clip: &str, seconds: &str) -> Vec<Segment> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = dir.path().join("list.csv");
+    let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
+        .arg(testing::media_file(clip))
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "segment"])
+        .args(["-segment_time", seconds, "-segment_format", "mpegts"])
+        .args(["-segment_list_type", "csv", "-segment_list"])
+        .arg(&list)
+        .arg(dir.path().join("seg_%03d.ts"))
+        .output()
+        .await
+        .expect("ffmpeg runs");
+    assert!(
+        run.status.success(),
+        "segmenting {clip}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = tokio::fs::read_to_string(&list)
+        .await
+        .expect("segment list");
+    let mut segments = Vec::new();
+    for (seq, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [file, start, end] = fields[..] else {
+            panic!("unexpected segment list line {line:?}");
+        };
+        let secs = |s: &str| s.parse::<f64>().expect("seconds");
+        let duration_ms = ((secs(end) - secs(start)) * 1000.0).round() as u64;
+        let data = tokio::fs::read(dir.path().join(file))
+            .await
+            .expect("segment");
+        segments.push(Segment {
+            seq: seq as u64,
+            duration_ms,
+            data: Bytes::from(data),
+        });
+    }
+    segments
+}
+
+/// Width, height and decoded frame count of the first video stream, by an independent
+/// `ffprobe -count_frames` run.
+pub async fn count_video(data: &[u8]) -> (u32, u32, u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rendition.ts");
+    tokio::fs::write(&path, data)
+        .await
+        .expect("write rendition");
+    let out = tokio::process::Command::new(ffmpeg().ffprobe_path())
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=width,height,nb_read_frames",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
+        .arg(&path)
+        .output()
+        .await
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("ffprobe gave no {key}: {text}"))
+    };
+    (
+        u32::try_from(field("width")).expect("width fits u32"),
+        u32::try_from(field("height")).expect("height fits u32"),
+        field("nb_read_frames"),
+    )
+}
+
+/// Width and height of the first video stream, by ffprobe.
+pub async fn video_size(data: &[u8]) -> (u32, u32) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rendition.ts");
+    tokio::fs::write(&path, data)
+        .await
+        .expect("write rendition");
+    let out = tokio::process::Command::new(ffmpeg().ffprobe_path())
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .await
+        .expect("ffprobe runs");
+    assert!(out.status.success(), "ffprobe failed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // MPEG-TS lists the stream under its program too: the first line is enough.
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    let mut fields = line.trim().split(',').map(|f| f.parse::<u32>());
+    match (fields.next(), fields.next()) {
+        (Some(Ok(w)), Some(Ok(h))) => (w, h),
+        _ => panic!("ffprobe gave no size: {text:?}"),
+    }
+}
