@@ -4,12 +4,13 @@
 //! As go-livepeer's clients (`server/rpc.go`, `server/segment_rpc.go`): TLS without
 //! certificate verification (identity comes from ETH signatures, not certificates), HTTP/2
 //! forced, cleartext h2c for `http://` orchestrators, a 3 s connect timeout and 8 s gRPC calls.
+//! Every body read from an orchestrator has a byte cap ([`read_body`]) as well as a timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -138,10 +139,13 @@ impl OrchestratorClient {
             })
     }
 
-    /// GETs `url` and returns the whole body, within [`DOWNLOAD_TIMEOUT`].
+    /// GETs `url` and returns the whole body, at most `limit_bytes` of it, within
+    /// [`DOWNLOAD_TIMEOUT`] (go-livepeer `core/os.go:DownloadData`, which caps at
+    /// `common.MaxSegSize`).
     ///
-    /// Errors: [`GatewayError::Http`] on transport errors, non-200 answers and timeouts.
-    pub async fn download(&self, url: &str) -> Result<Bytes, GatewayError> {
+    /// Errors: [`GatewayError::Http`] on transport errors, non-200 answers and timeouts;
+    /// [`GatewayError::AnswerTooLarge`] for a longer body (read no further than the cap).
+    pub async fn download(&self, url: &str, limit_bytes: usize) -> Result<Bytes, GatewayError> {
         let http_err = |reason: String| GatewayError::Http {
             uri: url.to_string(),
             reason,
@@ -157,16 +161,39 @@ impl OrchestratorClient {
             if response.status() != hyper::StatusCode::OK {
                 return Err(http_err(format!("status {}", response.status())));
             }
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| http_err(e.to_string()))?;
-            Ok(body.to_bytes())
+            read_body(response.into_body(), limit_bytes, url).await
         };
         tokio::time::timeout(DOWNLOAD_TIMEOUT, fetch)
             .await
             .map_err(|_| http_err(format!("timed out after {DOWNLOAD_TIMEOUT:?}")))?
+    }
+}
+
+/// Reads a whole response body from `uri`, failing as soon as it passes `limit_bytes`
+/// (`http_body_util::Limited`); a `Content-Length` over the cap fails before any byte is read.
+///
+/// Errors: [`GatewayError::AnswerTooLarge`] past the cap, [`GatewayError::Http`] when the
+/// body breaks off.
+pub async fn read_body(
+    body: hyper::body::Incoming,
+    limit_bytes: usize,
+    uri: &str,
+) -> Result<Bytes, GatewayError> {
+    use hyper::body::Body as _;
+    let too_large = || GatewayError::AnswerTooLarge {
+        uri: uri.to_string(),
+        limit_bytes,
+    };
+    if body.size_hint().lower() > limit_bytes as u64 {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit_bytes).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(err) => Err(GatewayError::Http {
+            uri: uri.to_string(),
+            reason: error_chain(err.as_ref()),
+        }),
     }
 }
 

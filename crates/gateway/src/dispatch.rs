@@ -4,13 +4,16 @@
 //! `Livepeer-Segment` header, the payment (empty off-chain) in `Livepeer-Payment`, the bytes in
 //! the body as `video/MP2T`. The whole request may take max(8 s, 4 × duration) and the upload
 //! (until the response headers arrive) max(2 s, 0.5 × duration). The answer is a raw protobuf
-//! `TranscodeResult`; each rendition is then downloaded from its URL.
+//! `TranscodeResult`, read up to [`MAX_TRANSCODE_RESULT_BYTES`] and checked by
+//! [`parse_transcode_result`]; each rendition is then downloaded from its URL, up to the
+//! segment limit. An answer over its cap is the orchestrator's fault: it is suspended and the
+//! segment goes to the next one.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::future::try_join_all;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::Uri;
 use livepeer_primitives::profile::VideoProfile;
 use livepeer_primitives::{Capabilities, Capability, CapabilitySet, ManifestId};
@@ -19,7 +22,15 @@ use livepeer_proto::{convert, net};
 use prost::Message;
 
 use crate::GatewayError;
-use crate::client::OrchestratorClient;
+use crate::client::{OrchestratorClient, read_body};
+
+/// Largest `/segment` answer read, bytes. A `TranscodeResult` holds a few URLs, pixel counts,
+/// a signature and an `OrchestratorInfo` (a few KiB even with many renditions and prices);
+/// go-livepeer reads it whole (`ioutil.ReadAll` in `server/segment_rpc.go:SubmitSegment`),
+/// we stop at 1 MiB so an endless answer cannot exhaust memory.
+pub const MAX_TRANSCODE_RESULT_BYTES: usize = 1024 * 1024;
+/// Characters of an orchestrator's refusal text kept in the error (and the push answer).
+pub const MAX_REFUSAL_TEXT_CHARS: usize = 256;
 
 /// A session is refreshed once its auth token is in the last 10 % of its 30-minute validity
 /// (go-livepeer `server/broadcast.go:shouldRefreshSession`).
@@ -30,7 +41,8 @@ pub const AUTH_TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(3 * 60);
 pub struct SourceSegment {
     /// The stream.
     pub manifest: ManifestId,
-    /// Sequence number from the push URL.
+    /// Sequence number from the push URL; at most `i64::MAX` (the wire's `SegData.seq` is
+    /// an int64).
     pub seq: u64,
     /// Duration (`Content-Duration`).
     pub duration: Duration,
@@ -136,15 +148,25 @@ pub fn job_capabilities(profiles: &[VideoProfile], sliced: bool) -> Capabilities
 }
 
 /// The `SegData` for a segment (unsigned: off-chain signatures are empty).
+///
+/// Errors: [`GatewayError::BadRequest`] when `seq` does not fit the wire's int64 (the push
+/// route refuses such a seq first; clamping would give different segments one storage key).
 pub fn seg_data(
     segment: &SourceSegment,
     profiles: &[VideoProfile],
     job: &Capabilities,
     auth_token: &net::AuthToken,
-) -> net::SegData {
+) -> Result<net::SegData, GatewayError> {
+    let seq = i64::try_from(segment.seq).map_err(|_| {
+        GatewayError::BadRequest(format!(
+            "seq {} exceeds the largest sequence number, {}",
+            segment.seq,
+            i64::MAX
+        ))
+    })?;
     let mut seg = net::SegData {
         manifest_id: segment.manifest.as_str().as_bytes().to_vec(),
-        seq: i64::try_from(segment.seq).unwrap_or(i64::MAX),
+        seq,
         hash: alloy_primitives::keccak256(&segment.data).to_vec(),
         // Legacy field, always "invalid" so very old orchestrators refuse the segment.
         profiles: b"invalid".to_vec(),
@@ -157,27 +179,110 @@ pub fn seg_data(
         ..Default::default()
     };
     convert::set_seg_data_profiles(&mut seg, profiles);
-    seg
+    Ok(seg)
 }
 
-/// Submits `segment` to `session` and downloads every rendition.
+/// One rendition a `TranscodeResult` announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionRef {
+    /// Where to download it (http or https).
+    pub url: String,
+    /// Encoded pixels the orchestrator reported (a negative count reads as 0).
+    pub pixels: u64,
+}
+
+/// Decodes and checks a `/segment` answer (a raw protobuf `TranscodeResult`, go-livepeer
+/// `server/segment_rpc.go:SubmitSegment`) for a job of `renditions` profiles. Pure, so it is
+/// unit-tested and fuzzed (`crates/gateway/fuzz`).
 ///
-/// Errors: [`GatewayError::Http`] (transport, non-200, timeouts, downloads),
-/// [`GatewayError::BadTranscodeResult`], and [`GatewayError::Transcode`] carrying the
-/// orchestrator's error string; see [`GatewayError::is_retryable`].
+/// Errors, all with `uri`: [`GatewayError::AnswerTooLarge`] above
+/// [`MAX_TRANSCODE_RESULT_BYTES`]; [`GatewayError::BadTranscodeResult`] for bad protobuf, an
+/// empty result, a rendition count other than `renditions`, or a URL that is not an absolute
+/// http(s) URL; [`GatewayError::Transcode`] with the orchestrator's error string.
+pub fn parse_transcode_result(
+    uri: &str,
+    body: &[u8],
+    renditions: usize,
+) -> Result<Vec<RenditionRef>, GatewayError> {
+    let bad = |reason: String| GatewayError::BadTranscodeResult {
+        uri: uri.to_string(),
+        reason,
+    };
+    if body.len() > MAX_TRANSCODE_RESULT_BYTES {
+        return Err(GatewayError::AnswerTooLarge {
+            uri: uri.to_string(),
+            limit_bytes: MAX_TRANSCODE_RESULT_BYTES,
+        });
+    }
+    let result = net::TranscodeResult::decode(body).map_err(|e| bad(e.to_string()))?;
+    let data = match result.result {
+        Some(net::transcode_result::Result::Data(data)) => data,
+        Some(net::transcode_result::Result::Error(message)) => {
+            return Err(GatewayError::Transcode {
+                uri: uri.to_string(),
+                message: truncate(&message),
+            });
+        }
+        None => return Err(bad("empty result".into())),
+    };
+    if data.segments.len() != renditions {
+        return Err(bad(format!(
+            "{} renditions for {renditions} profiles",
+            data.segments.len()
+        )));
+    }
+    data.segments
+        .into_iter()
+        .map(|segment| {
+            let parsed: Uri = segment.url.parse().map_err(|_| {
+                bad(format!(
+                    "invalid rendition URL {:?}",
+                    truncate(&segment.url)
+                ))
+            })?;
+            if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+                return Err(bad(format!(
+                    "rendition URL {:?} is not an absolute http(s) URL",
+                    truncate(&segment.url)
+                )));
+            }
+            Ok(RenditionRef {
+                url: segment.url,
+                pixels: u64::try_from(segment.pixels).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// The first [`MAX_REFUSAL_TEXT_CHARS`] characters of an orchestrator's text.
+fn truncate(text: &str) -> String {
+    match text.char_indices().nth(MAX_REFUSAL_TEXT_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// Submits `segment` to `session` and downloads every rendition, each up to
+/// `max_rendition_bytes`.
+///
+/// Errors: [`GatewayError::Http`] (transport, timeouts, downloads), [`GatewayError::Refused`]
+/// for a non-200 answer, [`GatewayError::AnswerTooLarge`] for an answer or rendition over its
+/// cap, and the errors of [`parse_transcode_result`]; see [`GatewayError::is_retryable`] and
+/// [`GatewayError::is_request_fault`].
 pub async fn submit_segment(
     client: &OrchestratorClient,
     session: &BroadcastSession,
     segment: &SourceSegment,
     profiles: &[VideoProfile],
     job: &Capabilities,
+    max_rendition_bytes: usize,
 ) -> Result<Vec<TranscodedRendition>, GatewayError> {
     let url = format!("{}segment", ensure_trailing_slash(&session.transcoder));
     let http_err = |reason: String| GatewayError::Http {
         uri: url.clone(),
         reason,
     };
-    let seg = seg_data(segment, profiles, job, &session.auth_token);
+    let seg = seg_data(segment, profiles, job, &session.auth_token)?;
     let request = hyper::Request::post(&url)
         .header(SEGMENT_HEADER, encode_header(&seg))
         .header(PAYMENT_HEADER, "")
@@ -193,57 +298,30 @@ pub async fn submit_segment(
         .map_err(|_| http_err(format!("upload timed out after {upload:?}")))??;
     let status = response.status();
     let remaining = total.saturating_sub(started.elapsed());
-    let body = tokio::time::timeout(remaining, response.into_body().collect())
-        .await
-        .map_err(|_| http_err(format!("no transcode result within {total:?}")))?
-        .map_err(|e| http_err(e.to_string()))?
-        .to_bytes();
+    let body = tokio::time::timeout(
+        remaining,
+        read_body(response.into_body(), MAX_TRANSCODE_RESULT_BYTES, &url),
+    )
+    .await
+    .map_err(|_| http_err(format!("no transcode result within {total:?}")))??;
     if status != hyper::StatusCode::OK {
-        let text = String::from_utf8_lossy(&body).trim().to_string();
+        let text = truncate(String::from_utf8_lossy(&body).trim());
         return Err(GatewayError::Refused {
             uri: url,
             status: status.as_u16(),
             body: text,
         });
     }
-    let result = net::TranscodeResult::decode(body.as_ref()).map_err(|e| {
-        GatewayError::BadTranscodeResult {
-            uri: url.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    let data = match result.result {
-        Some(net::transcode_result::Result::Data(data)) => data,
-        Some(net::transcode_result::Result::Error(message)) => {
-            return Err(GatewayError::Transcode { uri: url, message });
-        }
-        None => {
-            return Err(GatewayError::BadTranscodeResult {
-                uri: url,
-                reason: "empty result".into(),
-            });
-        }
-    };
-    if data.segments.len() != profiles.len() {
-        return Err(GatewayError::BadTranscodeResult {
-            uri: url,
-            reason: format!(
-                "{} renditions for {} profiles",
-                data.segments.len(),
-                profiles.len()
-            ),
-        });
-    }
-    let downloads = data
-        .segments
-        .iter()
+    let announced = parse_transcode_result(&url, &body, profiles.len())?;
+    let downloads = announced
+        .into_iter()
         .zip(profiles)
         .map(|(rendition, profile)| async move {
-            let bytes = client.download(&rendition.url).await?;
+            let bytes = client.download(&rendition.url, max_rendition_bytes).await?;
             Ok::<_, GatewayError>(TranscodedRendition {
                 profile: profile.clone(),
                 data: bytes,
-                pixels: u64::try_from(rendition.pixels).unwrap_or(0),
+                pixels: rendition.pixels,
             })
         });
     try_join_all(downloads).await
@@ -301,7 +379,8 @@ mod tests {
             &profiles,
             &job_capabilities(&profiles, false),
             &token,
-        );
+        )
+        .expect("seq 7 fits");
         assert_eq!(seg.manifest_id, b"m1");
         assert_eq!(seg.seq, 7);
         assert_eq!(seg.duration, 2000);
@@ -314,7 +393,101 @@ mod tests {
             convert::profiles_from_seg_data(&seg).expect("profiles"),
             profiles
         );
-        assert_eq!(seg.auth_token, Some(token));
+        assert_eq!(seg.auth_token, Some(token.clone()));
+
+        // A seq past int64 is refused, never clamped onto another segment's key.
+        let overflow = SourceSegment {
+            seq: i64::MAX as u64 + 1,
+            ..segment
+        };
+        let job = job_capabilities(&profiles, false);
+        assert!(matches!(
+            seg_data(&overflow, &profiles, &job, &token),
+            Err(GatewayError::BadRequest(_))
+        ));
+        let last = SourceSegment {
+            seq: i64::MAX as u64,
+            ..overflow
+        };
+        assert_eq!(
+            seg_data(&last, &profiles, &job, &token).expect("fits").seq,
+            i64::MAX
+        );
+    }
+
+    fn result_with(urls: &[&str]) -> Vec<u8> {
+        net::TranscodeResult {
+            seq: 1,
+            result: Some(net::transcode_result::Result::Data(net::TranscodeData {
+                segments: urls
+                    .iter()
+                    .map(|url| net::TranscodedSegmentData {
+                        url: url.to_string(),
+                        pixels: -5,
+                        perceptual_hash_url: String::new(),
+                    })
+                    .collect(),
+                sig: Vec::new(),
+            })),
+            info: None,
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn transcode_results_are_checked_before_any_download() {
+        let ok = parse_transcode_result("u", &result_with(&["https://o:1/stream/s/p/1.ts"]), 1)
+            .expect("a good result");
+        assert_eq!(
+            ok,
+            vec![RenditionRef {
+                url: "https://o:1/stream/s/p/1.ts".into(),
+                pixels: 0
+            }]
+        );
+        let error = net::TranscodeResult {
+            result: Some(net::transcode_result::Result::Error("x".repeat(10_000))),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // (what, body, renditions, check)
+        type Check = fn(&GatewayError) -> bool;
+        let cases: [(&str, Vec<u8>, usize, Check); 7] = [
+            ("garbage", vec![0xff; 64], 1, |e| {
+                matches!(e, GatewayError::BadTranscodeResult { .. })
+            }),
+            ("empty", Vec::new(), 1, |e| {
+                matches!(e, GatewayError::BadTranscodeResult { .. })
+            }),
+            (
+                "count",
+                result_with(&["https://o:1/a", "https://o:1/b"]),
+                1,
+                |e| matches!(e, GatewayError::BadTranscodeResult { .. }),
+            ),
+            ("relative url", result_with(&["/stream/a.ts"]), 1, |e| {
+                matches!(e, GatewayError::BadTranscodeResult { .. })
+            }),
+            ("file url", result_with(&["file:///etc/passwd"]), 1, |e| {
+                matches!(e, GatewayError::BadTranscodeResult { .. })
+            }),
+            ("error text is truncated", error, 1, |e| match e {
+                GatewayError::Transcode { message, .. } => {
+                    message.chars().count() == MAX_REFUSAL_TEXT_CHARS + 1
+                }
+                _ => false,
+            }),
+            (
+                "oversized",
+                vec![0; MAX_TRANSCODE_RESULT_BYTES + 1],
+                1,
+                |e| matches!(e, GatewayError::AnswerTooLarge { .. }),
+            ),
+        ];
+        for (what, body, renditions, check) in cases {
+            let err = parse_transcode_result("u", &body, renditions).expect_err(what);
+            assert!(check(&err), "{what}: {err:?}");
+        }
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The gateway's errors, and their one mapping to HTTP push answers.
+//! The gateway's errors, their classification (whose fault, retry or not), and their one
+//! mapping to HTTP push answers.
+
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -41,6 +44,15 @@ pub enum GatewayError {
         /// Why.
         reason: String,
     },
+    /// An orchestrator's answer (a `TranscodeResult`, a refusal text or a rendition) was
+    /// longer than the gateway reads.
+    #[error("{uri}: answer exceeds {limit_bytes} bytes")]
+    AnswerTooLarge {
+        /// The URL.
+        uri: String,
+        /// The cap, bytes.
+        limit_bytes: usize,
+    },
     /// The orchestrator answered `/segment` with a non-200 status.
     #[error("{uri} refused the segment: {status} {body}")]
     Refused {
@@ -75,10 +87,53 @@ pub enum GatewayError {
         /// The `TranscodeResult.error` text.
         message: String,
     },
+    /// Every attempt failed (go-livepeer `maxTranscodeAttempts`, "hit max transcode
+    /// attempts"); non-retryable, so the push gets 422.
+    #[error("hit max transcode attempts ({attempts}): {last}")]
+    MaxAttempts {
+        /// Attempts made (`-maxAttempts`).
+        attempts: usize,
+        /// The last attempt's error.
+        last: Box<GatewayError>,
+    },
     /// No orchestrator could take the segment (wire text "No sessions available").
     #[error("No sessions available")]
     NoSessions,
-    /// The push request is malformed (path, headers).
+    /// `-maxSessions` streams are already live; a new manifest is refused (go-livepeer
+    /// answers 500 "Too many connections"; we answer 503, see [`GatewayError::status`]).
+    #[error("Too many streams: this gateway takes at most {max} concurrent streams (-maxSessions)")]
+    TooManyStreams {
+        /// `-maxSessions`.
+        max: usize,
+    },
+    /// The push declares a `Content-Duration` above go-livepeer's `common.MaxDuration`, which
+    /// orchestrators refuse.
+    #[error(
+        "segment duration {duration_ms} ms exceeds the maximum of {max_ms} ms (5 minutes); \
+         push shorter segments"
+    )]
+    DurationTooLong {
+        /// `Content-Duration`, milliseconds.
+        duration_ms: u64,
+        /// The limit, milliseconds.
+        max_ms: u64,
+    },
+    /// The push body is larger than the gateway accepts.
+    #[error("segment exceeds the maximum of {limit_bytes} bytes")]
+    SegmentTooLarge {
+        /// The cap, bytes.
+        limit_bytes: usize,
+    },
+    /// The push body did not arrive in time.
+    #[error("segment body not received within {0:?}")]
+    PushTimeout(Duration),
+    /// The push is in a container the gateway does not take (only MPEG-TS).
+    #[error("unsupported segment format {extension:?}: only MPEG-TS segments (.ts) are accepted")]
+    UnsupportedFormat {
+        /// The file extension pushed, e.g. `.mp4`.
+        extension: String,
+    },
+    /// The push request is malformed (path, headers, body).
     #[error("bad request: {0}")]
     BadRequest(String),
     /// The stream does not exist.
@@ -91,6 +146,7 @@ pub enum GatewayError {
 /// text for input it cannot read).
 const NON_RETRYABLE: &[&str] = &[
     "Invalid data found when processing input",
+    "could not find codec parameters",
     "Invalid argument",
     "No keyframes in input",
     "Unsupported input pixel format",
@@ -100,29 +156,65 @@ const NON_RETRYABLE: &[&str] = &[
     "no video stream",
 ];
 
+/// The refusal text of an orchestrator at capacity (go-livepeer `errOrchestratorCapped`); a
+/// 403 with it is the orchestrator's state, not the request's fault.
+const ORCHESTRATOR_CAPPED: &str = "OrchestratorCapped";
+
 impl GatewayError {
-    /// Whether another attempt (after swapping orchestrator) may succeed; go-livepeer suspends
-    /// the orchestrator and retries for these, and answers 422 for the rest.
+    /// Whether another attempt (on another orchestrator) may succeed; go-livepeer retries
+    /// these, and answers 422 for the rest (`server/broadcast.go:processSegment`).
     pub fn is_retryable(&self) -> bool {
         match self {
             GatewayError::Transcode { message, .. } => {
                 !NON_RETRYABLE.iter().any(|needle| message.contains(needle))
             }
-            GatewayError::BadRequest(_) | GatewayError::NotFound | GatewayError::NoSessions => {
-                false
-            }
+            GatewayError::BadRequest(_)
+            | GatewayError::NotFound
+            | GatewayError::NoSessions
+            | GatewayError::MaxAttempts { .. }
+            | GatewayError::TooManyStreams { .. }
+            | GatewayError::DurationTooLong { .. }
+            | GatewayError::SegmentTooLarge { .. }
+            | GatewayError::PushTimeout(_)
+            | GatewayError::UnsupportedFormat { .. } => false,
             _ => true,
         }
     }
 
+    /// Whether an orchestrator refused the segment because of the request itself (400, 413,
+    /// 415, 422, or 403 other than "OrchestratorCapped": a duration, ladder or credential it
+    /// will not take) rather than its own state. Such a refusal demotes the session but never
+    /// suspends the orchestrator: a request one orchestrator dislikes says nothing about its
+    /// health, and suspensions are shared by every stream. Everything else that is retryable
+    /// (capacity, transport errors, timeouts, bad protobuf, download failures) keeps
+    /// go-livepeer's suspend-and-swap (`server/broadcast.go:suspendAndRemoveOrch`).
+    pub fn is_request_fault(&self) -> bool {
+        match self {
+            GatewayError::Refused { status, body, .. } => match *status {
+                400 | 413 | 415 | 422 => true,
+                403 => !body.contains(ORCHESTRATOR_CAPPED),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// The HTTP status for a push answer (go-livepeer `server/mediaserver.go:HandlePush`):
-    /// 503 with no sessions, 422 for non-retryable transcode errors, 400/404 for bad
-    /// requests, 500 otherwise.
+    /// 503 with no sessions, 422 for non-retryable errors (including max attempts reached
+    /// and a duration above 5 minutes), 400/404/408/413/415 for bad requests, 500 otherwise.
+    ///
+    /// Too many streams is 503 rather than go-livepeer's 500 "Too many connections": the
+    /// gateway is fine, it is full, and a pusher may retry later.
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::NoSessions => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::NoSessions | GatewayError::TooManyStreams { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
+            GatewayError::PushTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            GatewayError::SegmentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UnsupportedFormat { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             e if !e.is_retryable() => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -139,6 +231,14 @@ impl IntoResponse for GatewayError {
 mod tests {
     use super::*;
 
+    fn refused(status: u16, body: &str) -> GatewayError {
+        GatewayError::Refused {
+            uri: "u".into(),
+            status,
+            body: body.into(),
+        }
+    }
+
     #[test]
     fn statuses_and_retries() {
         let transcode = |message: &str| GatewayError::Transcode {
@@ -148,6 +248,11 @@ mod tests {
         let cases = [
             (
                 GatewayError::NoSessions,
+                StatusCode::SERVICE_UNAVAILABLE,
+                false,
+            ),
+            (
+                GatewayError::TooManyStreams { max: 10 },
                 StatusCode::SERVICE_UNAVAILABLE,
                 false,
             ),
@@ -174,14 +279,78 @@ mod tests {
                 StatusCode::BAD_REQUEST,
                 false,
             ),
+            (
+                GatewayError::MaxAttempts {
+                    attempts: 3,
+                    last: Box::new(transcode("OrchestratorBusy")),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                false,
+            ),
+            (
+                GatewayError::DurationTooLong {
+                    duration_ms: 300_001,
+                    max_ms: 300_000,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                false,
+            ),
+            (
+                GatewayError::SegmentTooLarge { limit_bytes: 1 },
+                StatusCode::PAYLOAD_TOO_LARGE,
+                false,
+            ),
+            (
+                GatewayError::UnsupportedFormat {
+                    extension: ".mp4".into(),
+                },
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                false,
+            ),
+            (
+                GatewayError::PushTimeout(Duration::from_secs(1)),
+                StatusCode::REQUEST_TIMEOUT,
+                false,
+            ),
         ];
         for (err, status, retry) in cases {
             assert_eq!(err.status(), status, "{err}");
             assert_eq!(err.is_retryable(), retry, "{err}");
+            assert!(!err.is_request_fault(), "{err}");
         }
         assert_eq!(
             GatewayError::NoSessions.to_string(),
             "No sessions available"
         );
+    }
+
+    #[test]
+    fn refusals_naming_the_request_are_its_fault_and_capacity_is_not() {
+        // (status, body, request's fault)
+        let cases = [
+            (403, "segment duration 400000 ms out of range", true),
+            (403, "invalid profiles: too many renditions", true),
+            (400, "insufficient balance", true),
+            (413, "", true),
+            (415, "unsupported segment content type", true),
+            (422, "", true),
+            (403, "OrchestratorCapped", false),
+            (500, "boom", false),
+            (402, "bad payment", false),
+            (503, "", false),
+        ];
+        for (status, body, fault) in cases {
+            let err = refused(status, body);
+            assert_eq!(err.is_request_fault(), fault, "{err}");
+            assert!(
+                err.is_retryable(),
+                "{err}: another orchestrator may take it"
+            );
+        }
+        let big = GatewayError::AnswerTooLarge {
+            uri: "u".into(),
+            limit_bytes: 1,
+        };
+        assert!(big.is_retryable() && !big.is_request_fault());
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Paths as go-livepeer's media server (`server/mediaserver.go`, `core/playlistmanager.go`):
 //! the master playlist `/stream/<manifest>.m3u8` names variants `<manifest>/<profile>.m3u8`;
-//! a media playlist `/stream/<manifest>/<profile>.m3u8` names segments `<profile>/<seq>.ts`.
+//! a media playlist `/stream/<manifest>/<profile>.m3u8` names segments `<profile>/<seq><ext>`,
+//! with the rendition's real container: `.ts` for MPEG-TS, `.mp4` for MP4 profiles (lpms
+//! `FormatExtensions`).
 //! While the stream is live a media playlist holds the last [`LIVE_WINDOW`] segments; once
 //! the push has ended it lists every segment and `#EXT-X-ENDLIST`, so it plays as VOD.
 
@@ -49,11 +51,12 @@ pub fn master_playlist(manifest: &str, variants: &[Variant]) -> String {
     out
 }
 
-/// The media playlist of `profile`, from its segments in sequence order.
+/// The media playlist of `profile`, from its segments in sequence order; each segment URI is
+/// `<profile>/<seq><extension>` (`extension` with its dot, e.g. `.ts`).
 ///
 /// `ended` selects VOD form (every segment, `#EXT-X-PLAYLIST-TYPE:VOD`, `#EXT-X-ENDLIST`);
 /// otherwise the last [`LIVE_WINDOW`] segments with the matching media sequence.
-pub fn media_playlist(profile: &str, entries: &[Entry], ended: bool) -> String {
+pub fn media_playlist(profile: &str, extension: &str, entries: &[Entry], ended: bool) -> String {
     let shown = if ended {
         entries
     } else {
@@ -79,7 +82,7 @@ pub fn media_playlist(profile: &str, entries: &[Entry], ended: bool) -> String {
         }
         let _ = write!(
             out,
-            "#EXTINF:{:.3},\n{profile}/{}.ts\n",
+            "#EXTINF:{:.3},\n{profile}/{}{extension}\n",
             e.duration.as_secs_f64(),
             e.seq
         );
@@ -131,7 +134,7 @@ mod tests {
 
     #[test]
     fn live_playlist_keeps_a_window_of_six() {
-        let p = media_playlist("P240p30fps16x9", &entries(0..10), false);
+        let p = media_playlist("P240p30fps16x9", ".ts", &entries(0..10), false);
         assert!(p.contains("#EXT-X-MEDIA-SEQUENCE:4\n"));
         assert_eq!(p.matches("#EXTINF").count(), LIVE_WINDOW);
         assert!(p.contains("P240p30fps16x9/4.ts\n") && p.contains("P240p30fps16x9/9.ts\n"));
@@ -141,7 +144,7 @@ mod tests {
 
     #[test]
     fn ended_playlist_lists_everything_as_vod() {
-        let p = media_playlist("r", &entries(0..10), true);
+        let p = media_playlist("r", ".ts", &entries(0..10), true);
         assert_eq!(p.matches("#EXTINF:2.000,").count(), 10);
         assert!(p.contains("#EXT-X-MEDIA-SEQUENCE:0\n"));
         assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"));
@@ -152,10 +155,17 @@ mod tests {
     fn gaps_are_marked_and_target_duration_rounds_up() {
         let mut e = entries([0, 1, 3]);
         e[2].duration = Duration::from_millis(2600);
-        let p = media_playlist("r", &e, true);
+        let p = media_playlist("r", ".ts", &e, true);
         assert!(p.contains("#EXT-X-TARGETDURATION:3\n"));
         assert!(p.contains("r/1.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:2.600,\nr/3.ts"));
-        let empty = media_playlist("r", &[], false);
+        let empty = media_playlist("r", ".ts", &[], false);
         assert!(empty.contains("#EXT-X-MEDIA-SEQUENCE:0") && !empty.contains("EXTINF"));
+    }
+
+    #[test]
+    fn mp4_renditions_are_listed_as_mp4() {
+        let p = media_playlist("P144p30fps16x9", ".mp4", &entries(0..2), true);
+        assert!(p.contains("\nP144p30fps16x9/0.mp4\n") && p.contains("\nP144p30fps16x9/1.mp4\n"));
+        assert!(!p.contains(".ts"), "{p}");
     }
 }

@@ -6,13 +6,16 @@
 //!
 //! - `POST|PUT /live/<manifest>/<seq>.ts` with `Content-Duration` (ms); with
 //!   `Accept: multipart/mixed` the answer carries the renditions as parts ([`multipart`]);
-//!   503 "No sessions available" when no orchestrator can take the segment;
+//!   503 "No sessions available" when no orchestrator can take the segment; the push rules
+//!   (sizes, durations, formats, `-maxSessions`) are in the route's docs (`routes.rs`);
 //! - orchestrators come from `-orchAddr`, probed in parallel ([`discovery`]); each segment
-//!   gets up to `-maxAttempts` attempts, and an orchestrator that fails is suspended and
-//!   swapped for the next ([`dispatch`]);
+//!   gets up to `-maxAttempts` attempts; an orchestrator that fails is suspended and swapped
+//!   for the next, one that refuses the request itself is only demoted ([`dispatch`],
+//!   [`GatewayError::is_request_fault`]); every read from an orchestrator is capped;
 //! - HLS at `/stream/<manifest>.m3u8`, `/stream/<manifest>/<profile>.m3u8` and
-//!   `/stream/<manifest>/<profile>/<seq>.ts` ([`hls`]); a stream idle for
-//!   [`PUSH_IDLE_TIMEOUT`], or ended with `DELETE /live/<manifest>`, plays as VOD.
+//!   `/stream/<manifest>/<profile>/<seq>.ts|.mp4` ([`hls`]); a stream idle for
+//!   [`PUSH_IDLE_TIMEOUT`], or ended with `DELETE /live/<manifest>`, plays as VOD; retained
+//!   renditions are bounded per stream and in total ([`DEFAULT_MAX_RETAINED_BYTES`]).
 //!
 //! Off-chain only for now: no payment is attached and nothing is signed.
 
@@ -38,6 +41,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 pub use error::GatewayError;
+pub use routes::{DEFAULT_PUSH_DURATION, MAX_PUSH_BYTES, MAX_SEGMENT_DURATION, PUSH_READ_TIMEOUT};
+pub use streams::{
+    DEFAULT_MAX_RETAINED_BYTES, DEFAULT_MAX_RETAINED_BYTES_PER_STREAM, ENDED_STREAM_RETENTION,
+    MAX_ENDED_STREAMS_KEPT,
+};
 
 /// Result alias of this crate.
 pub type GatewayResult<T> = Result<T, GatewayError>;
@@ -46,6 +54,9 @@ pub type GatewayResult<T> = Result<T, GatewayError>;
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9935";
 /// Attempts per segment (go-livepeer `-maxAttempts`).
 pub const DEFAULT_MAX_ATTEMPTS: usize = 3;
+/// Concurrent streams a gateway takes (go-livepeer `-maxSessions`, `core.MaxSessions`);
+/// 0 means no limit.
+pub const DEFAULT_MAX_SESSIONS: usize = 10;
 /// A pushed stream with no new segment for this long is ended (go-livepeer
 /// `httpPushTimeout`).
 pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -67,6 +78,19 @@ pub struct GatewayConfig {
     pub discovery_timeout: Duration,
     /// Idle time after which a pushed stream ends.
     pub push_idle_timeout: Duration,
+    /// `-maxSessions`: concurrent (not ended) streams; a push for a new manifest beyond it is
+    /// refused with 503. 0 means no limit.
+    pub max_sessions: usize,
+    /// Largest pushed segment, bytes; also the cap on each rendition downloaded from an
+    /// orchestrator.
+    pub max_segment_bytes: usize,
+    /// How long a push body may take to arrive.
+    pub push_read_timeout: Duration,
+    /// Rendition bytes kept per stream; the oldest segments go first.
+    pub max_retained_bytes_per_stream: u64,
+    /// Rendition bytes kept by the whole gateway; the oldest ended streams go first, then the
+    /// oldest segments of the largest live stream.
+    pub max_retained_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -79,6 +103,11 @@ impl Default for GatewayConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             discovery_timeout: discovery::DEFAULT_DISCOVERY_TIMEOUT,
             push_idle_timeout: PUSH_IDLE_TIMEOUT,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_segment_bytes: MAX_PUSH_BYTES,
+            push_read_timeout: PUSH_READ_TIMEOUT,
+            max_retained_bytes_per_stream: DEFAULT_MAX_RETAINED_BYTES_PER_STREAM,
+            max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
         }
     }
 }
@@ -110,6 +139,13 @@ impl GatewayService {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// A front door to the running gateway's state, for the node's status API and tests.
+    pub fn handle(&self) -> GatewayHandle {
+        GatewayHandle {
+            state: self.state.clone(),
+        }
     }
 
     /// Serves until `cancel` fires; then ends every stream's orchestrator sessions and drains
@@ -149,5 +185,37 @@ impl GatewayService {
         self.state.end_all_streams().await;
         info!("gateway stopped");
         served
+    }
+}
+
+/// A cloneable view of a gateway's state: suspensions, streams and retained bytes.
+#[derive(Debug, Clone)]
+pub struct GatewayHandle {
+    state: Arc<streams::Gateway>,
+}
+
+impl GatewayHandle {
+    /// The orchestrators (`-orchAddr` entries) suspended now, i.e. left out of discovery
+    /// until their penalty of discovery rounds has passed (go-livepeer `server/suspensions.go`).
+    pub fn suspended_orchestrators(&self) -> Vec<Uri> {
+        self.state.suspended_orchestrators()
+    }
+
+    /// How many times `orch` (an `-orchAddr` entry) has been suspended since the gateway
+    /// started. A suspension lasts a few discovery rounds (one for pools of up to 8), so
+    /// [`suspended_orchestrators`](Self::suspended_orchestrators) forgets it soon; this does not.
+    pub fn times_suspended(&self, orch: &Uri) -> u64 {
+        self.state.times_suspended(orch)
+    }
+
+    /// Streams that are live (pushed to and not ended); at most `-maxSessions`.
+    pub fn live_streams(&self) -> usize {
+        self.state.live_streams()
+    }
+
+    /// Rendition bytes held in memory for HLS, all streams together; at most
+    /// [`GatewayConfig::max_retained_bytes`].
+    pub fn retained_bytes(&self) -> u64 {
+        self.state.retained_bytes()
     }
 }

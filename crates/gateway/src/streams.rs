@@ -1,6 +1,13 @@
 //! Streams, their orchestrator sessions and their renditions.
+//!
+//! Memory is bounded: at most `-maxSessions` live streams; rendition bytes per stream
+//! ([`DEFAULT_MAX_RETAINED_BYTES_PER_STREAM`], oldest segments dropped first) and for the
+//! whole gateway ([`DEFAULT_MAX_RETAINED_BYTES`], oldest ended streams dropped first, then the
+//! oldest segments of the largest live stream); at most [`MAX_ENDED_STREAMS_KEPT`] ended
+//! streams, each for at most [`ENDED_STREAM_RETENTION`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,9 +25,16 @@ use crate::dispatch::{
 use crate::hls::{self, Entry, Variant};
 use crate::{GatewayConfig, GatewayError};
 
-/// Segments kept in memory per stream (one hour of 2 s segments); older ones are dropped.
-pub const MAX_SEGMENTS_KEPT: usize = 1800;
-/// How long an ended stream stays playable (as VOD) before its renditions are dropped.
+/// Rendition bytes kept per stream: 64 MiB, about 6 minutes of the default two-rung ladder
+/// (measured: ~11 MB per minute of video). The live window needs far less; the rest serves
+/// the VOD playlist of a short stream after its push ends. Oldest segments are dropped first.
+pub const DEFAULT_MAX_RETAINED_BYTES_PER_STREAM: u64 = 64 * 1024 * 1024;
+/// Rendition bytes kept by the whole gateway: 1 GiB, room for `-maxSessions` (10) full live
+/// streams plus ended ones. Past it the oldest ended streams go first.
+pub const DEFAULT_MAX_RETAINED_BYTES: u64 = 1024 * 1024 * 1024;
+/// Ended streams kept playable (as VOD) at most; the oldest ended go first.
+pub const MAX_ENDED_STREAMS_KEPT: usize = 1024;
+/// How long an ended stream stays playable (as VOD) at most before it is dropped.
 pub const ENDED_STREAM_RETENTION: Duration = Duration::from_secs(30 * 60);
 /// How many orchestrators a stream keeps sessions with (go-livepeer: 2 × 8 s / 2 s).
 pub const SESSIONS_PER_STREAM: usize = 8;
@@ -34,7 +48,11 @@ pub(crate) struct Gateway {
     /// Suspended orchestrators and the discovery round until which they stay suspended
     /// (go-livepeer `server/suspensions.go`).
     suspended: Mutex<HashMap<Uri, u64>>,
-    discovery_round: std::sync::atomic::AtomicU64,
+    /// Suspensions so far, per orchestrator.
+    suspensions: Mutex<HashMap<Uri, u64>>,
+    discovery_round: AtomicU64,
+    /// Rendition bytes held by every stream in `streams`, together.
+    retained: AtomicU64,
 }
 
 /// One pushed stream.
@@ -51,9 +69,35 @@ pub(crate) struct Stream {
 struct StreamMedia {
     /// Per sequence number: duration and rendition bytes by profile name.
     segments: BTreeMap<u64, (Duration, HashMap<String, Bytes>)>,
+    /// Rendition bytes in `segments`.
+    bytes: u64,
     /// Whether the push ended (playlists are VOD).
     ended: bool,
+    /// When it ended.
+    ended_at: Option<Instant>,
+    /// Dropped from the gateway: nothing more is stored (a push still holding it finishes).
+    removed: bool,
+    /// Pushes being processed; a stream with one in flight is not idle (go-livepeer kicks its
+    /// push watchdog during long transcodes).
+    in_flight: usize,
+    /// When the last push arrived or finished.
     last_push: Option<Instant>,
+}
+
+impl StreamMedia {
+    /// Drops the oldest segment; returns its bytes.
+    fn pop_oldest(&mut self) -> u64 {
+        let freed = self
+            .segments
+            .pop_first()
+            .map_or(0, |(_, (_, renditions))| rendition_bytes(&renditions));
+        self.bytes -= freed;
+        freed
+    }
+}
+
+fn rendition_bytes(renditions: &HashMap<String, Bytes>) -> u64 {
+    renditions.values().map(|b| b.len() as u64).sum()
 }
 
 impl Gateway {
@@ -63,13 +107,31 @@ impl Gateway {
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),
             suspended: Mutex::new(HashMap::new()),
+            suspensions: Mutex::new(HashMap::new()),
             discovery_round: Default::default(),
+            retained: AtomicU64::new(0),
         }
     }
 
-    /// The stream `manifest`, created (or restarted, if it had ended) on push.
-    pub(crate) fn stream_for_push(&self, manifest: &ManifestId) -> Arc<Stream> {
+    /// The stream `manifest`, created (or restarted, if it had ended) on push; the stream is
+    /// not idle while the returned guard lives.
+    ///
+    /// Errors: [`GatewayError::TooManyStreams`] when that would make more than `-maxSessions`
+    /// live streams (go-livepeer `server/mediaserver.go:createRTMPStreamIDHandler`).
+    pub(crate) fn stream_for_push(
+        &self,
+        manifest: &ManifestId,
+    ) -> Result<PushInFlight, GatewayError> {
         let mut streams = lock(&self.streams);
+        let max = self.config.max_sessions;
+        let is_new = streams.get(manifest).is_none_or(|s| lock(&s.media).ended);
+        if is_new && max > 0 {
+            let live = streams.values().filter(|s| !lock(&s.media).ended).count();
+            if live >= max {
+                warn!(manifest_id = %manifest, live, max, "stream refused: too many streams");
+                return Err(GatewayError::TooManyStreams { max });
+            }
+        }
         let stream = streams
             .entry(manifest.clone())
             .or_insert_with(|| {
@@ -84,9 +146,39 @@ impl Gateway {
             .clone();
         let mut media = lock(&stream.media);
         media.ended = false;
+        media.ended_at = None;
+        media.in_flight += 1;
         media.last_push = Some(Instant::now());
         drop(media);
-        stream
+        Ok(PushInFlight(stream))
+    }
+
+    /// The orchestrators left out of the next discovery round.
+    pub(crate) fn suspended_orchestrators(&self) -> Vec<Uri> {
+        let round = self.discovery_round.load(Ordering::Acquire);
+        lock(&self.suspended)
+            .iter()
+            .filter(|&(_, &until)| until > round)
+            .map(|(uri, _)| uri.clone())
+            .collect()
+    }
+
+    /// Suspensions of `orch` so far.
+    pub(crate) fn times_suspended(&self, orch: &Uri) -> u64 {
+        lock(&self.suspensions).get(orch).copied().unwrap_or(0)
+    }
+
+    /// Streams pushed to and not ended.
+    pub(crate) fn live_streams(&self) -> usize {
+        lock(&self.streams)
+            .values()
+            .filter(|s| !lock(&s.media).ended)
+            .count()
+    }
+
+    /// Rendition bytes held, all streams together.
+    pub(crate) fn retained_bytes(&self) -> u64 {
+        self.retained.load(Ordering::Acquire)
     }
 
     /// An existing stream.
@@ -95,21 +187,39 @@ impl Gateway {
         lock(&self.streams).get(&id).cloned()
     }
 
-    /// Transcodes one segment: up to `-maxAttempts` attempts, suspending and swapping out an
-    /// orchestrator after each retryable failure (go-livepeer `server/broadcast.go:processSegment`).
+    /// Transcodes one segment: up to `-maxAttempts` attempts (go-livepeer
+    /// `server/broadcast.go:processSegment`). After a retryable failure the orchestrator is
+    /// suspended and swapped out, unless the failure is a refusal of the request itself
+    /// ([`GatewayError::is_request_fault`]): then its session is only moved to the back.
+    ///
+    /// Errors: the first non-retryable error; [`GatewayError::MaxAttempts`] (422) once every
+    /// attempt failed; [`GatewayError::NoSessions`] (503) when no session is left to try.
     pub(crate) async fn process_segment(
         &self,
         stream: &Stream,
         segment: SourceSegment,
     ) -> Result<Vec<TranscodedRendition>, GatewayError> {
         let job = job_capabilities(&stream.profiles, segment.slice.is_some());
-        let mut last_error = GatewayError::NoSessions;
-        for attempt in 1..=self.config.max_attempts.max(1) {
+        let attempts = self.config.max_attempts.max(1);
+        let mut last_error = None;
+        for attempt in 1..=attempts {
             let Some(session) = self.select_session(stream, &job).await else {
-                return Err(last_error);
+                if let Some(err) = &last_error {
+                    warn!(manifest_id = %stream.manifest, seq = segment.seq, attempt, %err, "no session left to retry on");
+                }
+                return Err(GatewayError::NoSessions);
             };
             let started = Instant::now();
-            match submit_segment(&self.client, &session, &segment, &stream.profiles, &job).await {
+            let submitted = submit_segment(
+                &self.client,
+                &session,
+                &segment,
+                &stream.profiles,
+                &job,
+                self.config.max_segment_bytes,
+            )
+            .await;
+            match submitted {
                 Ok(renditions) => {
                     debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
                     self.store(stream, &segment, &renditions);
@@ -119,14 +229,25 @@ impl Gateway {
                     warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, %err, "segment failed for good");
                     return Err(err);
                 }
+                Err(err) if err.is_request_fault() => {
+                    warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, %err, "orchestrator refused the request; trying the next");
+                    self.demote(stream, &session).await;
+                    last_error = Some(err);
+                }
                 Err(err) => {
                     warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, %err, "segment failed; swapping orchestrator");
                     self.suspend_and_remove(stream, &session).await;
-                    last_error = err;
+                    last_error = Some(err);
                 }
             }
         }
-        Err(last_error)
+        Err(match last_error {
+            Some(last) => GatewayError::MaxAttempts {
+                attempts,
+                last: Box::new(last),
+            },
+            None => GatewayError::NoSessions,
+        })
     }
 
     /// The session for the next segment: the preferred one, refreshed when its auth token is
@@ -166,10 +287,7 @@ impl Gateway {
     }
 
     async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
-        let round = self
-            .discovery_round
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
-            + 1;
+        let round = self.discovery_round.fetch_add(1, Ordering::AcqRel) + 1;
         let (active, suspended): (Vec<Uri>, Vec<Uri>) = {
             let mut table = lock(&self.suspended);
             table.retain(|_, until| *until >= round);
@@ -213,9 +331,7 @@ impl Gateway {
     }
 
     async fn suspend_and_remove(&self, stream: &Stream, session: &BroadcastSession) {
-        let round = self
-            .discovery_round
-            .load(std::sync::atomic::Ordering::Acquire);
+        let round = self.discovery_round.load(Ordering::Acquire);
         // go-livepeer's penalty: ceil(pool size / sessions per stream) discovery rounds.
         let penalty = self
             .config
@@ -224,6 +340,9 @@ impl Gateway {
             .div_ceil(SESSIONS_PER_STREAM)
             .max(1) as u64;
         lock(&self.suspended).insert(session.addr.clone(), round + penalty);
+        *lock(&self.suspensions)
+            .entry(session.addr.clone())
+            .or_default() += 1;
         stream
             .sessions
             .lock()
@@ -231,18 +350,79 @@ impl Gateway {
             .retain(|s| s.addr != session.addr);
     }
 
-    fn store(&self, stream: &Stream, segment: &SourceSegment, renditions: &[TranscodedRendition]) {
-        let mut media = lock(&stream.media);
-        let by_profile = renditions
-            .iter()
-            .map(|r| (r.profile.name.clone(), r.data.clone()))
-            .collect();
-        media
-            .segments
-            .insert(segment.seq, (segment.duration, by_profile));
-        while media.segments.len() > MAX_SEGMENTS_KEPT {
-            media.segments.pop_first();
+    /// Moves `session` to the back of the stream's sessions (it stays usable, unsuspended).
+    async fn demote(&self, stream: &Stream, session: &BroadcastSession) {
+        let mut sessions = stream.sessions.lock().await;
+        if let Some(i) = sessions.iter().position(|s| s.addr == session.addr) {
+            let demoted = sessions.remove(i);
+            sessions.push(demoted);
         }
+    }
+
+    /// Keeps a segment's renditions for HLS, then enforces the per-stream and total byte caps.
+    fn store(&self, stream: &Stream, segment: &SourceSegment, renditions: &[TranscodedRendition]) {
+        {
+            let mut media = lock(&stream.media);
+            if media.removed {
+                return;
+            }
+            let by_profile: HashMap<String, Bytes> = renditions
+                .iter()
+                .map(|r| (r.profile.name.clone(), r.data.clone()))
+                .collect();
+            let added = rendition_bytes(&by_profile);
+            let replaced = media
+                .segments
+                .insert(segment.seq, (segment.duration, by_profile))
+                .map_or(0, |(_, old)| rendition_bytes(&old));
+            media.bytes = media.bytes + added - replaced;
+            self.retained.fetch_add(added, Ordering::AcqRel);
+            self.retained.fetch_sub(replaced, Ordering::AcqRel);
+            let mut freed = 0;
+            while media.bytes > self.config.max_retained_bytes_per_stream {
+                freed += media.pop_oldest();
+            }
+            self.retained.fetch_sub(freed, Ordering::AcqRel);
+        }
+        self.enforce_total_cap();
+    }
+
+    /// Drops the oldest ended streams, then the oldest segments of the largest live stream,
+    /// until the retained bytes fit [`GatewayConfig::max_retained_bytes`].
+    fn enforce_total_cap(&self) {
+        let mut streams = lock(&self.streams);
+        while self.retained.load(Ordering::Acquire) > self.config.max_retained_bytes {
+            let oldest_ended = streams
+                .iter()
+                .filter_map(|(id, s)| lock(&s.media).ended_at.map(|at| (at, id.clone())))
+                .min_by_key(|(at, _)| *at);
+            if let Some((_, id)) = oldest_ended {
+                if let Some(stream) = streams.remove(&id) {
+                    self.drop_media(&stream);
+                    info!(manifest_id = %id, "ended stream dropped: retained bytes over the cap");
+                }
+                continue;
+            }
+            let largest = streams
+                .values()
+                .max_by_key(|s| lock(&s.media).bytes)
+                .cloned();
+            let Some(stream) = largest else { break };
+            let freed = lock(&stream.media).pop_oldest();
+            if freed == 0 {
+                break;
+            }
+            self.retained.fetch_sub(freed, Ordering::AcqRel);
+        }
+    }
+
+    /// Frees a stream that left the map; nothing is stored in it afterwards.
+    fn drop_media(&self, stream: &Stream) {
+        let mut media = lock(&stream.media);
+        media.removed = true;
+        media.segments.clear();
+        self.retained
+            .fetch_sub(std::mem::take(&mut media.bytes), Ordering::AcqRel);
     }
 
     /// Marks `manifest` ended (its playlists become VOD) and closes its orchestrator sessions.
@@ -250,7 +430,31 @@ impl Gateway {
         let Some(stream) = self.stream(manifest) else {
             return false;
         };
-        let already_ended = std::mem::replace(&mut lock(&stream.media).ended, true);
+        let already_ended = {
+            let mut media = lock(&stream.media);
+            if !media.ended {
+                media.ended_at = Some(Instant::now());
+            }
+            std::mem::replace(&mut media.ended, true)
+        };
+        self.end_sessions(&stream).await;
+        if !already_ended {
+            info!(manifest_id = %manifest, "stream ended");
+        }
+        true
+    }
+
+    /// After a push: when the stream was ended meanwhile, closes the sessions the push may
+    /// have opened after the end closed the others.
+    pub(crate) async fn after_push(&self, stream: &Stream) {
+        if lock(&stream.media).ended {
+            self.end_sessions(stream).await;
+        }
+    }
+
+    /// Sends `EndTranscodingSession` for every session of `stream`, best effort, and forgets
+    /// them.
+    async fn end_sessions(&self, stream: &Stream) {
         let sessions = std::mem::take(&mut *stream.sessions.lock().await);
         for session in sessions {
             if let Err(err) = self
@@ -261,10 +465,6 @@ impl Gateway {
                 debug!(%err, "EndTranscodingSession failed");
             }
         }
-        if !already_ended {
-            info!(manifest_id = %manifest, "stream ended");
-        }
-        true
     }
 
     pub(crate) async fn end_idle_streams(&self) {
@@ -273,6 +473,7 @@ impl Gateway {
             .filter(|s| {
                 let media = lock(&s.media);
                 !media.ended
+                    && media.in_flight == 0
                     && media
                         .last_push
                         .is_some_and(|t| t.elapsed() >= self.config.push_idle_timeout)
@@ -282,18 +483,23 @@ impl Gateway {
         for manifest in idle {
             self.end_stream(&manifest).await;
         }
-        // Ended streams stay playable as VOD for a while, then their memory is freed.
-        lock(&self.streams).retain(|manifest, s| {
-            let media = lock(&s.media);
-            let keep = !media.ended
-                || media
-                    .last_push
-                    .is_none_or(|t| t.elapsed() < ENDED_STREAM_RETENTION);
-            if !keep {
-                info!(manifest_id = %manifest, "ended stream removed");
+        // Ended streams stay playable as VOD for a while, then their memory is freed; only the
+        // newest MAX_ENDED_STREAMS_KEPT are kept.
+        let mut streams = lock(&self.streams);
+        let mut ended: Vec<(Instant, ManifestId)> = streams
+            .iter()
+            .filter_map(|(id, s)| lock(&s.media).ended_at.map(|at| (at, id.clone())))
+            .collect();
+        ended.sort_by_key(|(at, _)| *at);
+        let surplus = ended.len().saturating_sub(MAX_ENDED_STREAMS_KEPT);
+        for (i, (at, id)) in ended.into_iter().enumerate() {
+            if (i < surplus || at.elapsed() >= ENDED_STREAM_RETENTION)
+                && let Some(stream) = streams.remove(&id)
+            {
+                self.drop_media(&stream);
+                info!(manifest_id = %id, "ended stream removed");
             }
-            keep
-        });
+        }
     }
 
     pub(crate) async fn end_all_streams(&self) {
@@ -301,6 +507,27 @@ impl Gateway {
         for manifest in all {
             self.end_stream(&manifest).await;
         }
+    }
+}
+
+/// A push being processed on a stream: derefs to the stream; when dropped (the push done or
+/// its request gone) the stream's idle clock starts again.
+#[derive(Debug)]
+pub(crate) struct PushInFlight(Arc<Stream>);
+
+impl std::ops::Deref for PushInFlight {
+    type Target = Stream;
+
+    fn deref(&self) -> &Stream {
+        &self.0
+    }
+}
+
+impl Drop for PushInFlight {
+    fn drop(&mut self) {
+        let mut media = lock(&self.0.media);
+        media.in_flight = media.in_flight.saturating_sub(1);
+        media.last_push = Some(Instant::now());
     }
 }
 
@@ -321,7 +548,7 @@ impl Stream {
 
     /// The media playlist of `profile`, if the stream has that rendition.
     pub(crate) fn media_playlist(&self, profile: &str) -> Option<String> {
-        self.profiles.iter().find(|p| p.name == profile)?;
+        let extension = self.profile(profile)?.format.extension();
         let media = lock(&self.media);
         let entries: Vec<Entry> = media
             .segments
@@ -332,7 +559,17 @@ impl Stream {
                 duration: *duration,
             })
             .collect();
-        Some(hls::media_playlist(profile, &entries, media.ended))
+        Some(hls::media_playlist(
+            profile,
+            extension,
+            &entries,
+            media.ended,
+        ))
+    }
+
+    /// The stream's profile named `name`.
+    pub(crate) fn profile(&self, name: &str) -> Option<&VideoProfile> {
+        self.profiles.iter().find(|p| p.name == name)
     }
 
     /// One rendition segment.
