@@ -7,8 +7,8 @@ use crate::*;
 #[tokio::test]
 async fn orchestrator_failing_mid_stream_is_swapped_out() {
     // One session each, so GetOrchestrator tells which one holds the stream's session.
-    let a = Orch::start(1).await;
-    let b = Orch::start(1).await;
+    let a = Orch::with_max_sessions(1).await;
+    let b = Orch::with_max_sessions(1).await;
     let gw = Gateway::start(vec![a.uri.clone(), b.uri.clone()], single(P144)).await;
     let http = http();
     let segments = bikes().await;

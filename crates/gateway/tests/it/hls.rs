@@ -8,7 +8,7 @@ use crate::*;
 
 #[tokio::test]
 async fn live_playlists_keep_the_last_six_and_ended_ones_list_everything() {
-    let orch = Orch::start(1).await;
+    let orch = Orch::with_max_sessions(1).await;
     let gw = Gateway::start(vec![orch.uri.clone()], single(P144)).await;
     let http = http();
     // One segment more than the live window is enough to see it slide.
@@ -127,7 +127,7 @@ async fn live_playlists_keep_the_last_six_and_ended_ones_list_everything() {
 
 #[tokio::test]
 async fn a_push_idle_past_the_timeout_ends_the_stream() {
-    let orch = Orch::start(1).await;
+    let orch = Orch::with_max_sessions(1).await;
     let gw = Gateway::start_with(vec![orch.uri.clone()], single(P144), |c| {
         c.push_idle_timeout = Duration::from_millis(500);
     })

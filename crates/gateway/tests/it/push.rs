@@ -7,7 +7,7 @@ use crate::*;
 
 #[tokio::test]
 async fn pushed_clip_completes_when_the_first_orchestrator_is_dead() {
-    let orch = Orch::start(1).await;
+    let orch = Orch::with_max_sessions(1).await;
     let gw = Gateway::start(
         vec![dead_orchestrator(), orch.uri.clone()],
         default_ladder(),
@@ -218,7 +218,7 @@ async fn malformed_pushes_are_refused_with_400() {
 
 #[tokio::test]
 async fn undecodable_segment_answers_422_and_the_stream_goes_on() {
-    let orch = Orch::start(1).await;
+    let orch = Orch::with_max_sessions(1).await;
     let gw = Gateway::start(vec![orch.uri.clone()], single(P144)).await;
     let http = http();
     let garbage = Segment {
@@ -236,7 +236,7 @@ async fn undecodable_segment_answers_422_and_the_stream_goes_on() {
     assert!(
         answer
             .text()
-            .contains("Invalid data found when processing input"),
+            .contains("could not find codec parameters"),
         "ffmpeg's reason reaches the pusher: {}",
         answer.text()
     );
