@@ -141,7 +141,8 @@ pub struct NodeArgs {
     /// Gateway: the rendition ladder, as standard profile names or a path to a JSON file.
     #[arg(long = "transcodingOptions", help_heading = "Transcoding", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]
     pub transcoding_options: String,
-    /// Orchestrator: concurrent sessions admitted.
+    /// Orchestrator: concurrent sessions admitted. Gateway: concurrent streams, 0 for no
+    /// limit (a new manifest beyond it is refused with 503).
     #[arg(long = "maxSessions", help_heading = "Transcoding", default_value_t = livepeer_orchestrator::DEFAULT_MAX_SESSIONS)]
     pub max_sessions: usize,
     /// Gateway: attempts per segment before it fails.
