@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use alloy::network::EthereumWallet;
-use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, U256, utils::parse_ether};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use serde::Serialize;
 
 use crate::EthError;
-use crate::anvil::{ChainOptions, spawn_anvil};
+use crate::anvil::{AnvilInstance, ChainOptions, spawn_anvil};
 use crate::contracts::{BondingManager, LivepeerToken, ServiceRegistry};
 use crate::deployment::{DevParams, ProtocolAddresses, advance_round, deploy_dev, transact};
 
@@ -85,7 +84,7 @@ pub struct Devnet {
     pub provider: DynProvider,
     /// What was set up.
     pub info: DevnetInfo,
-    /// The chain (killed on drop).
+    /// The chain (killed on drop, and with this process; see [`crate::anvil`]).
     pub anvil: AnvilInstance,
 }
 
@@ -154,6 +153,9 @@ impl Devnet {
     /// `config.orchestrators` orchestrators (each bonds [`ORCHESTRATOR_STAKE_LPT`] to itself,
     /// sets rewardCut 10 % and feeShare 50 %, and a service URI `https://127.0.0.1:<8935+i>`).
     ///
+    /// anvil dies with the thread that awaits this (see [`crate::anvil`]): await it on the main
+    /// thread, a tokio worker or a test's thread, never inside `spawn_blocking`.
+    ///
     /// Errors: anvil ([`EthError::AnvilNotFound`], [`EthError::AnvilStart`]) or any deployment
     /// step's error.
     pub async fn start(config: &DevnetConfig) -> Result<Self, EthError> {
@@ -162,11 +164,7 @@ impl Devnet {
             block_time: config.block_time,
             accounts: Some(wanted_accounts.max(10)),
         })?;
-        let keys: Vec<PrivateKeySigner> = anvil
-            .keys()
-            .iter()
-            .map(|k| PrivateKeySigner::from(k.clone()))
-            .collect();
+        let keys: Vec<PrivateKeySigner> = anvil.keys().to_vec();
         let rpc_url = anvil.endpoint();
         let deployer = keys
             .first()

@@ -398,3 +398,112 @@ fn a_signal_stops_a_node_stuck_connecting_to_a_silent_eth_node() {
         );
     }
 }
+
+/// The pids whose parent is `parent`, with their command names, from /proc.
+fn children_of(parent: u32) -> Vec<(u32, String)> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …"; comm may hold spaces, so split after the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push((pid, stat[open + 1..close].to_owned()));
+        }
+    }
+    children
+}
+
+/// Whether `pid` is gone or a zombie waiting to be reaped.
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|close| stat[close + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+#[test]
+fn a_sigkilled_devnet_takes_its_anvil_with_it() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        .args(["devnet", "--orchestrators", "1", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains("devnet running") => break,
+            Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("devnet exited before it was ready: {:?}", child.wait())
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("devnet never said it was running");
+        }
+    }
+    let anvil: Vec<u32> = children_of(child.id())
+        .into_iter()
+        .filter(|(_, comm)| comm == "anvil")
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(anvil.len(), 1, "anvil children: {anvil:?}");
+    let anvil = anvil[0];
+
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    // The report was printed before "devnet running"; read it now that the pipe is closed.
+    let mut report = String::new();
+    stdout.read_to_string(&mut report).expect("stdout");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("JSON report");
+    let url = report["rpcUrl"].as_str().expect("rpc url");
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(is_dead(anvil) && std::net::TcpStream::connect(&addr).is_err()) {
+        if Instant::now() > deadline {
+            // Do not leave it behind, whatever the outcome.
+            let _ = Command::new("kill")
+                .args(["-KILL", &anvil.to_string()])
+                .status();
+            panic!("anvil {anvil} still running at {addr} 10 s after its parent was SIGKILLed");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = reader.join();
+}
