@@ -211,3 +211,34 @@ pub async fn video_size(data: &[u8]) -> (u32, u32) {
         _ => panic!("ffprobe gave no size: {text:?}"),
     }
 }
+
+static LONG: OnceCell<Clip> = OnceCell::const_new();
+
+/// A long MPEG-TS segment (Big Buck Bunny 720p looped ten times, about 53 s, stream copy):
+/// several seconds of work for any transcoder, for tests that stop a node mid-transcode.
+pub async fn long_segment() -> &'static Clip {
+    LONG.get_or_init(|| async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("long.ts");
+        let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args(["-stream_loop", "9", "-i"])
+            .arg(testing::media_file(testing::BBB_MP4))
+            .args(["-map", "0:v:0", "-c", "copy", "-f", "mpegts"])
+            .arg(&out)
+            .output()
+            .await
+            .expect("ffmpeg runs");
+        assert!(
+            run.status.success(),
+            "building the long segment: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let data = tokio::fs::read(&out).await.expect("read the segment");
+        Clip {
+            data: Bytes::from(data),
+            duration: Duration::from_secs(53),
+        }
+    })
+    .await
+}

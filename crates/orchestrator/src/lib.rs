@@ -33,13 +33,13 @@ use std::time::Duration;
 
 use livepeer_media::ScratchRoot;
 use livepeer_primitives::{Capabilities, Capability, CapabilitySet};
-use livepeer_server::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 pub use error::OrchestratorError;
+pub use livepeer_server::ServerConfig;
 pub use transcode::LocalTranscoder;
 
 /// Result alias of this crate.
@@ -76,6 +76,8 @@ pub struct OrchestratorConfig {
     pub data_dir: Option<PathBuf>,
     /// Idle time after which a session is torn down.
     pub session_idle_timeout: Duration,
+    /// Connection limits and timeouts of the port (`livepeer-server` defaults).
+    pub server: ServerConfig,
 }
 
 impl Default for OrchestratorConfig {
@@ -87,6 +89,7 @@ impl Default for OrchestratorConfig {
             transcoder: None,
             data_dir: None,
             session_idle_timeout: sessions::DEFAULT_SESSION_IDLE_TIMEOUT,
+            server: ServerConfig::named("orchestrator"),
         }
     }
 }
@@ -151,6 +154,7 @@ pub struct OrchestratorService {
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<State>,
     idle_timeout: Duration,
+    server: ServerConfig,
 }
 
 /// The parts of an address: scheme (if given), host (IPv6 without brackets), port.
@@ -278,6 +282,7 @@ impl OrchestratorService {
             tls,
             state,
             idle_timeout: config.session_idle_timeout,
+            server: config.server,
         })
     }
 
@@ -304,6 +309,7 @@ impl OrchestratorService {
             tls,
             state,
             idle_timeout,
+            server,
         } = self;
         let local_addr = listener.local_addr()?;
         info!(uri = %state.service_uri, addr = %local_addr, tls = tls.is_some(), "orchestrator listening");
@@ -330,7 +336,7 @@ impl OrchestratorService {
             listener,
             tls,
             http::service(state.clone()),
-            ServerConfig::named("orchestrator"),
+            server,
             cancel.clone(),
         );
         tokio::join!(serve, sweeper);

@@ -2,6 +2,8 @@
 //! transcoding with the local ffmpeg, driven over real TLS (and h2c) sockets by the gateway's
 //! own client, with real segments cut from the test clips. The harness is `livepeer-testing`.
 
+mod exploits;
+mod limits;
 mod segment;
 mod sessions;
 mod transport;

@@ -1,0 +1,207 @@
+//! Bounded resources on the orchestrator's port: bodies over the limit are refused without
+//! being read or buffered, slow clients are cut off, and shutdown stops transcodes and
+//! their ffmpeg before it returns.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::StreamBody;
+use hyper::StatusCode;
+use hyper::body::Frame;
+use livepeer_gateway::client::OrchestratorClient;
+use livepeer_orchestrator::validate::MAX_SEGMENT_DURATION;
+use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
+use livepeer_proto::net;
+use livepeer_testing::process::descendants_running;
+use tokio::io::AsyncReadExt;
+
+use crate::*;
+
+/// The largest body the orchestrator reads (go-livepeer `common.MaxSegSize`).
+const LIMIT: u64 = 300_000_000;
+
+/// A body of 1 MiB chunks that never ends, counting the bytes the transport pulled from it.
+fn endless_body(pulled: Arc<AtomicU64>) -> tonic::body::Body {
+    let chunk = Bytes::from(vec![0x47u8; 1 << 20]);
+    let stream = futures::stream::repeat_with(move || {
+        pulled.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        Ok::<_, Infallible>(Frame::data(chunk.clone()))
+    });
+    tonic::body::Body::new(StreamBody::new(stream))
+}
+
+/// A `/segment` request for `seg` with `body`, and an optional declared length.
+fn request(
+    base: &str,
+    seg: &net::SegData,
+    body: tonic::body::Body,
+    content_length: Option<u64>,
+) -> hyper::Request<tonic::body::Body> {
+    let mut builder = hyper::Request::post(format!("{base}/segment"))
+        .header(SEGMENT_HEADER, encode_header(seg))
+        .header(PAYMENT_HEADER, "")
+        .header(hyper::header::CONTENT_TYPE, "video/MP2T");
+    if let Some(n) = content_length {
+        builder = builder.header(hyper::header::CONTENT_LENGTH, n);
+    }
+    builder.body(body).expect("a valid request")
+}
+
+/// Live ffmpeg children whose command line names `marker`.
+fn ffmpeg_mentioning(marker: &str) -> usize {
+    descendants_running("ffmpeg")
+        .iter()
+        .filter(|c| c.command.contains(marker))
+        .count()
+}
+
+#[tokio::test]
+async fn a_body_declared_over_the_limit_is_refused_unread() {
+    let orch = Orch::start(|c| c.http_addr = Some("http://127.0.0.1:0".into())).await;
+    let client = OrchestratorClient::new();
+    let clip = test_segment().await;
+    let token = new_session(&client, &orch.uri).await;
+    let seg = seg_for(&token, 0, &clip.data, clip.duration, &profiles(&[P144]));
+    let pulled = Arc::new(AtomicU64::new(0));
+    let (status, body) = send(
+        &client,
+        request(
+            &orch.base,
+            &seg,
+            endless_body(pulled.clone()),
+            Some(LIMIT + 1),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        String::from_utf8_lossy(&body).contains("over the 300000000-byte limit"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(
+        pulled < 64 << 20,
+        "the orchestrator read {pulled} bytes of a body it had to refuse"
+    );
+    // The session place was not kept, and the orchestrator still serves.
+    let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
+    check_renditions(&client, &orch, &token, 0, &result, &profiles(&[P144])).await;
+    orch.stop().await;
+}
+
+#[tokio::test]
+async fn an_endless_body_is_cut_at_the_limit_and_leaves_nothing_on_disk() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let orch = Orch::start(|c| {
+        c.http_addr = Some("http://127.0.0.1:0".into());
+        c.data_dir = Some(data_dir.path().to_path_buf());
+    })
+    .await;
+    let client = OrchestratorClient::new();
+    let clip = test_segment().await;
+    let token = new_session(&client, &orch.uri).await;
+    let seg = seg_for(&token, 0, &clip.data, clip.duration, &profiles(&[P144]));
+    let pulled = Arc::new(AtomicU64::new(0));
+    let response = client
+        .send(request(
+            &orch.base,
+            &seg,
+            endless_body(pulled.clone()),
+            None,
+        ))
+        .await;
+    // Either the status arrives, or the orchestrator resets the stream it stopped reading.
+    if let Ok(response) = response {
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(
+        (LIMIT..LIMIT + (64 << 20)).contains(&pulled),
+        "the client sent {pulled} bytes before the refusal"
+    );
+    let empty = eventually(Duration::from_secs(10), || async {
+        let roots: Vec<_> = std::fs::read_dir(data_dir.path())
+            .expect("data dir")
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(livepeer_media::SCRATCH_PREFIX)
+            })
+            .collect();
+        roots.len() == 1
+            && std::fs::read_dir(roots[0].path())
+                .expect("scratch root")
+                .flatten()
+                .all(|e| e.file_name() == ".lock")
+    })
+    .await;
+    assert!(empty, "the partial body is removed from scratch");
+    orch.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_starts_tls_is_closed() {
+    let orch = Orch::start(|c| {
+        c.server.tls_handshake_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(orch.addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection is closed: {closed:?}"
+    );
+    orch.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_a_running_transcode_and_its_ffmpeg() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let orch = Orch::start(|c| c.data_dir = Some(data_dir.path().to_path_buf())).await;
+    let client = OrchestratorClient::new();
+    let long = long_segment().await;
+    assert!(long.duration <= MAX_SEGMENT_DURATION);
+    let token = new_session(&client, &orch.uri).await;
+    let ladder = profiles(&["P720p30fps16x9", "P360p30fps16x9", "P240p30fps16x9"]);
+    let seg = seg_for(&token, 0, &long.data, long.duration, &ladder);
+    let posting = {
+        let (client, base, data) = (client.clone(), orch.base.clone(), long.data.clone());
+        tokio::spawn(async move { post_segment(&client, &base, &seg, data).await })
+    };
+    let marker = data_dir.path().display().to_string();
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            ffmpeg_mentioning(&marker) > 0
+        })
+        .await,
+        "the transcode starts"
+    );
+    orch.stop().await;
+    assert_eq!(
+        ffmpeg_mentioning(&marker),
+        0,
+        "no ffmpeg is left once the orchestrator has stopped"
+    );
+    assert!(
+        std::fs::read_dir(data_dir.path())
+            .expect("data dir")
+            .flatten()
+            .all(|e| !e
+                .file_name()
+                .to_string_lossy()
+                .starts_with(livepeer_media::SCRATCH_PREFIX)),
+        "the scratch directory is removed"
+    );
+    // The gateway side got an answer or a closed connection, not a hang.
+    let _ = tokio::time::timeout(Duration::from_secs(10), posting)
+        .await
+        .expect("the request ends with the orchestrator");
+}
