@@ -218,13 +218,14 @@ pub async fn get(client: &OrchestratorClient, url: &str) -> (StatusCode, Bytes) 
     send(client, request).await
 }
 
-/// Checks a successful `TranscodeResult` for segment `seq` of session `token`: one rendition
-/// per profile, each at `<service URI>/stream/<session>/<profile>/<seq>.ts`, downloadable,
+/// Checks a successful `TranscodeResult` for segment `seq` of session `token` from the
+/// orchestrator serving at `base`: one rendition per profile, each at
+/// `<service URI>/stream/<session>/<profile>/<seq>.ts`, downloadable,
 /// of the profile's size for the bikes clip, and reporting `width × height × frames` pixels.
 /// Returns the rendition URLs.
 pub async fn check_renditions(
     client: &OrchestratorClient,
-    orch: &Orch,
+    base: &str,
     token: &net::AuthToken,
     seq: i64,
     result: &net::TranscodeResult,
@@ -235,7 +236,7 @@ pub async fn check_renditions(
         .info
         .as_ref()
         .expect("the result carries OrchestratorInfo");
-    assert_eq!(info.transcoder, orch.base);
+    assert_eq!(info.transcoder, base);
     assert_eq!(
         info.auth_token.as_ref(),
         Some(token),
@@ -250,7 +251,7 @@ pub async fn check_renditions(
     for (segment, profile) in data.segments.iter().zip(profiles) {
         let want_url = format!(
             "{}/stream/{}/{}/{seq}.ts",
-            orch.base, token.session_id, profile.name
+            base, token.session_id, profile.name
         );
         assert_eq!(segment.url, want_url);
         let (status, bytes) = get(client, &segment.url).await;

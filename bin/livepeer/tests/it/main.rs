@@ -1,5 +1,7 @@
 //! The binary as an operator runs it.
 
+mod hardening;
+
 use std::process::Command;
 
 fn livepeer(args: &[&str]) -> std::process::Output {

@@ -89,7 +89,7 @@ async fn a_body_declared_over_the_limit_is_refused_unread() {
     );
     // The session place was not kept, and the orchestrator still serves.
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &token, 0, &result, &profiles(&[P144])).await;
+    check_renditions(&client, &orch.base, &token, 0, &result, &profiles(&[P144])).await;
     orch.stop().await;
 }
 

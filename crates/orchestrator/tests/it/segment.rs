@@ -55,7 +55,7 @@ async fn malformed_segment_header_is_refused_with_403() {
 
     // The same segment with a well-formed header is accepted and transcoded.
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &token, 0, &result, &profiles(&[P144])).await;
+    check_renditions(&client, &orch.base, &token, 0, &result, &profiles(&[P144])).await;
     orch.stop().await;
 }
 
@@ -238,7 +238,7 @@ async fn sessions_past_max_sessions_get_orchestrator_capped() {
 
     let seg = seg_for(&first, 0, &clip.data, clip.duration, &profiles(&[P144]));
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &first, 0, &result, &profiles(&[P144])).await;
+    check_renditions(&client, &orch.base, &first, 0, &result, &profiles(&[P144])).await;
 
     // A second session's segment is refused with the wire string go-livepeer uses.
     let seg = seg_for(&second, 0, &clip.data, clip.duration, &profiles(&[P144]));
@@ -297,7 +297,7 @@ async fn garbage_body_reports_ffmpegs_error_and_the_orchestrator_keeps_serving()
     // The next, good, segment of the same session transcodes into the whole ladder.
     let seg = seg_for(&token, 1, &clip.data, clip.duration, &ladder);
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &token, 1, &result, &ladder).await;
+    check_renditions(&client, &orch.base, &token, 1, &result, &ladder).await;
 
     // Nothing was stored for the failed segment.
     for profile in &ladder {

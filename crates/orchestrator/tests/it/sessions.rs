@@ -19,7 +19,7 @@ async fn end_transcoding_session_frees_the_session_and_its_renditions() {
     let token = new_session(&client, &orch.uri).await;
     let seg = seg_for(&token, 0, &clip.data, clip.duration, &profiles(&[P144]));
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    let urls = check_renditions(&client, &orch, &token, 0, &result, &profiles(&[P144])).await;
+    let urls = check_renditions(&client, &orch.base, &token, 0, &result, &profiles(&[P144])).await;
     assert!(
         get_orchestrator(&client, &orch.uri).await.is_err(),
         "capped"
@@ -45,7 +45,7 @@ async fn end_transcoding_session_frees_the_session_and_its_renditions() {
     let next = new_session(&client, &orch.uri).await;
     let seg = seg_for(&next, 0, &clip.data, clip.duration, &profiles(&[P144]));
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &next, 0, &result, &profiles(&[P144])).await;
+    check_renditions(&client, &orch.base, &next, 0, &result, &profiles(&[P144])).await;
     orch.stop().await;
 }
 
@@ -84,7 +84,7 @@ async fn idle_sessions_are_torn_down() {
     // Its token no longer names an open session: a segment with it opens a new one.
     let seg = seg_for(&token, 1, &clip.data, clip.duration, &profiles(&[P144]));
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &token, 1, &result, &profiles(&[P144])).await;
+    check_renditions(&client, &orch.base, &token, 1, &result, &profiles(&[P144])).await;
     orch.stop().await;
 }
 
@@ -159,7 +159,7 @@ async fn a_session_queues_at_most_four_segments_and_answers_busy_inside_the_200(
     // Once the queue drains, the session takes segments again.
     let seg = seg_for(&token, 8, &clip.data, clip.duration, &ladder);
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    check_renditions(&client, &orch, &token, 8, &result, &ladder).await;
+    check_renditions(&client, &orch.base, &token, 8, &result, &ladder).await;
     orch.stop().await;
 }
 

@@ -91,7 +91,7 @@ async fn cleartext_http_address_serves_grpc_and_segments_over_h2c() {
     let clip = test_segment().await;
     let seg = seg_for(&token, 4, &clip.data, clip.duration, &profiles(&[P144]));
     let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
-    let urls = check_renditions(&client, &orch, &token, 4, &result, &profiles(&[P144])).await;
+    let urls = check_renditions(&client, &orch.base, &token, 4, &result, &profiles(&[P144])).await;
     assert!(urls[0].starts_with("http://"), "{}", urls[0]);
 
     let (status, body) = get(&client, &format!("{}/healthz", orch.base)).await;
