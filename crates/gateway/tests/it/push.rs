@@ -234,9 +234,7 @@ async fn undecodable_segment_answers_422_and_the_stream_goes_on() {
         answer.text()
     );
     assert!(
-        answer
-            .text()
-            .contains("could not find codec parameters"),
+        answer.text().contains("could not find codec parameters"),
         "ffmpeg's reason reaches the pusher: {}",
         answer.text()
     );
