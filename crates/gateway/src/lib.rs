@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_SESSIONS: usize = 10;
 /// `httpPushTimeout`).
 pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for open requests.
-pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+pub const SHUTDOWN_DRAIN: Duration = livepeer_server::DEFAULT_DRAIN_TIMEOUT;
 
 /// Runtime configuration of a gateway.
 #[derive(Debug, Clone)]
@@ -91,6 +91,8 @@ pub struct GatewayConfig {
     /// Rendition bytes kept by the whole gateway; the oldest ended streams go first, then the
     /// oldest segments of the largest live stream.
     pub max_retained_bytes: u64,
+    /// Connection limits and timeouts of the HTTP port (`livepeer-server` defaults).
+    pub server: livepeer_server::ServerConfig,
 }
 
 impl Default for GatewayConfig {
@@ -108,6 +110,7 @@ impl Default for GatewayConfig {
             push_read_timeout: PUSH_READ_TIMEOUT,
             max_retained_bytes_per_stream: DEFAULT_MAX_RETAINED_BYTES_PER_STREAM,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
+            server: livepeer_server::ServerConfig::named("gateway"),
         }
     }
 }
@@ -148,8 +151,11 @@ impl GatewayService {
         }
     }
 
-    /// Serves until `cancel` fires; then ends every stream's orchestrator sessions and drains
-    /// open requests for up to [`SHUTDOWN_DRAIN`].
+    /// Serves until `cancel` fires; then lets open requests finish for up to
+    /// [`SHUTDOWN_DRAIN`], closes the connections still open, and ends every stream's
+    /// orchestrator sessions. Connections are served by `livepeer-server` with
+    /// [`GatewayConfig::server`]'s limits (per-peer caps, header and idle timeouts, HTTP/2
+    /// limits).
     pub async fn run(self, cancel: CancellationToken) -> GatewayResult<()> {
         info!(addr = %self.local_addr(), orchestrators = self.state.config.orch_addrs.len(), "gateway listening");
         let app = routes::router(self.state.clone());
@@ -168,23 +174,17 @@ impl GatewayService {
                 }
             }
         };
-        let shutdown = cancel.clone();
-        let serve = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
-        let serve = async {
-            let drained = async {
-                cancel.cancelled().await;
-                tokio::time::sleep(SHUTDOWN_DRAIN).await;
-            };
-            tokio::select! {
-                result = serve => result.map_err(GatewayError::Io),
-                _ = drained => Ok(()),
-            }
-        };
-        let (served, ()) = tokio::join!(serve, janitor);
+        let serve = livepeer_server::serve(
+            self.listener,
+            None,
+            app,
+            self.state.config.server.clone(),
+            cancel.clone(),
+        );
+        tokio::join!(serve, janitor);
         self.state.end_all_streams().await;
         info!("gateway stopped");
-        served
+        Ok(())
     }
 }
 

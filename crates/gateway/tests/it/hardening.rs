@@ -667,3 +667,35 @@ async fn mp4_renditions_are_listed_and_served_as_mp4_and_mp4_pushes_are_415() {
     gw.stop().await;
     orch.stop().await;
 }
+
+#[tokio::test]
+async fn slow_and_silent_clients_are_cut_off_while_real_pushes_are_served() {
+    let orch = Orch::with_max_sessions(1).await;
+    let gw = Gateway::start_with(vec![orch.uri.clone()], single(P144), |c| {
+        c.server.header_read_timeout = Duration::from_millis(300);
+        c.server.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let addr = gw.base.trim_start_matches("http://").to_string();
+    // A push whose head never ends, and a connection that sends nothing.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"POST /live/slow/0.ts HTTP/1.1\r\nHost: gw\r\nContent-Dur")
+        .await
+        .expect("write");
+    let mut silent = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    for (what, stream) in [("slow head", &mut slow), ("silent", &mut silent)] {
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(NO_HANG, stream.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "{what}: the connection is closed");
+    }
+    // Real pushes are served meanwhile and after.
+    let http = http();
+    let segment = &bikes().await[0];
+    check_pushed(&push(&http, &gw, "real", segment).await, 0, &single(P144)).await;
+    gw.stop().await;
+    orch.stop().await;
+}
