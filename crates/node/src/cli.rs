@@ -87,6 +87,9 @@ pub enum BenchCommand {
     Transcode(BenchTranscodeArgs),
     /// Gas of redeemWinningTicket, reward, bond and fundDepositAndReserve on a fresh devnet.
     Gas,
+    /// Concurrent real-time pushes for minutes through two orchestrators, one of them
+    /// SIGKILLed and restarted during the run: failed segments and memory over time.
+    Soak(BenchSoakArgs),
 }
 
 fn parse_bool_flag(s: &str) -> Result<bool, String> {
@@ -229,6 +232,29 @@ pub struct BenchTranscodeArgs {
     /// x264 preset for both paths.
     #[arg(long, default_value = "veryfast")]
     pub preset: String,
+}
+
+/// `livepeer bench soak`
+#[derive(Debug, Clone, Args)]
+pub struct BenchSoakArgs {
+    /// Concurrent streams, each pushing at real-time pace.
+    #[arg(long, default_value_t = 20)]
+    pub streams: usize,
+    /// Length of the run, minutes.
+    #[arg(long, default_value_t = 10)]
+    pub minutes: u64,
+    /// Times the second orchestrator is SIGKILLed (and restarted 30 s later).
+    #[arg(long, default_value_t = 2)]
+    pub restarts: usize,
+    /// The ladder.
+    #[arg(long, default_value = "P144p30fps16x9")]
+    pub profiles: String,
+    /// x264 preset of the orchestrators.
+    #[arg(long, default_value = "ultrafast")]
+    pub preset: String,
+    /// Source clip (default: the bikes clip of the test media), cut into ~2 s segments.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
 }
 
 /// Parses `500ms`, `2s`, `1m` or a bare number of seconds.

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod devnet;
 mod logging;
 pub mod push;
+pub mod soak;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo(args)) => demo::run(args, cancel).await,
         Some(Command::Bench(BenchCommand::Transcode(args))) => bench::transcode(args).await,
         Some(Command::Bench(BenchCommand::Gas)) => bench::gas().await,
+        Some(Command::Bench(BenchCommand::Soak(args))) => soak::soak(args, cancel).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         None => run_node(cli.node, cancel).await,

@@ -205,3 +205,48 @@ async fn shutdown_stops_a_running_transcode_and_its_ffmpeg() {
         .await
         .expect("the request ends with the orchestrator");
 }
+
+#[tokio::test]
+async fn an_http1_client_still_sending_a_refused_body_reads_the_status() {
+    use tokio::io::AsyncWriteExt;
+    let orch = Orch::start(|c| c.http_addr = Some("http://127.0.0.1:0".into())).await;
+    // A 4 MB body with no segment credentials: refused with 403 before the body is read. The
+    // client writes all of it before reading, as simple HTTP/1.1 clients (Python's
+    // http.client, curl without Expect) do; an answer sent without draining would reach it
+    // as a reset.
+    let body = vec![0x47u8; 4 << 20];
+    let mut tcp = tokio::net::TcpStream::connect(orch.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /segment HTTP/1.1\r\nHost: orch\r\nConnection: close\r\nContent-Type: video/MP2T\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.expect("write head");
+    for chunk in body.chunks(64 * 1024) {
+        tcp.write_all(chunk).await.expect("the whole body is taken");
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read without a reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("invalid segment header: missing"),
+        "{answer}"
+    );
+    orch.stop().await;
+}
+
+#[tokio::test]
+async fn an_ipv6_service_address_binds_ipv6() {
+    let orch = Orch::start(|c| c.service_addr = "[::1]:0".into()).await;
+    assert!(orch.addr.is_ipv6(), "bound {}", orch.addr);
+    assert!(orch.base.starts_with("https://[::1]:"), "{}", orch.base);
+    let client = OrchestratorClient::new();
+    let token = new_session(&client, &orch.uri).await;
+    assert_eq!(token.session_id.len(), 8);
+    orch.stop().await;
+}
