@@ -25,6 +25,31 @@ pub struct Clip {
 
 static SEGMENT: OnceCell<Clip> = OnceCell::const_new();
 
+/// Runs ffmpeg with `args` (input options, input and output options, without the output file)
+/// writing MPEG-TS to a temporary file, and returns the bytes written; `what` names the job in
+/// a failure.
+async fn make_ts(what: &str, args: &[&str], input: &std::path::Path) -> Bytes {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out.ts");
+    let (before, after) = args.split_at(args.iter().position(|a| *a == "-i").map_or(0, |i| i + 1));
+    let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(before)
+        .arg(input)
+        .args(after)
+        .args(["-f", "mpegts"])
+        .arg(&out)
+        .output()
+        .await
+        .expect("ffmpeg runs");
+    assert!(
+        run.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    Bytes::from(tokio::fs::read(&out).await.expect("read the segment"))
+}
+
 /// Where the test segment starts in the clip: a keyframe of the bikes clip.
 const SEGMENT_START: &str = "5.48";
 /// The test segment's length.
@@ -35,25 +60,24 @@ const SEGMENT_DURATION: Duration = Duration::from_secs(2);
 pub async fn test_segment() -> &'static Clip {
     SEGMENT
         .get_or_init(|| async {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let out = dir.path().join("segment.ts");
-            let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
-                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-                .args(["-ss", SEGMENT_START, "-i"])
-                .arg(testing::media_file(CLIP))
-                .args(["-t", "2", "-map", "0:v:0", "-c", "copy", "-f", "mpegts"])
-                .arg(&out)
-                .output()
-                .await
-                .expect("ffmpeg runs");
-            assert!(
-                run.status.success(),
-                "cutting the test segment: {}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-            let data = tokio::fs::read(&out).await.expect("read the segment");
+            let data = make_ts(
+                "cutting the test segment",
+                &[
+                    "-ss",
+                    SEGMENT_START,
+                    "-i",
+                    "-t",
+                    "2",
+                    "-map",
+                    "0:v:0",
+                    "-c",
+                    "copy",
+                ],
+                &testing::media_file(CLIP),
+            )
+            .await;
             Clip {
-                data: Bytes::from(data),
+                data,
                 duration: SEGMENT_DURATION,
             }
         })
@@ -218,25 +242,14 @@ static LONG: OnceCell<Clip> = OnceCell::const_new();
 /// several seconds of work for any transcoder, for tests that stop a node mid-transcode.
 pub async fn long_segment() -> &'static Clip {
     LONG.get_or_init(|| async {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = dir.path().join("long.ts");
-        let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
-            .args(["-stream_loop", "9", "-i"])
-            .arg(testing::media_file(testing::BBB_MP4))
-            .args(["-map", "0:v:0", "-c", "copy", "-f", "mpegts"])
-            .arg(&out)
-            .output()
-            .await
-            .expect("ffmpeg runs");
-        assert!(
-            run.status.success(),
-            "building the long segment: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let data = tokio::fs::read(&out).await.expect("read the segment");
+        let data = make_ts(
+            "building the long segment",
+            &["-stream_loop", "9", "-i", "-map", "0:v:0", "-c", "copy"],
+            &testing::media_file(testing::BBB_MP4),
+        )
+        .await;
         Clip {
-            data: Bytes::from(data),
+            data,
             duration: Duration::from_secs(53),
         }
     })

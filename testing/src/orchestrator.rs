@@ -275,3 +275,14 @@ pub async fn check_renditions(
     }
     urls
 }
+
+/// A request body of 1 MiB chunks that never ends, counting in `pulled` the bytes the
+/// transport took from it (so a test can tell how much of a refused body was read).
+pub fn endless_body(pulled: std::sync::Arc<std::sync::atomic::AtomicU64>) -> tonic::body::Body {
+    let chunk = Bytes::from(vec![0x47u8; 1 << 20]);
+    let stream = futures::stream::repeat_with(move || {
+        pulled.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone()))
+    });
+    tonic::body::Body::new(http_body_util::StreamBody::new(stream))
+}

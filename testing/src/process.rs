@@ -72,27 +72,72 @@ pub fn descendants_running(program: &str) -> Vec<Child> {
         .collect()
 }
 
+/// The pids whose parent is `parent`, with their command names (`comm`), from `/proc`.
+pub fn children_of(parent: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let text = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (open, close) = (text.find('(')?, text.rfind(')')?);
+            let (ppid, _) = stat(&entry.path())?;
+            (ppid == parent).then(|| (pid, text[open + 1..close].to_owned()))
+        })
+        .collect()
+}
+
+/// Whether `pid` is gone or a zombie waiting to be reaped (in a container, PID 1 may never
+/// reap orphans).
+pub fn is_dead(pid: u32) -> bool {
+    stat(Path::new(&format!("/proc/{pid}"))).is_none_or(|(_, state)| matches!(state, 'Z' | 'X'))
+}
+
+/// The scratch roots (`livepeer-scratch-*`) a node made under `dir`.
+pub fn scratch_roots(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(livepeer_media::SCRATCH_PREFIX)
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `dir` holds exactly one scratch root and nothing but its lock file is in it: no
+/// job's files are left.
+pub fn scratch_is_idle(dir: &Path) -> bool {
+    let roots = scratch_roots(dir);
+    roots.len() == 1
+        && std::fs::read_dir(&roots[0])
+            .map(|entries| entries.flatten().all(|e| e.file_name() == ".lock"))
+            .unwrap_or(false)
+}
+
 /// This process's resident set size and its peak, in bytes (`VmRSS`, `VmHWM`).
 pub fn rss_bytes() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of(std::process::id()).unwrap_or_default()
+}
+
+/// Resident set size and its peak of process `pid`, in bytes, if it exists.
+pub fn rss_of(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+            .map(|kb| kb * 1024)
     };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Resident set size of process `pid`, in bytes, if it exists.
-pub fn rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 fn stat(dir: &Path) -> Option<(u32, char)> {

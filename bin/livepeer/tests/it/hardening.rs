@@ -3,26 +3,20 @@
 //! next start, and a flood of oversized and endless bodies leaves its memory bounded while
 //! real segments keep transcoding.
 
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::StreamBody;
-use hyper::body::Frame;
 use livepeer_gateway::client::OrchestratorClient;
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
-use livepeer_testing::process::rss_of;
+use livepeer_testing::orchestrator::endless_body;
+use livepeer_testing::process::{children_of, is_dead, rss_of, scratch_roots};
 use livepeer_testing::{
     P144, check_renditions, long_segment, new_session, post_segment, profiles, seg_for,
     segment_request, test_segment,
 };
-
-use crate::{children_of, is_dead};
 
 /// Peak resident memory the orchestrator may reach in the flood test, bytes. Before the
 /// bodies streamed to disk, one 300 MB body peaked it at 613 MB and ten at 2.8–3.6 GB.
@@ -100,23 +94,6 @@ impl Drop for Node {
     }
 }
 
-/// The scratch roots under `dir`.
-fn scratch_roots(dir: &Path) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(livepeer_media::SCRATCH_PREFIX)
-                })
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -190,16 +167,6 @@ fn a_sigkilled_orchestrator_takes_its_ffmpeg_with_it_and_its_scratch_is_swept_ne
     assert_ne!(roots[0], stale[0], "the stale one is gone");
     let log = again.start_log.join("\n");
     assert!(log.contains("stale scratch"), "the sweep is logged: {log}");
-}
-
-/// A body of 1 MiB chunks that never ends, counting what the transport pulled.
-fn endless_body(pulled: Arc<AtomicU64>) -> tonic::body::Body {
-    let chunk = Bytes::from(vec![0x47u8; 1 << 20]);
-    let stream = futures::stream::repeat_with(move || {
-        pulled.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        Ok::<_, Infallible>(Frame::data(chunk.clone()))
-    });
-    tonic::body::Body::new(StreamBody::new(stream))
 }
 
 #[test]
@@ -295,14 +262,7 @@ fn a_flood_of_huge_and_endless_bodies_leaves_memory_bounded_and_real_segments_se
         );
         drop(slow);
     });
-    let peak = std::fs::read_to_string(format!("/proc/{}/status", node.pid()))
-        .expect("status")
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM")
-        * 1024;
-    let now = rss_of(node.pid()).expect("RSS");
+    let (now, peak) = rss_of(node.pid()).expect("the node's memory");
     eprintln!("flood: peak RSS {} MiB, now {} MiB", peak >> 20, now >> 20);
     assert!(
         peak < FLOOD_RSS_BOUND,

@@ -4,6 +4,8 @@ mod hardening;
 
 use std::process::Command;
 
+use livepeer_testing::process::{children_of, is_dead};
+
 fn livepeer(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_livepeer"))
         .args(args)
@@ -398,46 +400,6 @@ fn a_signal_stops_a_node_stuck_connecting_to_a_silent_eth_node() {
             endpoint.accepted.load(std::sync::atomic::Ordering::Relaxed) >= 1,
             "the node never connected to {url}"
         );
-    }
-}
-
-/// The pids whose parent is `parent`, with their command names, from /proc.
-fn children_of(parent: u32) -> Vec<(u32, String)> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid …"; comm may hold spaces, so split after the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let ppid = stat[close + 1..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            children.push((pid, stat[open + 1..close].to_owned()));
-        }
-    }
-    children
-}
-
-/// Whether `pid` is gone or a zombie waiting to be reaped.
-fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|close| stat[close + 1..].split_whitespace().next())
-            .is_some_and(|state| state == "Z" || state == "X"),
     }
 }
 

@@ -2,36 +2,23 @@
 //! being read or buffered, slow clients are cut off, and shutdown stops transcodes and
 //! their ffmpeg before it returns.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::StreamBody;
 use hyper::StatusCode;
-use hyper::body::Frame;
 use livepeer_gateway::client::OrchestratorClient;
 use livepeer_orchestrator::validate::MAX_SEGMENT_DURATION;
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
 use livepeer_proto::net;
-use livepeer_testing::process::descendants_running;
+use livepeer_testing::orchestrator::endless_body;
+use livepeer_testing::process::{descendants_running, scratch_is_idle, scratch_roots};
 use tokio::io::AsyncReadExt;
 
 use crate::*;
 
 /// The largest body the orchestrator reads (go-livepeer `common.MaxSegSize`).
 const LIMIT: u64 = 300_000_000;
-
-/// A body of 1 MiB chunks that never ends, counting the bytes the transport pulled from it.
-fn endless_body(pulled: Arc<AtomicU64>) -> tonic::body::Body {
-    let chunk = Bytes::from(vec![0x47u8; 1 << 20]);
-    let stream = futures::stream::repeat_with(move || {
-        pulled.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        Ok::<_, Infallible>(Frame::data(chunk.clone()))
-    });
-    tonic::body::Body::new(StreamBody::new(stream))
-}
 
 /// A `/segment` request for `seg` with `body`, and an optional declared length.
 fn request(
@@ -124,20 +111,7 @@ async fn an_endless_body_is_cut_at_the_limit_and_leaves_nothing_on_disk() {
         "the client sent {pulled} bytes before the refusal"
     );
     let empty = eventually(Duration::from_secs(10), || async {
-        let roots: Vec<_> = std::fs::read_dir(data_dir.path())
-            .expect("data dir")
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(livepeer_media::SCRATCH_PREFIX)
-            })
-            .collect();
-        roots.len() == 1
-            && std::fs::read_dir(roots[0].path())
-                .expect("scratch root")
-                .flatten()
-                .all(|e| e.file_name() == ".lock")
+        scratch_is_idle(data_dir.path())
     })
     .await;
     assert!(empty, "the partial body is removed from scratch");
@@ -191,13 +165,7 @@ async fn shutdown_stops_a_running_transcode_and_its_ffmpeg() {
         "no ffmpeg is left once the orchestrator has stopped"
     );
     assert!(
-        std::fs::read_dir(data_dir.path())
-            .expect("data dir")
-            .flatten()
-            .all(|e| !e
-                .file_name()
-                .to_string_lossy()
-                .starts_with(livepeer_media::SCRATCH_PREFIX)),
+        scratch_roots(data_dir.path()).is_empty(),
         "the scratch directory is removed"
     );
     // The gateway side got an answer or a closed connection, not a hang.
