@@ -137,6 +137,45 @@ impl ServerConfig {
     }
 }
 
+/// A service [`serve`] can run: a cloneable tower service from hyper requests to responses
+/// that never fails (errors are responses), with a `Send` future. Axum's `Router` is one.
+pub trait Handler<B>:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> Handler<B> for S where
+    S: tower::Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
+/// A response body [`serve`] can send.
+pub trait ResponseBody:
+    http_body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> ResponseBody for B where
+    B: http_body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
+}
+
 /// Serves `service` on `listener` (TLS when `tls` is given) until `cancel` fires, then drains
 /// and closes every connection (see the crate docs) and returns.
 pub async fn serve<S, B>(
@@ -146,14 +185,8 @@ pub async fn serve<S, B>(
     config: ServerConfig,
     cancel: CancellationToken,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: Handler<B>,
+    B: ResponseBody,
 {
     let service = hyper_util::service::TowerToHyperService::new(service);
     let config = Arc::new(config);
@@ -227,14 +260,8 @@ async fn serve_connection<S, B>(
     closing: CancellationToken,
     _slot: PeerSlot,
 ) where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: Handler<B>,
+    B: ResponseBody,
 {
     let activity = Activity::new();
     let result = match tls {
@@ -279,14 +306,8 @@ async fn drive<I, S, B>(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: Handler<B>,
+    B: ResponseBody,
 {
     let builder = config.builder();
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
