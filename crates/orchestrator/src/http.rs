@@ -319,7 +319,8 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
 /// end. Returns the `SegData`, the scratch directory and the input's path in it.
 ///
 /// Errors (500, go-livepeer's status for an unreadable body): [`OrchestratorError::BodyRead`]
-/// for a transport error or a body that stalls for [`BODY_IDLE_TIMEOUT`] or takes longer than
+/// for a transport error or a body that stalls for the configured idle time (default
+/// [`BODY_IDLE_TIMEOUT`]) or takes longer than
 /// the segment's duration plus [`BODY_READ_TIMEOUT`], [`OrchestratorError::BodyTooLarge`] past
 /// [`MAX_SEGMENT_BYTES`]; 403 [`OrchestratorError::HashMismatch`] when the bytes are not
 /// what was signed.
@@ -343,7 +344,9 @@ async fn receive_body(
     let deadline = Instant::now() + duration + BODY_READ_TIMEOUT;
     let mut body = body;
     loop {
-        let wait = BODY_IDLE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        let wait = state
+            .body_idle_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
         let frame = match tokio::time::timeout(wait, body.frame()).await {
             Ok(Some(Ok(frame))) => frame,
             Ok(Some(Err(err))) => return Err(OrchestratorError::BodyRead(err.to_string())),

@@ -39,6 +39,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 pub use error::OrchestratorError;
+pub use http::{
+    BODY_IDLE_TIMEOUT, BODY_READ_TIMEOUT, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT, MAX_SEGMENT_BYTES,
+};
 pub use livepeer_server::ServerConfig;
 pub use transcode::LocalTranscoder;
 
@@ -78,6 +81,9 @@ pub struct OrchestratorConfig {
     pub session_idle_timeout: Duration,
     /// Connection limits and timeouts of the port (`livepeer-server` defaults).
     pub server: ServerConfig,
+    /// Longest wait for the next piece of a segment body (default
+    /// [`BODY_IDLE_TIMEOUT`]); a body that stalls longer is refused with 500.
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for OrchestratorConfig {
@@ -90,6 +96,7 @@ impl Default for OrchestratorConfig {
             data_dir: None,
             session_idle_timeout: sessions::DEFAULT_SESSION_IDLE_TIMEOUT,
             server: ServerConfig::named("orchestrator"),
+            body_idle_timeout: BODY_IDLE_TIMEOUT,
         }
     }
 }
@@ -136,6 +143,8 @@ pub(crate) struct State {
     pub(crate) jobs: TaskTracker,
     /// Cancels every running transcode (its ffmpeg is killed and reaped).
     pub(crate) stop_jobs: CancellationToken,
+    /// Longest wait for the next piece of a segment body.
+    pub(crate) body_idle_timeout: Duration,
 }
 
 impl State {
@@ -276,6 +285,7 @@ impl OrchestratorService {
             scratch,
             jobs: TaskTracker::new(),
             stop_jobs: CancellationToken::new(),
+            body_idle_timeout: config.body_idle_timeout,
         });
         Ok(Self {
             listener,

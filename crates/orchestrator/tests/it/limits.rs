@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use hyper::StatusCode;
 use livepeer_gateway::client::OrchestratorClient;
 use livepeer_orchestrator::validate::MAX_SEGMENT_DURATION;
@@ -216,5 +217,48 @@ async fn an_ipv6_service_address_binds_ipv6() {
     let client = OrchestratorClient::new();
     let token = new_session(&client, &orch.uri).await;
     assert_eq!(token.session_id.len(), 8);
+    orch.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_refused_and_gives_its_session_back() {
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let orch = Orch::start(|c| {
+        c.http_addr = Some("http://127.0.0.1:0".into());
+        c.data_dir = Some(data_dir.path().to_path_buf());
+        c.body_idle_timeout = Duration::from_millis(500);
+        c.max_sessions = 1;
+    })
+    .await;
+    let client = OrchestratorClient::new();
+    let clip = test_segment().await;
+    let token = new_session(&client, &orch.uri).await;
+    let seg = seg_for(&token, 0, &clip.data, clip.duration, &profiles(&[P144]));
+    // 64 KiB, then nothing, with the stream left open.
+    let first = clip.data.slice(..64 * 1024);
+    let stream = futures::stream::once(async move {
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(first))
+    })
+    .chain(futures::stream::pending());
+    let body = tonic::body::Body::new(http_body_util::StreamBody::new(stream));
+    let (status, answer) = send(&client, request(&orch.base, &seg, body, None)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        String::from_utf8_lossy(&answer).contains("stalled"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            scratch_is_idle(data_dir.path())
+        })
+        .await,
+        "the partial body is removed"
+    );
+    // The refused segment did not keep the only session place.
+    let other = new_session(&client, &orch.uri).await;
+    let seg = seg_for(&other, 0, &clip.data, clip.duration, &profiles(&[P144]));
+    let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
+    check_renditions(&client, &orch.base, &other, 0, &result, &profiles(&[P144])).await;
     orch.stop().await;
 }
