@@ -106,6 +106,13 @@ pub enum GatewayError {
         /// `-maxSessions`.
         max: usize,
     },
+    /// The push bodies already in flight fill the gateway's budget and none finished in
+    /// time.
+    #[error("gateway busy: {budget_bytes} bytes of pushed segments are already in flight")]
+    Busy {
+        /// [`crate::GatewayConfig::max_inflight_push_bytes`].
+        budget_bytes: u64,
+    },
     /// The push declares a `Content-Duration` above go-livepeer's `common.MaxDuration`, which
     /// orchestrators refuse.
     #[error(
@@ -173,6 +180,7 @@ impl GatewayError {
             | GatewayError::NoSessions
             | GatewayError::MaxAttempts { .. }
             | GatewayError::TooManyStreams { .. }
+            | GatewayError::Busy { .. }
             | GatewayError::DurationTooLong { .. }
             | GatewayError::SegmentTooLarge { .. }
             | GatewayError::PushTimeout(_)
@@ -207,9 +215,9 @@ impl GatewayError {
     /// gateway is fine, it is full, and a pusher may retry later.
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::NoSessions | GatewayError::TooManyStreams { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            GatewayError::NoSessions
+            | GatewayError::TooManyStreams { .. }
+            | GatewayError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::PushTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -60,6 +60,9 @@ pub const DEFAULT_MAX_SESSIONS: usize = 10;
 /// A pushed stream with no new segment for this long is ended (go-livepeer
 /// `httpPushTimeout`).
 pub const PUSH_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`GatewayConfig::max_inflight_push_bytes`]: 1 GiB, three full-size (300 MB)
+/// segments or hundreds of ordinary ones.
+pub const DEFAULT_MAX_INFLIGHT_PUSH_BYTES: u64 = 1 << 30;
 /// How long shutdown waits for open requests.
 pub const SHUTDOWN_DRAIN: Duration = livepeer_server::DEFAULT_DRAIN_TIMEOUT;
 
@@ -93,6 +96,10 @@ pub struct GatewayConfig {
     pub max_retained_bytes: u64,
     /// Connection limits and timeouts of the HTTP port (`livepeer-server` defaults).
     pub server: livepeer_server::ServerConfig,
+    /// Push bodies held at once, bytes (each counted at its `Content-Length`, or at the
+    /// segment limit when it has none); a push beyond waits up to half `push_read_timeout`
+    /// for room, then gets 503.
+    pub max_inflight_push_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -111,6 +118,7 @@ impl Default for GatewayConfig {
             max_retained_bytes_per_stream: DEFAULT_MAX_RETAINED_BYTES_PER_STREAM,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
             server: livepeer_server::ServerConfig::named("gateway"),
+            max_inflight_push_bytes: DEFAULT_MAX_INFLIGHT_PUSH_BYTES,
         }
     }
 }

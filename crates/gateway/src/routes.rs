@@ -24,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use livepeer_primitives::ManifestId;
 use livepeer_primitives::profile::Format;
 use tracing::{Instrument, info_span};
@@ -122,8 +122,17 @@ fn push_slice(headers: &HeaderMap) -> Result<Option<(u64, u64)>, GatewayError> {
     }
 }
 
+/// The declared `Content-Length`, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// Reads a push body: 413 at once when `Content-Length` is over `limit`, else read up to
-/// `limit` within `timeout`.
+/// `limit` within `timeout` into one buffer sized from `Content-Length` (so a segment is held
+/// once, not once per chunk and once joined).
 async fn read_push_body(
     headers: &HeaderMap,
     body: Body,
@@ -131,21 +140,30 @@ async fn read_push_body(
     timeout: Duration,
 ) -> Result<Bytes, GatewayError> {
     let too_large = || GatewayError::SegmentTooLarge { limit_bytes: limit };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
-        Err(_) => Err(GatewayError::PushTimeout(timeout)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(err)) => Err(GatewayError::BadRequest(format!(
-            "cannot read the segment: {err}"
-        ))),
-    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let read = async {
+        let mut body = body;
+        let mut buf = bytes::BytesMut::with_capacity(capacity);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|err| {
+                GatewayError::BadRequest(format!("cannot read the segment: {err}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| GatewayError::PushTimeout(timeout))?
 }
 
 async fn push(
@@ -160,6 +178,13 @@ async fn push(
         let seq = push_seq(&file)?;
         let duration = push_duration(&headers)?;
         let slice = push_slice(&headers)?;
+        // Room for the body in the gateway's in-flight budget, held until the push is done.
+        let _budget = gw
+            .reserve_push_bytes(
+                declared_length(&headers).unwrap_or(gw.config.max_segment_bytes as u64),
+                gw.config.push_read_timeout / 2,
+            )
+            .await?;
         let body = read_push_body(
             &headers,
             body,

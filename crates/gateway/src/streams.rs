@@ -53,6 +53,9 @@ pub(crate) struct Gateway {
     discovery_round: AtomicU64,
     /// Rendition bytes held by every stream in `streams`, together.
     retained: AtomicU64,
+    /// Push bodies in flight, in MiB permits (see [`GatewayConfig::max_inflight_push_bytes`]).
+    push_budget: tokio::sync::Semaphore,
+    push_budget_mib: u32,
 }
 
 /// One pushed stream.
@@ -102,6 +105,9 @@ fn rendition_bytes(renditions: &HashMap<String, Bytes>) -> u64 {
 
 impl Gateway {
     pub(crate) fn new(config: GatewayConfig) -> Self {
+        let budget_mib = u32::try_from(config.max_inflight_push_bytes >> 20)
+            .unwrap_or(u32::MAX)
+            .max(1);
         Self {
             config,
             client: OrchestratorClient::new(),
@@ -110,6 +116,28 @@ impl Gateway {
             suspensions: Mutex::new(HashMap::new()),
             discovery_round: Default::default(),
             retained: AtomicU64::new(0),
+            push_budget: tokio::sync::Semaphore::new(budget_mib as usize),
+            push_budget_mib: budget_mib,
+        }
+    }
+
+    /// Takes room for a push body of `bytes` in the gateway's in-flight budget, waiting up
+    /// to `wait` for other pushes to finish; the room is given back when the permit drops.
+    ///
+    /// Errors: [`GatewayError::Busy`] when no room frees up in time.
+    pub(crate) async fn reserve_push_bytes(
+        &self,
+        bytes: u64,
+        wait: Duration,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, GatewayError> {
+        let mib = u32::try_from(bytes.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.push_budget_mib.max(1));
+        match tokio::time::timeout(wait, self.push_budget.acquire_many(mib)).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(GatewayError::Busy {
+                budget_bytes: u64::from(self.push_budget_mib) << 20,
+            }),
         }
     }
 

@@ -699,3 +699,41 @@ async fn slow_and_silent_clients_are_cut_off_while_real_pushes_are_served() {
     gw.stop().await;
     orch.stop().await;
 }
+
+#[tokio::test]
+async fn push_bodies_in_flight_are_bounded_and_the_budget_frees_up() {
+    let orch = Orch::with_max_sessions(2).await;
+    let gw = Gateway::start_with(vec![orch.uri.clone()], single(P144), |c| {
+        c.max_inflight_push_bytes = 4 << 20;
+        c.push_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let addr = gw.base.trim_start_matches("http://").to_string();
+    // A pusher that declares 4 MiB and sends a little of it takes the whole budget.
+    let mut hog = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    hog.write_all(
+        b"POST /live/hog/0.ts HTTP/1.1\r\nHost: gw\r\nContent-Length: 4194304\r\n\r\nsome bytes",
+    )
+    .await
+    .expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let http = http();
+    let segment = &bikes().await[0];
+    let busy = push(&http, &gw, "real", segment).await;
+    assert_eq!(
+        busy.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        busy.text()
+    );
+    assert!(busy.text().contains("in flight"), "{}", busy.text());
+    // The hog's own deadline passes and its room comes back: real pushes go through.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(NO_HANG, hog.read_to_end(&mut rest)).await;
+    drop(hog);
+    check_pushed(&push(&http, &gw, "real", segment).await, 0, &single(P144)).await;
+    gw.stop().await;
+    orch.stop().await;
+}
