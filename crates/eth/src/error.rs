@@ -70,6 +70,75 @@ pub enum EthError {
         /// Why.
         reason: String,
     },
+    /// The password does not decrypt the account's key (the key file's MAC does not match).
+    #[error("wrong password for account {address} (key file {})", path.display())]
+    WrongPassword {
+        /// The account.
+        address: Address,
+        /// Its key file.
+        path: PathBuf,
+    },
+    /// The keystore holds no key for the requested `-ethAcctAddr`.
+    #[error("no key for account {address} in {} (it holds {})", keystore.display(), list_accounts(available))]
+    AccountNotFound {
+        /// The account asked for.
+        address: Address,
+        /// The keystore directory or key file searched.
+        keystore: PathBuf,
+        /// The accounts it does hold.
+        available: Vec<Address>,
+    },
+    /// The keystore holds several keys and no `-ethAcctAddr` chose one.
+    #[error("{} holds {} keys ({}); choose one with -ethAcctAddr", keystore.display(), available.len(), list_accounts(available))]
+    AmbiguousAccount {
+        /// The keystore directory.
+        keystore: PathBuf,
+        /// The accounts it holds.
+        available: Vec<Address>,
+    },
+    /// No password was given and none can be asked for (standard input is not a terminal).
+    #[error("the account key in {} needs a password and standard input is not a terminal; pass -ethPassword (the password, or a file holding it)", keystore.display())]
+    NoPassword {
+        /// The keystore directory or key file.
+        keystore: PathBuf,
+    },
+    /// A key file cannot be read, is not Web3 Secret Storage V3 JSON, or decrypts to a key that
+    /// is not its address's.
+    #[error("cannot use the key file {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why, one line.
+        reason: String,
+    },
+    /// The keystore directory cannot be listed or created, or a new key cannot be written.
+    #[error("cannot use the keystore {}: {reason}", path.display())]
+    Keystore {
+        /// The directory.
+        path: PathBuf,
+        /// Why, one line.
+        reason: String,
+    },
+    /// The `-ethPassword` file cannot be read, or the terminal prompt failed.
+    #[error("cannot read the password from {source_name}: {reason}")]
+    Password {
+        /// Where it was read from: the file's path, or "the terminal".
+        source_name: String,
+        /// Why, one line.
+        reason: String,
+    },
+}
+
+/// `0xab…, 0xcd…`, or `no keys`.
+fn list_accounts(accounts: &[Address]) -> String {
+    if accounts.is_empty() {
+        return "no keys".into();
+    }
+    accounts
+        .iter()
+        .map(Address::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A decoded revert.

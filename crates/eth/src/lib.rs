@@ -1,7 +1,9 @@
 //! The protocol layer from Rust: alloy bindings to the Livepeer contracts, their resolution
 //! through the Controller by name (so `-ethController` on Arbitrum One finds the production
-//! contracts the same way as a dev deployment), and dev deployments on anvil.
+//! contracts the same way as a dev deployment), the node's account in a geth keystore
+//! ([`accounts`]), and dev deployments on anvil.
 
+pub mod accounts;
 pub mod anvil;
 pub mod contracts;
 pub mod deployment;

@@ -2,6 +2,7 @@
 //! winning-ticket redemption with tickets built and signed by `livepeer-pm`, staking
 //! ([`staking`]) and rewards and LIP-36 earnings ([`rewards`]).
 
+mod accounts;
 mod anvil;
 mod rewards;
 mod rpc_timeout;
