@@ -129,6 +129,17 @@ pub struct NodeArgs {
     /// Controller address (default: the network's built-in one).
     #[arg(long = "ethController", help_heading = "Network")]
     pub eth_controller: Option<String>,
+    /// The Ethereum account to use (default: the keystore's only key; a new account is created
+    /// in an empty keystore).
+    #[arg(long = "ethAcctAddr", help_heading = "Network")]
+    pub eth_acct_addr: Option<String>,
+    /// Keystore directory or one key file (default `<dataDir>/keystore`).
+    #[arg(long = "ethKeystorePath", help_heading = "Network")]
+    pub eth_keystore_path: Option<PathBuf>,
+    /// Password of the account key, or a file whose first line is it (default: asked on the
+    /// terminal).
+    #[arg(long = "ethPassword", help_heading = "Network")]
+    pub eth_password: Option<String>,
     /// Orchestrator: the public address gateways reach (`host:port`, https implied).
     #[arg(long = "serviceAddr", help_heading = "Network")]
     pub service_addr: Option<String>,

@@ -187,9 +187,55 @@ pub async fn connect_chain(
     Ok(contracts)
 }
 
+/// Opens the node's account as `-ethAcctAddr`, `-ethKeystorePath` (default
+/// `<dataDir>/`[`livepeer_eth::accounts::DEFAULT_KEYSTORE_DIR`]) and `-ethPassword` say, creating
+/// one in an empty keystore (see [`livepeer_eth::accounts::open_account`]); `None`, with a
+/// warning, when neither `-ethKeystorePath` nor `-dataDir` gives a keystore.
+///
+/// Errors, each one line: an invalid `-ethAcctAddr`, an unreadable `-ethPassword` file, and
+/// every [`livepeer_eth::accounts::open_account`] error (wrong password, missing account,
+/// several keys, unreadable key file, no password and no terminal).
+pub async fn open_account(
+    args: &NodeArgs,
+) -> anyhow::Result<Option<livepeer_eth::accounts::Account>> {
+    let keystore = match (&args.eth_keystore_path, &args.data_dir) {
+        (Some(path), _) => path.clone(),
+        (None, Some(data_dir)) => data_dir.join(livepeer_eth::accounts::DEFAULT_KEYSTORE_DIR),
+        (None, None) => {
+            warn!(
+                "no -dataDir or -ethKeystorePath, so no keystore: continuing without an account (read-only)"
+            );
+            return Ok(None);
+        }
+    };
+    let address = args
+        .eth_acct_addr
+        .as_deref()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("-ethAcctAddr {a:?} is not an address"))
+        })
+        .transpose()?;
+    let password = args
+        .eth_password
+        .as_deref()
+        .map(livepeer_eth::accounts::password_from_flag)
+        .transpose()?;
+    let account = livepeer_eth::accounts::open_account(livepeer_eth::accounts::AccountConfig {
+        address,
+        keystore,
+        password,
+    })
+    .await?;
+    info!(address = %account.address(), key_file = %account.path.display(), "using account {}", account.address());
+    Ok(Some(account))
+}
+
 /// Runs the roles the flags select until `cancel` fires.
 pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     if args.network != "offchain" {
+        // The account first: a wrong password or a missing key fails before any connection.
+        let _account = open_account(&args).await?;
         // Ctrl-C or SIGTERM while the chain is still being reached stops at once: the node has
         // not started, so this is an error (exit status 1), not a clean shutdown.
         let contracts = tokio::select! {

@@ -471,3 +471,83 @@ fn a_sigkilled_devnet_takes_its_anvil_with_it() {
     }
     let _ = reader.join();
 }
+
+#[test]
+fn an_on_chain_start_creates_an_account_to_fund_and_refuses_a_wrong_password() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // A port nothing listens on: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let data_dir = tmp.path().join("data");
+    let right = tmp.path().join("password");
+    std::fs::write(&right, "first secret\nnot the password\n").expect("password file");
+    let run = |password: Option<&std::path::Path>| {
+        let mut args = vec![
+            "-orchestrator".to_string(),
+            "-network".into(),
+            "arbitrum-one-mainnet".into(),
+            "-ethUrl".into(),
+            url.clone(),
+            "-dataDir".into(),
+            data_dir.display().to_string(),
+        ];
+        if let Some(password) = password {
+            args.extend(["-ethPassword".into(), password.display().to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = livepeer(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let last = stderr
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        assert!(last.starts_with("error: "), "{stderr}");
+        (stderr.to_lowercase(), last)
+    };
+    let key_files = || -> Vec<String> {
+        std::fs::read_dir(data_dir.join("keystore"))
+            .expect("the keystore exists")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+
+    // First start: a new key under <dataDir>/keystore, the address to fund, then the chain.
+    let (log, last) = run(Some(&right));
+    let files = key_files();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with("UTC--"), "{files:?}");
+    let hex = files[0]
+        .rsplit("--")
+        .next()
+        .expect("address part")
+        .to_string();
+    assert_eq!(hex.len(), 40, "{files:?}");
+    assert!(log.contains(&format!("fund 0x{hex}")), "{log}");
+    assert!(log.contains(&format!("using account 0x{hex}")), "{log}");
+    assert!(
+        last.contains(&format!("cannot reach the Ethereum node at {url}")),
+        "{last}"
+    );
+
+    // A wrong password: one line naming the account, before any connection, nothing created.
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "second secret\n").expect("password file");
+    let (log, last) = run(Some(&wrong));
+    assert!(
+        last.to_lowercase()
+            .starts_with(&format!("error: wrong password for account 0x{hex}")),
+        "{last}"
+    );
+    assert!(!log.contains("connecting to the ethereum node"), "{log}");
+    assert_eq!(key_files(), files);
+
+    // No password and no terminal: says to pass -ethPassword.
+    let (_, last) = run(None);
+    assert!(last.contains("pass -ethPassword"), "{last}");
+}
