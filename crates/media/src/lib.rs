@@ -241,7 +241,7 @@ impl ScratchDir {
     }
 }
 
-/// `text` with every path under `dir` replaced by its file name (`file:/tmp/x/job-1/input:
+/// `text` with every path under `dir` replaced by its file name (`file:<root>/job-1/input:
 /// Invalid data…` becomes `input: Invalid data…`), so that no message that leaves the node
 /// names its scratch directories.
 pub(crate) fn redact_paths(text: &str, dir: &Path) -> String {
@@ -281,18 +281,18 @@ mod tests {
 
     #[test]
     fn scratch_paths_are_redacted() {
-        let dir = Path::new("/tmp/livepeer-scratch-1-abc");
+        let dir = Path::new("data/livepeer-scratch-1-abc");
         let cases = [
             (
-                "file:/tmp/livepeer-scratch-1-abc/job-x/input: Invalid data found when processing input",
+                "file:data/livepeer-scratch-1-abc/job-x/input: Invalid data found when processing input",
                 "input: Invalid data found when processing input",
             ),
             (
-                "Error opening input file /tmp/livepeer-scratch-1-abc/job-x/input.",
+                "Error opening input file data/livepeer-scratch-1-abc/job-x/input.",
                 "Error opening input file input.",
             ),
             (
-                "write /tmp/livepeer-scratch-1-abc: denied",
+                "write data/livepeer-scratch-1-abc: denied",
                 "write livepeer-scratch-1-abc: denied",
             ),
             ("nothing to hide", "nothing to hide"),
