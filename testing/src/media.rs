@@ -157,26 +157,22 @@ async fn cut(clip: &str, seconds: &str) -> Vec<Segment> {
     segments
 }
 
-/// Width, height and decoded frame count of the first video stream, by an independent
-/// `ffprobe -count_frames` run.
-pub async fn count_video(data: &[u8]) -> (u32, u32, u64) {
+/// The first video stream's `entries` (`key=value`, first value of each key), by an
+/// independent ffprobe run over `data`; `count_frames` decodes every frame.
+async fn probe_video(data: &[u8], entries: &str, count_frames: bool) -> Vec<u64> {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rendition.ts");
     tokio::fs::write(&path, data)
         .await
         .expect("write rendition");
-    let out = tokio::process::Command::new(ffmpeg().ffprobe_path())
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=width,height,nb_read_frames",
-            "-of",
-            "default=noprint_wrappers=1",
-        ])
+    let mut command = tokio::process::Command::new(ffmpeg().ffprobe_path());
+    command.args(["-v", "error", "-select_streams", "v:0"]);
+    if count_frames {
+        command.arg("-count_frames");
+    }
+    let out = command
+        .args(["-show_entries", &format!("stream={entries}")])
+        .args(["-of", "default=noprint_wrappers=1"])
         .arg(&path)
         .output()
         .await
@@ -186,54 +182,37 @@ pub async fn count_video(data: &[u8]) -> (u32, u32, u64) {
         "ffprobe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // MPEG-TS lists the stream under its program too: the first value of a key is enough.
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |key: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("ffprobe gave no {key}: {text}"))
-    };
+    entries
+        .split(',')
+        .map(|key| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("ffprobe gave no {key}: {text}"))
+        })
+        .collect()
+}
+
+/// Width, height and decoded frame count of the first video stream, by an independent
+/// `ffprobe -count_frames` run.
+pub async fn count_video(data: &[u8]) -> (u32, u32, u64) {
+    let got = probe_video(data, "width,height,nb_read_frames", true).await;
     (
-        u32::try_from(field("width")).expect("width fits u32"),
-        u32::try_from(field("height")).expect("height fits u32"),
-        field("nb_read_frames"),
+        u32::try_from(got[0]).expect("width fits u32"),
+        u32::try_from(got[1]).expect("height fits u32"),
+        got[2],
     )
 }
 
 /// Width and height of the first video stream, by ffprobe.
 pub async fn video_size(data: &[u8]) -> (u32, u32) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("rendition.ts");
-    tokio::fs::write(&path, data)
-        .await
-        .expect("write rendition");
-    let out = tokio::process::Command::new(ffmpeg().ffprobe_path())
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&path)
-        .output()
-        .await
-        .expect("ffprobe runs");
-    assert!(out.status.success(), "ffprobe failed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    // MPEG-TS lists the stream under its program too: the first line is enough.
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    let mut fields = line.trim().split(',').map(|f| f.parse::<u32>());
-    match (fields.next(), fields.next()) {
-        (Some(Ok(w)), Some(Ok(h))) => (w, h),
-        _ => panic!("ffprobe gave no size: {text:?}"),
-    }
+    let got = probe_video(data, "width,height", false).await;
+    (
+        u32::try_from(got[0]).expect("width fits u32"),
+        u32::try_from(got[1]).expect("height fits u32"),
+    )
 }
 
 static LONG: OnceCell<Clip> = OnceCell::const_new();
