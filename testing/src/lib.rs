@@ -8,9 +8,11 @@
 //!   builds them, rendition checks by an independent ffprobe;
 //! - [`gateway`]: [`Gateway`] (start, stop), an HTTP/1.1 pusher client, multipart answers;
 //! - [`media`]: test segments cut from the clips once per test binary;
+//! - [`chain`]: a paid orchestrator and gateway over an in-memory chain;
 //! - [`process`]: this process's children and memory, for tests that assert no ffmpeg child
 //!   is left and that memory stays bounded.
 
+pub mod chain;
 pub mod gateway;
 pub mod media;
 pub mod orchestrator;

@@ -94,16 +94,29 @@ pub async fn discover(
     want: usize,
     first_wait: Duration,
 ) -> Vec<Candidate> {
+    let request = net::OrchestratorRequest {
+        capabilities: Some(convert::capabilities_to_net(job)),
+        ..Default::default()
+    };
+    discover_with(client, addrs, &request, job, want, first_wait).await
+}
+
+/// [`discover`] sending `request` (e.g. signed by the gateway's account on chain) to each.
+pub async fn discover_with(
+    client: &OrchestratorClient,
+    addrs: &[Uri],
+    request: &net::OrchestratorRequest,
+    job: &Capabilities,
+    want: usize,
+    first_wait: Duration,
+) -> Vec<Candidate> {
     let started = Instant::now();
     let mut pending: FuturesUnordered<_> = addrs
         .iter()
         .map(|addr| {
             let client = client.clone();
             let addr = addr.clone();
-            let request = net::OrchestratorRequest {
-                capabilities: Some(convert::capabilities_to_net(job)),
-                ..Default::default()
-            };
+            let request = request.clone();
             async move {
                 let sent = Instant::now();
                 let result = client.get_orchestrator(&addr, request).await;

@@ -1,7 +1,8 @@
 //! Sending one segment to one orchestrator session and fetching its renditions.
 //!
 //! go-livepeer `server/segment_rpc.go:SubmitSegment`: the `SegData` goes base64-encoded in the
-//! `Livepeer-Segment` header, the payment (empty off-chain) in `Livepeer-Payment`, the bytes in
+//! `Livepeer-Segment` header (signed on chain), the payment (tickets on chain, empty off-chain)
+//! in `Livepeer-Payment`, the bytes in
 //! the body as `video/MP2T`. The whole request may take max(8 s, 4 × duration) and the upload
 //! (until the response headers arrive) max(2 s, 0.5 × duration). The answer is a raw protobuf
 //! `TranscodeResult`, read up to [`MAX_TRANSCODE_RESULT_BYTES`] and checked by
@@ -23,6 +24,8 @@ use prost::Message;
 
 use crate::GatewayError;
 use crate::client::{OrchestratorClient, read_body};
+use crate::payment::{Payments, SessionTerms};
+use tracing::debug;
 
 /// Largest `/segment` answer read, bytes. A `TranscodeResult` holds a few URLs, pixel counts,
 /// a signature and an `OrchestratorInfo` (a few KiB even with many renditions and prices);
@@ -63,6 +66,8 @@ pub struct BroadcastSession {
     pub auth_token: net::AuthToken,
     /// Discovery latency.
     pub latency: Duration,
+    /// On chain: the orchestrator's address, ticket parameters and prices.
+    pub terms: Option<SessionTerms>,
 }
 
 impl BroadcastSession {
@@ -89,6 +94,7 @@ impl BroadcastSession {
             transcoder,
             auth_token,
             latency,
+            terms: None,
         })
     }
 
@@ -204,6 +210,16 @@ pub fn parse_transcode_result(
     body: &[u8],
     renditions: usize,
 ) -> Result<Vec<RenditionRef>, GatewayError> {
+    parse_transcode_result_with_info(uri, body, renditions).map(|(refs, _)| refs)
+}
+
+/// [`parse_transcode_result`], also returning the result's `OrchestratorInfo` (the fresh
+/// ticket parameters on chain).
+pub fn parse_transcode_result_with_info(
+    uri: &str,
+    body: &[u8],
+    renditions: usize,
+) -> Result<(Vec<RenditionRef>, Option<net::OrchestratorInfo>), GatewayError> {
     let bad = |reason: String| GatewayError::BadTranscodeResult {
         uri: uri.to_string(),
         reason,
@@ -215,6 +231,7 @@ pub fn parse_transcode_result(
         });
     }
     let result = net::TranscodeResult::decode(body).map_err(|e| bad(e.to_string()))?;
+    let info = result.info;
     let data = match result.result {
         Some(net::transcode_result::Result::Data(data)) => data,
         Some(net::transcode_result::Result::Error(message)) => {
@@ -251,7 +268,8 @@ pub fn parse_transcode_result(
                 pixels: u64::try_from(segment.pixels).unwrap_or(0),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|refs| (refs, info))
 }
 
 /// The first [`MAX_REFUSAL_TEXT_CHARS`] characters of an orchestrator's text.
@@ -277,25 +295,122 @@ pub async fn submit_segment(
     job: &Capabilities,
     max_rendition_bytes: usize,
 ) -> Result<Vec<TranscodedRendition>, GatewayError> {
+    submit(
+        client,
+        session,
+        segment,
+        profiles,
+        job,
+        max_rendition_bytes,
+        None,
+    )
+    .await
+    .map(|(renditions, _)| renditions)
+}
+
+/// [`submit_segment`], paying with `payments` on chain: the credentials are signed, tickets
+/// for the fee estimate go in `Livepeer-Payment`, the balance is settled from the result, and
+/// the result's `OrchestratorInfo` (fresh ticket parameters) is returned with the renditions.
+///
+/// Errors: those of [`submit_segment`], and of staging the payment
+/// ([`GatewayError::SenderUnusable`], [`GatewayError::ParamsExpired`],
+/// [`GatewayError::Payment`]), before anything is sent.
+pub(crate) async fn submit(
+    client: &OrchestratorClient,
+    session: &BroadcastSession,
+    segment: &SourceSegment,
+    profiles: &[VideoProfile],
+    job: &Capabilities,
+    max_rendition_bytes: usize,
+    payments: Option<&Payments>,
+) -> Result<(Vec<TranscodedRendition>, Option<net::OrchestratorInfo>), GatewayError> {
     let url = format!("{}segment", ensure_trailing_slash(&session.transcoder));
+    let mut seg = seg_data(segment, profiles, job, &session.auth_token)?;
+    let staged = match (payments, &session.terms) {
+        (Some(payments), Some(terms)) => {
+            payments.sign_segment(&mut seg);
+            let staged = payments.stage(
+                terms,
+                &session.auth_token.session_id,
+                profiles,
+                segment.duration,
+            )?;
+            Some((payments, terms.price, staged))
+        }
+        _ => None,
+    };
+    let header = staged
+        .as_ref()
+        .map(|(_, _, s)| s.header.clone())
+        .unwrap_or_default();
+    if let Some((_, _, s)) = &staged {
+        debug!(orch = %session.addr, tickets = s.tickets, "paying for the segment");
+    }
+    let result = exchange(
+        client,
+        &url,
+        &seg,
+        header,
+        segment,
+        profiles,
+        max_rendition_bytes,
+    )
+    .await;
+    if let Some((payments, price, staged)) = &staged {
+        let outcome = match &result {
+            Err(Exchange::NotSent(_)) => None,
+            Err(Exchange::Sent(_)) => Some(None),
+            Ok((renditions, _)) => Some(Some(renditions.iter().map(|r| r.pixels).sum())),
+        };
+        payments.complete(staged, *price, outcome);
+    }
+    result.map_err(Exchange::into_error)
+}
+
+/// How an exchange with an orchestrator failed: before the request went out (a payment
+/// staged for it was not spent) or after.
+enum Exchange {
+    NotSent(GatewayError),
+    Sent(GatewayError),
+}
+
+impl Exchange {
+    fn into_error(self) -> GatewayError {
+        match self {
+            Exchange::NotSent(e) | Exchange::Sent(e) => e,
+        }
+    }
+}
+
+async fn exchange(
+    client: &OrchestratorClient,
+    url: &str,
+    seg: &net::SegData,
+    payment_header: String,
+    segment: &SourceSegment,
+    profiles: &[VideoProfile],
+    max_rendition_bytes: usize,
+) -> Result<(Vec<TranscodedRendition>, Option<net::OrchestratorInfo>), Exchange> {
+    let url = url.to_string();
     let http_err = |reason: String| GatewayError::Http {
         uri: url.clone(),
         reason,
     };
-    let seg = seg_data(segment, profiles, job, &session.auth_token)?;
     let request = hyper::Request::post(&url)
-        .header(SEGMENT_HEADER, encode_header(&seg))
-        .header(PAYMENT_HEADER, "")
+        .header(SEGMENT_HEADER, encode_header(seg))
+        .header(PAYMENT_HEADER, payment_header)
         .header(hyper::header::CONTENT_TYPE, "video/MP2T")
         .body(tonic::body::Body::new(Full::new(segment.data.clone())))
-        .map_err(|e| http_err(e.to_string()))?;
+        .map_err(|e| Exchange::NotSent(http_err(e.to_string())))?;
 
     let total = Duration::from_secs(8).max(segment.duration * 4);
     let upload = Duration::from_secs(2).max(segment.duration / 2);
     let started = Instant::now();
+    // From here on the request (and its tickets) may have reached the orchestrator.
     let response = tokio::time::timeout(upload.min(total), client.send(request))
         .await
-        .map_err(|_| http_err(format!("upload timed out after {upload:?}")))??;
+        .map_err(|_| Exchange::Sent(http_err(format!("upload timed out after {upload:?}"))))?
+        .map_err(Exchange::Sent)?;
     let status = response.status();
     let remaining = total.saturating_sub(started.elapsed());
     let body = tokio::time::timeout(
@@ -303,16 +418,18 @@ pub async fn submit_segment(
         read_body(response.into_body(), MAX_TRANSCODE_RESULT_BYTES, &url),
     )
     .await
-    .map_err(|_| http_err(format!("no transcode result within {total:?}")))??;
+    .map_err(|_| Exchange::Sent(http_err(format!("no transcode result within {total:?}"))))?
+    .map_err(Exchange::Sent)?;
     if status != hyper::StatusCode::OK {
         let text = truncate(String::from_utf8_lossy(&body).trim());
-        return Err(GatewayError::Refused {
+        return Err(Exchange::Sent(GatewayError::Refused {
             uri: url,
             status: status.as_u16(),
             body: text,
-        });
+        }));
     }
-    let announced = parse_transcode_result(&url, &body, profiles.len())?;
+    let (announced, info) =
+        parse_transcode_result_with_info(&url, &body, profiles.len()).map_err(Exchange::Sent)?;
     let downloads = announced
         .into_iter()
         .zip(profiles)
@@ -324,7 +441,8 @@ pub async fn submit_segment(
                 pixels: rendition.pixels,
             })
         });
-    try_join_all(downloads).await
+    let renditions = try_join_all(downloads).await.map_err(Exchange::Sent)?;
+    Ok((renditions, info))
 }
 
 fn ensure_trailing_slash(uri: &Uri) -> String {
@@ -503,6 +621,7 @@ mod tests {
                 expiration,
             },
             latency: Duration::ZERO,
+            terms: None,
         };
         assert!(!session(secs + 1800).needs_refresh(now));
         assert!(session(secs + 120).needs_refresh(now));

@@ -140,6 +140,33 @@ pub enum GatewayError {
         /// The file extension pushed, e.g. `.mp4`.
         extension: String,
     },
+    /// The orchestrator's price rose above twice the session's first price (go-livepeer
+    /// `validatePrice`); the session is dropped and another tried.
+    #[error(
+        "orchestrator {addr} raised its price from {initial} to {price} wei/pixel, above twice the session's first price"
+    )]
+    PriceIncreased {
+        /// The orchestrator.
+        addr: String,
+        /// The session's first price, `num/den` wei per pixel.
+        initial: String,
+        /// The new price.
+        price: String,
+    },
+    /// The session's ticket parameters expired; it is refreshed before the next attempt.
+    #[error("ticket parameters expired: {0}")]
+    ParamsExpired(String),
+    /// The orchestrator's ticket parameters break one of the gateway's rules (`-maxTicketEV`,
+    /// `-maxTotalEV`, `-depositMultiplier`, face value below EV).
+    #[error("cannot pay the orchestrator: {0}")]
+    Payment(String),
+    /// The gateway's own TicketBroker account cannot back tickets (no deposit, no reserve, or
+    /// unlocking): the stream ends rather than send unpaid work (go-livepeer
+    /// `pm.ErrSenderValidation`).
+    #[error(
+        "the gateway cannot pay for transcoding: {0}; fund its TicketBroker deposit and reserve (fundDepositAndReserve)"
+    )]
+    SenderUnusable(String),
     /// The push request is malformed (path, headers, body).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -184,6 +211,7 @@ impl GatewayError {
             | GatewayError::DurationTooLong { .. }
             | GatewayError::SegmentTooLarge { .. }
             | GatewayError::PushTimeout(_)
+            | GatewayError::SenderUnusable(_)
             | GatewayError::UnsupportedFormat { .. } => false,
             _ => true,
         }
@@ -208,7 +236,7 @@ impl GatewayError {
     }
 
     /// The HTTP status for a push answer (go-livepeer `server/mediaserver.go:HandlePush`):
-    /// 503 with no sessions, 422 for non-retryable errors (including max attempts reached
+    /// 503 with no sessions, 402 when the gateway cannot pay, 422 for non-retryable errors (including max attempts reached
     /// and a duration above 5 minutes), 400/404/408/413/415 for bad requests, 500 otherwise.
     ///
     /// Too many streams is 503 rather than go-livepeer's 500 "Too many connections": the
@@ -219,6 +247,7 @@ impl GatewayError {
             | GatewayError::TooManyStreams { .. }
             | GatewayError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::SenderUnusable(_) => StatusCode::PAYMENT_REQUIRED,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::PushTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::SegmentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

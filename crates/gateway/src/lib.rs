@@ -17,7 +17,13 @@
 //!   [`PUSH_IDLE_TIMEOUT`], or ended with `DELETE /live/<manifest>`, plays as VOD; retained
 //!   renditions are bounded per stream and in total ([`DEFAULT_MAX_RETAINED_BYTES`]).
 //!
-//! Off-chain only for now: no payment is attached and nothing is signed.
+//! Off-chain (no [`GatewayConfig::payments`]) no payment is attached and nothing is signed. On
+//! chain ([`payment`]) `GetOrchestrator` requests and segment credentials are signed with the
+//! gateway's key, orchestrators without a valid price and ticket parameters are skipped, each
+//! segment carries tickets for what its fee estimate lacks, sessions are refreshed when their
+//! parameters expire, and a price above twice a session's first one drops the session. A
+//! gateway whose own deposit or reserve cannot back tickets ends the stream (402) instead of
+//! sending unpaid work.
 
 pub mod client;
 pub mod discovery;
@@ -25,6 +31,7 @@ pub mod dispatch;
 mod error;
 pub mod hls;
 pub mod multipart;
+pub mod payment;
 mod routes;
 mod streams;
 
@@ -100,6 +107,8 @@ pub struct GatewayConfig {
     /// segment limit when it has none); a push beyond waits up to half `push_read_timeout`
     /// for room, then gets 503.
     pub max_inflight_push_bytes: u64,
+    /// On chain: how segments are paid for. `None` works off-chain, unpaid.
+    pub payments: Option<payment::PaymentConfig>,
 }
 
 impl Default for GatewayConfig {
@@ -119,6 +128,7 @@ impl Default for GatewayConfig {
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
             server: livepeer_server::ServerConfig::named("gateway"),
             max_inflight_push_bytes: DEFAULT_MAX_INFLIGHT_PUSH_BYTES,
+            payments: None,
         }
     }
 }

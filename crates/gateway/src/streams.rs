@@ -15,14 +15,15 @@ use bytes::Bytes;
 use hyper::Uri;
 use livepeer_primitives::profile::VideoProfile;
 use livepeer_primitives::{Capabilities, ManifestId};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::client::OrchestratorClient;
-use crate::discovery::discover;
+use crate::discovery::discover_with;
 use crate::dispatch::{
-    BroadcastSession, SourceSegment, TranscodedRendition, job_capabilities, submit_segment,
+    BroadcastSession, SourceSegment, TranscodedRendition, job_capabilities, submit,
 };
 use crate::hls::{self, Entry, Variant};
+use crate::payment::Payments;
 use crate::{GatewayConfig, GatewayError};
 
 /// Rendition bytes kept per stream: 64 MiB, about 6 minutes of the default two-rung ladder
@@ -56,6 +57,8 @@ pub(crate) struct Gateway {
     /// Push bodies in flight, in MiB permits (see [`GatewayConfig::max_inflight_push_bytes`]).
     push_budget: tokio::sync::Semaphore,
     push_budget_mib: u32,
+    /// On chain: the ticket sender and balances.
+    payments: Option<Payments>,
 }
 
 /// One pushed stream.
@@ -105,6 +108,7 @@ fn rendition_bytes(renditions: &HashMap<String, Bytes>) -> u64 {
 
 impl Gateway {
     pub(crate) fn new(config: GatewayConfig) -> Self {
+        let config_payments = config.payments.clone().map(Payments::new);
         let budget_mib = u32::try_from(config.max_inflight_push_bytes >> 20)
             .unwrap_or(u32::MAX)
             .max(1);
@@ -118,6 +122,7 @@ impl Gateway {
             retained: AtomicU64::new(0),
             push_budget: tokio::sync::Semaphore::new(budget_mib as usize),
             push_budget_mib: budget_mib,
+            payments: config_payments,
         }
     }
 
@@ -238,20 +243,38 @@ impl Gateway {
                 return Err(GatewayError::NoSessions);
             };
             let started = Instant::now();
-            let submitted = submit_segment(
+            let submitted = submit(
                 &self.client,
                 &session,
                 &segment,
                 &stream.profiles,
                 &job,
                 self.config.max_segment_bytes,
+                self.payments.as_ref(),
             )
             .await;
             match submitted {
-                Ok(renditions) => {
+                Ok((renditions, info)) => {
                     debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
                     self.store(stream, &segment, &renditions);
+                    if let Some(info) = info {
+                        self.update_terms(stream, &session, &info).await;
+                    }
                     return Ok(renditions);
+                }
+                Err(err @ GatewayError::SenderUnusable(_)) => {
+                    // Unpaid work is never sent: the stream ends here.
+                    error!(manifest_id = %stream.manifest, seq = segment.seq, %err, "ending the stream");
+                    lock(&stream.media).ended = true;
+                    lock(&stream.media)
+                        .ended_at
+                        .get_or_insert_with(Instant::now);
+                    return Err(err);
+                }
+                Err(GatewayError::ParamsExpired(reason)) => {
+                    debug!(orch = %session.addr, %reason, "refreshing the session");
+                    self.refresh(stream, &session, &job).await;
+                    last_error = Some(GatewayError::ParamsExpired(reason));
                 }
                 Err(err) if !err.is_retryable() => {
                     warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, %err, "segment failed for good");
@@ -290,28 +313,123 @@ impl Gateway {
             *sessions = self.discover_sessions(job).await;
         }
         while let Some(first) = sessions.first().cloned() {
-            if !first.needs_refresh(SystemTime::now()) {
+            let expired = match (&self.payments, &first.terms) {
+                (Some(payments), Some(terms)) => payments.params_expired(terms),
+                _ => false,
+            };
+            if !expired && !first.needs_refresh(SystemTime::now()) {
                 return Some(first);
             }
-            let request = livepeer_proto::net::OrchestratorRequest {
-                capabilities: Some(livepeer_proto::convert::capabilities_to_net(job)),
-                ..Default::default()
-            };
-            match self.client.get_orchestrator(&first.addr, request).await {
-                Ok(info) => {
-                    match BroadcastSession::from_info(first.addr.clone(), info, first.latency) {
-                        Ok(fresh) => {
-                            sessions[0] = fresh.clone();
-                            return Some(fresh);
-                        }
-                        Err(err) => warn!(%err, "session refresh gave an unusable answer"),
-                    }
+            match self.fresh_session(&first, job).await {
+                Ok(fresh) => {
+                    sessions[0] = fresh.clone();
+                    return Some(fresh);
                 }
                 Err(err) => warn!(%err, "session refresh failed"),
             }
-            sessions.remove(0);
+            let gone = sessions.remove(0);
+            self.forget_terms(&gone);
         }
         None
+    }
+
+    /// A `GetOrchestrator` request for `job`, signed on chain.
+    fn orchestrator_request(&self, job: &Capabilities) -> livepeer_proto::net::OrchestratorRequest {
+        let mut request = livepeer_proto::net::OrchestratorRequest {
+            capabilities: Some(livepeer_proto::convert::capabilities_to_net(job)),
+            ..Default::default()
+        };
+        if let Some(payments) = &self.payments {
+            payments.sign_request(&mut request);
+        }
+        request
+    }
+
+    /// `session` renewed with `GetOrchestrator`: a new auth token and, on chain, new ticket
+    /// parameters and price (a price above twice the session's first one is refused).
+    async fn fresh_session(
+        &self,
+        session: &BroadcastSession,
+        job: &Capabilities,
+    ) -> Result<BroadcastSession, GatewayError> {
+        let info = self
+            .client
+            .get_orchestrator(&session.addr, self.orchestrator_request(job))
+            .await?;
+        self.session_from_info(
+            session.addr.clone(),
+            info,
+            session.latency,
+            session.terms.as_ref(),
+        )
+    }
+
+    /// A session from an answer; on chain with its payment terms.
+    fn session_from_info(
+        &self,
+        addr: Uri,
+        info: livepeer_proto::net::OrchestratorInfo,
+        latency: Duration,
+        previous: Option<&crate::payment::SessionTerms>,
+    ) -> Result<BroadcastSession, GatewayError> {
+        let terms = match &self.payments {
+            Some(payments) => Some(payments.terms(&addr.to_string(), &info, previous)?),
+            None => None,
+        };
+        let mut session = BroadcastSession::from_info(addr, info, latency)?;
+        session.terms = terms;
+        Ok(session)
+    }
+
+    /// Replaces `session` in `stream` with a refreshed one, or drops it when the refresh fails.
+    async fn refresh(&self, stream: &Stream, session: &BroadcastSession, job: &Capabilities) {
+        let fresh = self.fresh_session(session, job).await;
+        let mut sessions = stream.sessions.lock().await;
+        let Some(i) = sessions.iter().position(|s| s.addr == session.addr) else {
+            return;
+        };
+        match fresh {
+            Ok(fresh) => sessions[i] = fresh,
+            Err(err) => {
+                warn!(%err, "session refresh failed; dropping the session");
+                let gone = sessions.remove(i);
+                self.forget_terms(&gone);
+            }
+        }
+    }
+
+    /// Takes the fresh ticket parameters a result came with into the stream's copy of the
+    /// session; a price above twice the first drops the session.
+    async fn update_terms(
+        &self,
+        stream: &Stream,
+        session: &BroadcastSession,
+        info: &livepeer_proto::net::OrchestratorInfo,
+    ) {
+        let Some(payments) = &self.payments else {
+            return;
+        };
+        let mut sessions = stream.sessions.lock().await;
+        let Some(i) = sessions.iter().position(|s| s.addr == session.addr) else {
+            return;
+        };
+        if info.ticket_params.is_none() {
+            return;
+        }
+        match payments.terms(&session.addr.to_string(), info, sessions[i].terms.as_ref()) {
+            Ok(terms) => sessions[i].terms = Some(terms),
+            Err(err) => {
+                warn!(%err, "dropping the session");
+                let gone = sessions.remove(i);
+                self.forget_terms(&gone);
+            }
+        }
+    }
+
+    fn forget_terms(&self, session: &BroadcastSession) {
+        if let (Some(payments), Some(terms)) = (&self.payments, &session.terms) {
+            payments.end(terms);
+        }
     }
 
     async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
@@ -325,9 +443,11 @@ impl Gateway {
                 .cloned()
                 .partition(|addr| !table.contains_key(addr))
         };
-        let mut found = discover(
+        let request = self.orchestrator_request(job);
+        let mut found = discover_with(
             &self.client,
             &active,
+            &request,
             job,
             SESSIONS_PER_STREAM,
             self.config.discovery_timeout,
@@ -335,9 +455,10 @@ impl Gateway {
         .await;
         if found.is_empty() && !suspended.is_empty() {
             // Suspended orchestrators are used only when nothing else answers.
-            found = discover(
+            found = discover_with(
                 &self.client,
                 &suspended,
+                &request,
                 job,
                 SESSIONS_PER_STREAM,
                 self.config.discovery_timeout,
@@ -347,7 +468,7 @@ impl Gateway {
         found
             .into_iter()
             .filter_map(
-                |c| match BroadcastSession::from_info(c.addr, c.info, c.latency) {
+                |c| match self.session_from_info(c.addr, c.info, c.latency, None) {
                     Ok(session) => Some(session),
                     Err(err) => {
                         warn!(%err, "unusable orchestrator");
@@ -371,11 +492,13 @@ impl Gateway {
         *lock(&self.suspensions)
             .entry(session.addr.clone())
             .or_default() += 1;
-        stream
-            .sessions
-            .lock()
-            .await
-            .retain(|s| s.addr != session.addr);
+        stream.sessions.lock().await.retain(|s| {
+            let keep = s.addr != session.addr;
+            if !keep {
+                self.forget_terms(s);
+            }
+            keep
+        });
     }
 
     /// Moves `session` to the back of the stream's sessions (it stays usable, unsuspended).
@@ -485,6 +608,7 @@ impl Gateway {
     async fn end_sessions(&self, stream: &Stream) {
         let sessions = std::mem::take(&mut *stream.sessions.lock().await);
         for session in sessions {
+            self.forget_terms(&session);
             if let Err(err) = self
                 .client
                 .end_session(&session.addr, session.auth_token)

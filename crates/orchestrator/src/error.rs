@@ -36,6 +36,21 @@ pub enum OrchestratorError {
     /// The `Livepeer-Payment` header is present but does not decode.
     #[error("invalid payment: {0}")]
     BadPayment(String),
+    /// On chain: the segment credentials are not signed by the payment's sender (go-livepeer
+    /// `core.ErrSegSig`).
+    #[error("segment sig check failed")]
+    BadSegmentSignature,
+    /// On chain: ticket parameters for the gateway cannot be made (its account cannot be read,
+    /// or its reserve cannot back a ticket).
+    #[error("could not make ticket params: {0}")]
+    TicketParams(String),
+    /// On chain: the payment was refused (go-livepeer `ProcessPayment`'s errors, e.g. an
+    /// invalid ticket, this orchestrator inactive this round).
+    #[error("{0}")]
+    PaymentRefused(String),
+    /// On chain: the session's balance is below one ticket EV (go-livepeer's text).
+    #[error("Insufficient balance")]
+    InsufficientBalance,
     /// The `Livepeer-Segment` header is missing or does not decode.
     #[error("invalid segment header: {0}")]
     BadSegmentHeader(String),
@@ -115,7 +130,9 @@ impl OrchestratorError {
         use OrchestratorError::*;
         match self {
             BadPayment(_) => StatusCode::PAYMENT_REQUIRED,
+            PaymentRefused(_) | InsufficientBalance => StatusCode::BAD_REQUEST,
             BadSegmentHeader(_)
+            | BadSegmentSignature
             | InvalidAuthToken(_)
             | ExpiredAuthToken { .. }
             | IncompatibleCapabilities { .. }

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use alloy_primitives::Address;
 use livepeer_proto::net;
 use tonic::{Request, Response, Status};
-use tracing::debug;
+use tracing::{debug, warn};
 
-use crate::State;
+use crate::{OrchestratorError, State};
 
 /// The gRPC face of [`State`].
 #[derive(Debug, Clone)]
@@ -18,8 +19,28 @@ pub(crate) struct OrchestratorGrpc {
 impl State {
     /// The `OrchestratorInfo` for a session holding `auth_token` (go-livepeer
     /// `server/rpc.go:orchestratorInfo`). Off-chain it carries no price, ticket parameters or
-    /// address.
-    pub(crate) fn orchestrator_info(&self, auth_token: net::AuthToken) -> net::OrchestratorInfo {
+    /// address; on chain it carries the price for `sender`'s `session` and fresh ticket
+    /// parameters for `sender`, and the orchestrator's address.
+    ///
+    /// Errors: [`OrchestratorError::TicketParams`] on chain when no parameters can be made.
+    pub(crate) async fn orchestrator_info(
+        &self,
+        auth_token: net::AuthToken,
+        sender: Address,
+        session: Option<&str>,
+    ) -> Result<net::OrchestratorInfo, OrchestratorError> {
+        let mut info = self.offchain_info(auth_token);
+        if let Some(payments) = &self.payments {
+            let (params, price) = payments.ticket_info(sender, session).await?;
+            info.ticket_params = Some(params);
+            info.price_info = Some(price);
+            info.address = payments.address().to_vec();
+        }
+        Ok(info)
+    }
+
+    /// The `OrchestratorInfo` without anything chain-related.
+    pub(crate) fn offchain_info(&self, auth_token: net::AuthToken) -> net::OrchestratorInfo {
         net::OrchestratorInfo {
             transcoder: self.service_uri.clone(),
             capabilities: Some(livepeer_proto::convert::capabilities_to_net(
@@ -31,6 +52,18 @@ impl State {
     }
 }
 
+/// The gateway an `OrchestratorRequest` comes from, checked on chain: `address` must be 20
+/// bytes and `sig` its signature of keccak256 of its EIP-55 string (go-livepeer
+/// `server/rpc.go:verifyOrchestratorReq`).
+fn requesting_gateway(req: &net::OrchestratorRequest) -> Result<Address, Status> {
+    let refused =
+        || Status::unknown("Invalid orchestrator request: orchestrator req sig check failed");
+    let address = Address::try_from(req.address.as_slice()).map_err(|_| refused())?;
+    let hash = livepeer_proto::signing::orchestrator_request_hash(address);
+    livepeer_pm::verify_signature(address, &hash, &req.sig).map_err(|_| refused())?;
+    Ok(address)
+}
+
 #[tonic::async_trait]
 impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
     async fn get_orchestrator(
@@ -39,12 +72,25 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
     ) -> Result<Response<net::OrchestratorInfo>, Status> {
         let req = request.into_inner();
         // Off-chain, go-livepeer skips the signature check (`VerifySig` returns true).
+        let gateway = if self.state.payments.is_some() {
+            requesting_gateway(&req)?
+        } else {
+            Address::ZERO
+        };
         if !req.ignore_capacity_check {
             self.state.sessions.check_capacity(None)?;
         }
         let token = self.state.auth.issue(SystemTime::now());
-        debug!(session = %token.session_id, "GetOrchestrator");
-        Ok(Response::new(self.state.orchestrator_info(token)))
+        debug!(session = %token.session_id, %gateway, "GetOrchestrator");
+        let info = self
+            .state
+            .orchestrator_info(token, gateway, None)
+            .await
+            .map_err(|err| {
+                warn!(%gateway, %err, "no orchestrator info for the gateway");
+                Status::unknown(err.to_string())
+            })?;
+        Ok(Response::new(info))
     }
 
     async fn end_transcoding_session(
@@ -61,9 +107,15 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
 
     async fn ping(
         &self,
-        _request: Request<net::PingPong>,
+        request: Request<net::PingPong>,
     ) -> Result<Response<net::PingPong>, Status> {
         // The answer is our signature over keccak256(value); off-chain signatures are empty.
-        Ok(Response::new(net::PingPong { value: Vec::new() }))
+        let value = match &self.state.payments {
+            Some(payments) => {
+                crate::payment::sign_ping(payments.signer(), &request.into_inner().value)
+            }
+            None => Vec::new(),
+        };
+        Ok(Response::new(net::PingPong { value }))
     }
 }

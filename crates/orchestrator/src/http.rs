@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use alloy_primitives::Address;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State as AxumState};
@@ -25,6 +26,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use livepeer_media::ScratchDir;
+use livepeer_pm::TicketBatch;
 use livepeer_primitives::profile::VideoProfile;
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, decode_header};
 use livepeer_proto::{convert, net};
@@ -76,6 +78,7 @@ pub(crate) fn service(
     .into_axum_router();
     let http: Router = Router::new()
         .route("/segment", post(post_segment))
+        .route("/payment", post(post_payment))
         .route("/stream/{session}/{profile}/{file}", get(get_rendition))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state);
@@ -94,6 +97,10 @@ pub(crate) fn service(
 /// A segment that passed every check before the 200: its body is on disk in `scratch`.
 struct AcceptedSegment {
     seg: net::SegData,
+    /// The `OrchestratorInfo` returned with the result (fresh ticket parameters on chain).
+    info: Option<net::OrchestratorInfo>,
+    /// The payment's sender (zero off-chain).
+    sender: Address,
     session_id: String,
     profiles: Vec<VideoProfile>,
     duration: Duration,
@@ -107,6 +114,10 @@ struct AcceptedSegment {
 /// queue place in the session, taken before a byte of the body is read.
 struct Admitted {
     seg: net::SegData,
+    /// The decoded payment, on chain.
+    payment: Option<TicketBatch>,
+    /// The payment's sender, whose signature the segment credentials carry (zero off-chain).
+    sender: Address,
     session_id: String,
     profiles: Vec<VideoProfile>,
     duration: Duration,
@@ -120,9 +131,20 @@ async fn post_segment(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let admitted = match admit_segment(&state, &headers) {
+    let mut admitted = match admit_segment(&state, &headers) {
         Ok(admitted) => admitted,
         Err(err) => return refuse(err, &headers, body).await,
+    };
+    // On chain: the info with fresh parameters (500), then the tickets and the balance (400),
+    // as go-livepeer's ServeSegment orders them.
+    let info = match paid_segment(&state, &mut admitted).await {
+        Ok(info) => info,
+        Err(err) => {
+            if let Ok(slot) = admitted.slot {
+                state.sessions.release_refused(slot);
+            }
+            return refuse(err, &headers, body).await;
+        }
     };
     let slot = match admitted.slot {
         Ok(slot) => slot,
@@ -132,11 +154,7 @@ async fn post_segment(
             let result = net::TranscodeResult {
                 seq: admitted.seg.seq,
                 result: Some(net::transcode_result::Result::Error(busy.to_string())),
-                info: admitted
-                    .seg
-                    .auth_token
-                    .clone()
-                    .map(|t| state.orchestrator_info(t)),
+                info,
             };
             debug!(session = %admitted.session_id, "segment refused: OrchestratorBusy");
             return answer(StatusCode::OK, Body::from(result.encode_to_vec()), drained);
@@ -154,6 +172,8 @@ async fn post_segment(
     {
         Ok((seg, scratch, input)) => AcceptedSegment {
             seg,
+            info,
+            sender: admitted.sender,
             session_id: admitted.session_id,
             profiles: admitted.profiles,
             duration: admitted.duration,
@@ -248,19 +268,35 @@ async fn drain(headers: &HeaderMap, body: Body) -> bool {
         .unwrap_or(false)
 }
 
-fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, OrchestratorError> {
+/// The payment and segment credentials of a `/segment` or `/payment` request (go-livepeer
+/// `server/segment_rpc.go:processPaymentAndSegmentHeaders`): 402 when the payment does not
+/// decode; 403 when the credentials do not decode, are not signed by the payment's sender (on
+/// chain), or carry no valid auth token.
+fn payment_and_credentials(
+    state: &State,
+    headers: &HeaderMap,
+) -> Result<(Option<TicketBatch>, Address, net::SegData), OrchestratorError> {
     // 402: a payment header that is present must decode (off-chain it is sent empty).
-    if let Some(payment) = headers.get(PAYMENT_HEADER) {
-        let payment = payment
+    let mut payment = None;
+    if let Some(value) = headers.get(PAYMENT_HEADER) {
+        let value = value
             .to_str()
             .map_err(|e| OrchestratorError::BadPayment(e.to_string()))?;
-        if !payment.is_empty() {
-            decode_header::<net::Payment>(payment)
+        if state.payments.is_some() {
+            let wire: net::Payment =
+                decode_header(value).map_err(|e| OrchestratorError::BadPayment(e.to_string()))?;
+            payment = Some(
+                livepeer_pm::payment::payment_from_net(&wire)
+                    .map_err(|e| OrchestratorError::BadPayment(e.to_string()))?,
+            );
+        } else if !value.is_empty() {
+            decode_header::<net::Payment>(value)
                 .map_err(|e| OrchestratorError::BadPayment(e.to_string()))?;
         }
     }
+    let sender = payment.as_ref().map(|p| p.sender).unwrap_or_default();
 
-    // 403: segment credentials.
+    // 403: segment credentials, signed by the payment's sender on chain.
     let seg_header = headers
         .get(SEGMENT_HEADER)
         .ok_or_else(|| OrchestratorError::BadSegmentHeader("missing".into()))?
@@ -268,9 +304,47 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
         .map_err(|e| OrchestratorError::BadSegmentHeader(e.to_string()))?;
     let seg: net::SegData = decode_header(seg_header)
         .map_err(|e| OrchestratorError::BadSegmentHeader(e.to_string()))?;
+    if state.payments.is_some() {
+        let hash = livepeer_proto::signing::seg_data_hash(
+            &seg,
+            livepeer_proto::signing::seg_data_profile_names(&seg),
+        );
+        livepeer_pm::verify_signature(sender, &hash, &seg.sig)
+            .map_err(|_| OrchestratorError::BadSegmentSignature)?;
+    }
     state
         .auth
         .verify(seg.auth_token.as_ref(), SystemTime::now())?;
+    Ok((payment, sender, seg))
+}
+
+/// On chain, the steps between the credentials and the body (go-livepeer `ServeSegment`): the
+/// `OrchestratorInfo` for the result (500 when no ticket parameters can be made), the tickets
+/// (400), and at least one ticket EV of balance when the price is not zero (400). Off-chain
+/// only the info.
+async fn paid_segment(
+    state: &State,
+    admitted: &mut Admitted,
+) -> Result<Option<net::OrchestratorInfo>, OrchestratorError> {
+    let Some(token) = admitted.seg.auth_token.clone() else {
+        return Ok(None);
+    };
+    let session = admitted.session_id.clone();
+    let Some(payments) = &state.payments else {
+        return Ok(Some(state.offchain_info(token)));
+    };
+    let info = state
+        .orchestrator_info(token, admitted.sender, Some(&session))
+        .await?;
+    if let Some(batch) = admitted.payment.take() {
+        payments.process_payment(batch, &session).await?;
+    }
+    payments.require_balance(admitted.sender, &session)?;
+    Ok(Some(info))
+}
+
+fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, OrchestratorError> {
+    let (payment, sender, seg) = payment_and_credentials(state, headers)?;
     let session_id = seg
         .auth_token
         .as_ref()
@@ -308,6 +382,8 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
     };
     Ok(Admitted {
         seg,
+        payment,
+        sender,
         session_id,
         profiles: request.profiles,
         duration: request.duration,
@@ -392,6 +468,8 @@ async fn transcode_segment(
 ) -> net::TranscodeResult {
     let AcceptedSegment {
         seg,
+        info,
+        sender,
         session_id,
         profiles,
         duration,
@@ -399,10 +477,6 @@ async fn transcode_segment(
         input,
         slot,
     } = job;
-    let info = seg
-        .auth_token
-        .clone()
-        .map(|token| state.orchestrator_info(token));
     let result = async {
         let transcoder = state
             .transcoder
@@ -422,6 +496,14 @@ async fn transcode_segment(
         if renditions.len() != profiles.len() {
             return Err(OrchestratorError::BadProfiles("MismatchedSegments".into()));
         }
+        // On chain the result is signed: keccak256 over each rendition's keccak256.
+        let sig = state.payments.as_ref().map(|p| {
+            let hash = livepeer_proto::signing::renditions_hash(
+                renditions.iter().map(|r| r.data.as_ref()),
+            );
+            p.signer().sign(&hash).to_vec()
+        });
+        let pixels: u64 = renditions.iter().map(|r| r.pixels).sum();
         let mut segments = Vec::with_capacity(renditions.len());
         for rendition in renditions {
             if rendition.data.len() < MIN_RENDITION_BYTES {
@@ -444,17 +526,18 @@ async fn transcode_segment(
             state.store.remove_session(&session_id);
             return Err(OrchestratorError::SessionEnded);
         }
-        Ok(segments)
+        // The work is done: charge its output pixels (go-livepeer `DebitFees`).
+        if let Some(payments) = &state.payments {
+            payments.debit(sender, &session_id, pixels);
+        }
+        Ok((segments, sig.unwrap_or_default()))
     }
     .await;
     scratch.remove().await;
     let result = match result {
-        Ok(segments) => {
+        Ok((segments, sig)) => {
             debug!(renditions = segments.len(), "segment transcoded");
-            net::transcode_result::Result::Data(net::TranscodeData {
-                segments,
-                sig: Vec::new(),
-            })
+            net::transcode_result::Result::Data(net::TranscodeData { segments, sig })
         }
         Err(err) => {
             warn!(%err, "transcode failed");
@@ -466,6 +549,45 @@ async fn transcode_segment(
         result: Some(result),
         info,
     }
+}
+
+/// `POST /payment`: a top-up with no segment (go-livepeer `server/segment_rpc.go:Payment`):
+/// the payment and credentials are checked as for `/segment` (402, 403), the tickets credited
+/// to (sender, the credentials' manifest ID) as go does (400 when refused), and the answer is a
+/// raw protobuf `PaymentResult` with fresh ticket parameters (500 when none can be made).
+async fn post_payment(
+    AxumState(state): AxumState<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let (payment, sender, seg) = match payment_and_credentials(&state, &headers) {
+        Ok(parts) => parts,
+        Err(err) => return refuse(err, &headers, body).await,
+    };
+    let Some(token) = seg.auth_token.clone() else {
+        return refuse(
+            OrchestratorError::InvalidAuthToken("missing auth token"),
+            &headers,
+            body,
+        )
+        .await;
+    };
+    let manifest = String::from_utf8_lossy(&seg.manifest_id).into_owned();
+    let info = match state
+        .orchestrator_info(token.clone(), sender, Some(&token.session_id))
+        .await
+    {
+        Ok(info) => info,
+        Err(err) => return refuse(err, &headers, body).await,
+    };
+    if let (Some(payments), Some(batch)) = (&state.payments, payment)
+        && let Err(err) = payments.process_payment(batch, &manifest).await
+    {
+        return refuse(err, &headers, body).await;
+    }
+    let drained = drain(&headers, body).await;
+    let result = net::PaymentResult { info: Some(info) };
+    answer(StatusCode::OK, Body::from(result.encode_to_vec()), drained)
 }
 
 async fn get_rendition(

@@ -13,13 +13,18 @@
 //! - renditions are kept in memory ([`storage`]) and served at
 //!   `GET /stream/<session>/<profile>/<seq>.ts`; idle sessions are torn down ([`sessions`]).
 //!
-//! Off-chain only for now: no price, no ticket parameters, and segment signatures are not
-//! checked (go-livepeer's `VerifySig` is a no-op off-chain too).
+//! Off-chain (no [`PaymentConfig`]) there is no price and no ticket parameters, and signatures
+//! are not checked (go-livepeer's `VerifySig` is a no-op off-chain too). On chain
+//! ([`OrchestratorConfig::payments`], see [`payment`]): `GetOrchestrator` checks the gateway's
+//! signature and answers with its price and fresh ticket parameters, `/segment` and `/payment`
+//! verify the segment credentials against the payment's sender, take the tickets, and refuse
+//! unpaid work; `Ping` and `TranscodeData` are signed with the orchestrator's key.
 
 pub mod auth;
 mod error;
 mod grpc;
 mod http;
+pub mod payment;
 pub mod sessions;
 pub mod storage;
 pub mod tls;
@@ -43,6 +48,7 @@ pub use http::{
     BODY_IDLE_TIMEOUT, BODY_READ_TIMEOUT, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT, MAX_SEGMENT_BYTES,
 };
 pub use livepeer_server::ServerConfig;
+pub use payment::{PaymentChain, PaymentConfig, Pricing};
 pub use transcode::LocalTranscoder;
 
 /// Result alias of this crate.
@@ -84,6 +90,8 @@ pub struct OrchestratorConfig {
     /// Longest wait for the next piece of a segment body (default
     /// [`BODY_IDLE_TIMEOUT`]); a body that stalls longer is refused with 500.
     pub body_idle_timeout: Duration,
+    /// On chain: how the orchestrator is paid. `None` serves off-chain, for free.
+    pub payments: Option<PaymentConfig>,
 }
 
 impl Default for OrchestratorConfig {
@@ -97,6 +105,7 @@ impl Default for OrchestratorConfig {
             session_idle_timeout: sessions::DEFAULT_SESSION_IDLE_TIMEOUT,
             server: ServerConfig::named("orchestrator"),
             body_idle_timeout: BODY_IDLE_TIMEOUT,
+            payments: None,
         }
     }
 }
@@ -145,6 +154,8 @@ pub(crate) struct State {
     pub(crate) stop_jobs: CancellationToken,
     /// Longest wait for the next piece of a segment body.
     pub(crate) body_idle_timeout: Duration,
+    /// On chain: prices, tickets and balances.
+    pub(crate) payments: Option<payment::Payments>,
 }
 
 impl State {
@@ -286,6 +297,7 @@ impl OrchestratorService {
             jobs: TaskTracker::new(),
             stop_jobs: CancellationToken::new(),
             body_idle_timeout: config.body_idle_timeout,
+            payments: config.payments.map(payment::Payments::new),
         });
         Ok(Self {
             listener,
@@ -301,6 +313,11 @@ impl OrchestratorService {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The orchestrator's ETH address when it is paid on chain.
+    pub fn address(&self) -> Option<alloy_primitives::Address> {
+        self.state.payments.as_ref().map(|p| p.address())
     }
 
     /// The service URI advertised to gateways (`OrchestratorInfo.transcoder`), e.g.
@@ -336,6 +353,9 @@ impl OrchestratorService {
                             for id in state.sessions.sweep_idle(idle_timeout) {
                                 debug!(session = %id, "idle session torn down");
                                 state.store.remove_session(&id);
+                            }
+                            if let Some(payments) = &state.payments {
+                                payments.evict_idle(std::time::Instant::now());
                             }
                         }
                     }

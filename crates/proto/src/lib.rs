@@ -37,6 +37,7 @@
 pub mod convert;
 mod error;
 pub mod headers;
+pub mod signing;
 
 pub use error::ProtoError;
 

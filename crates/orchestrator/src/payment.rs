@@ -1,0 +1,451 @@
+//! Being paid on chain: prices, ticket parameters in `OrchestratorInfo`, the
+//! `Livepeer-Payment` header checked ticket by ticket, and balances per (gateway, session)
+//! (pm.md §7.1; go-livepeer `core/orchestrator.go:ProcessPayment`, `priceInfo`,
+//! `SufficientBalance`, `DebitFees`; `server/segment_rpc.go:ServeSegment`).
+//!
+//! Every call into the [`Recipient`] runs on tokio's blocking pool: winning tickets are
+//! committed (fsynced) to the SQLite ticket store before a payment is acknowledged, and
+//! ticket parameters read the pending winners to size the face value.
+//!
+//! One deliberate tightening of go-livepeer: go decides whether a segment must be paid for
+//! from the price the gateway *claims* (`Payment.expected_price`), so a gateway that claims a
+//! price of zero and sends no tickets is served free. Here the price that decides the balance
+//! check and the debit is the session's fixed price when a paid ticket set it (a ticket only
+//! validates with the price it was issued at, since the price is inside recipientRand's HMAC),
+//! else this orchestrator's own price for that gateway.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, U256};
+use livepeer_pm::payment::{price_to_net, ticket_params_to_net};
+use livepeer_pm::{
+    Balances, ExactWei, LocalSigner, PriceInfo, PricePerPixel, Recipient, TicketBatch,
+};
+use livepeer_proto::net;
+use tracing::{debug, warn};
+
+use crate::OrchestratorError;
+
+/// Balances (and fixed session prices) not updated for this long are dropped (go-livepeer
+/// `core/accounting.go:cleanupInterval`).
+pub const BALANCE_IDLE_TIMEOUT: Duration = livepeer_pm::balance::BALANCE_IDLE_TIMEOUT;
+
+/// Scale of go-livepeer's price rounding (`common.PriceToFixed`): prices per pixel are rounded
+/// down to 1/1000 wei.
+pub const PRICE_SCALE: u64 = 1000;
+
+/// A boxed future, for the object-safe [`PaymentChain`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the payment path needs from the chain beyond the [`Recipient`]'s own sources: the
+/// orchestrator's standing in the current round, and gateways' TicketBroker accounts loaded
+/// into the cache the recipient reads.
+pub trait PaymentChain: Send + Sync + 'static {
+    /// Whether `orchestrator` is in the active set of the current round (go-livepeer
+    /// `core/orchestrator.go:isActive`).
+    fn is_active(&self, orchestrator: Address) -> bool;
+    /// The last initialized round, for messages.
+    fn current_round(&self) -> u64;
+    /// Makes `sender`'s deposit and reserve readable through the recipient's
+    /// `SenderInfoSource` (go-livepeer's sender watcher fetches a sender on first sight).
+    /// Errors: the chain could not be read; the text is logged and the request refused.
+    fn prepare_sender(&self, sender: Address) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Prices per pixel this orchestrator asks (`-pricePerUnit`/`-pixelsPerUnit`,
+/// `-pricePerGateway`, `-autoAdjustPrice`).
+#[derive(Debug, Clone, Default)]
+pub struct Pricing {
+    /// The base transcoding price in wei per `pixels_per_unit` pixels.
+    pub base: PriceInfo,
+    /// Per-gateway prices, overriding the base (go keys them by lower-cased address).
+    pub per_gateway: HashMap<Address, PriceInfo>,
+    /// Multiply a non-zero price by `1 + 1/txCostMultiplier` (go `-autoAdjustPrice`, on by
+    /// default there): a 1 % markup with the default face value.
+    pub auto_adjust: bool,
+}
+
+/// Everything an orchestrator needs to be paid.
+#[derive(Clone)]
+pub struct PaymentConfig {
+    /// Issues ticket parameters and validates tickets; its address is the orchestrator's.
+    pub recipient: Arc<Recipient>,
+    /// The orchestrator's key: signs `Ping` answers and `TranscodeData.sig`.
+    pub signer: Arc<LocalSigner>,
+    /// What it charges.
+    pub pricing: Pricing,
+    /// Round standing and sender accounts.
+    pub chain: Arc<dyn PaymentChain>,
+}
+
+impl std::fmt::Debug for PaymentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentConfig")
+            .field("address", &self.signer.address())
+            .field("pricing", &self.pricing)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct FixedPrice {
+    price: PriceInfo,
+    updated: Instant,
+}
+
+/// The payment state of a running orchestrator.
+#[derive(Debug)]
+pub(crate) struct Payments {
+    config: PaymentConfig,
+    balances: Balances,
+    /// The price of each (gateway, session) once its first paid ticket arrived.
+    fixed: Mutex<HashMap<(Address, String), FixedPrice>>,
+}
+
+impl Payments {
+    pub(crate) fn new(config: PaymentConfig) -> Self {
+        Self {
+            config,
+            balances: Balances::new(),
+            fixed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn fixed(&self) -> MutexGuard<'_, HashMap<(Address, String), FixedPrice>> {
+        match self.fixed.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The orchestrator's ETH address (tickets must name it).
+    pub(crate) fn address(&self) -> Address {
+        self.config.recipient.config().address
+    }
+
+    pub(crate) fn signer(&self) -> &LocalSigner {
+        &self.config.signer
+    }
+
+    /// The price for `sender`'s `session` (go-livepeer `core/orchestrator.go:priceInfo`): the
+    /// session's fixed price if set; else the gateway's own price or the base price, marked up
+    /// when `-autoAdjustPrice` is on, rounded down to 1/1000 wei per pixel and reduced.
+    pub(crate) fn price_for(&self, sender: Address, session: Option<&str>) -> PriceInfo {
+        if let Some(session) = session
+            && let Some(fixed) = self.fixed().get(&(sender, session.to_owned()))
+        {
+            return fixed.price;
+        }
+        let pricing = &self.config.pricing;
+        let price = pricing
+            .per_gateway
+            .get(&sender)
+            .copied()
+            .unwrap_or(pricing.base);
+        let multiplier = if pricing.auto_adjust && price.price_per_unit > 0 {
+            match self.config.recipient.tx_cost_multiplier(sender) {
+                Ok(m) => m,
+                Err(err) => {
+                    debug!(%err, %sender, "no price adjustment");
+                    U256::ZERO
+                }
+            }
+        } else {
+            U256::ZERO
+        };
+        fixed_price(price, multiplier)
+    }
+
+    /// Fresh ticket parameters and the price for `sender` (`OrchestratorInfo` fields 2 and 3).
+    ///
+    /// Errors (500 on `/segment`, go "Error updating orchestrator info"):
+    /// [`OrchestratorError::TicketParams`] when the sender's account cannot be read or its
+    /// reserve cannot back a ticket.
+    pub(crate) async fn ticket_info(
+        &self,
+        sender: Address,
+        session: Option<&str>,
+    ) -> Result<(net::TicketParams, net::PriceInfo), OrchestratorError> {
+        self.config
+            .chain
+            .prepare_sender(sender)
+            .await
+            .map_err(|e| OrchestratorError::TicketParams(format!("sender {sender}: {e}")))?;
+        let price = self.price_for(sender, session);
+        let recipient = self.config.recipient.clone();
+        let params = tokio::task::spawn_blocking(move || recipient.ticket_params(sender, price))
+            .await
+            .map_err(|_| OrchestratorError::Internal("ticket parameters task failed"))?
+            .map_err(|e| OrchestratorError::TicketParams(e.to_string()))?;
+        Ok((ticket_params_to_net(&params, true), price_to_net(&price)))
+    }
+
+    /// Receives the tickets of a payment for `session` (go-livepeer
+    /// `core/orchestrator.go:ProcessPayment`): the orchestrator must be active this round, the
+    /// sender present and the expected price valid; each ticket is validated in pm.md §6.3's
+    /// order, the EV of the accepted ones is credited to (sender, session), and winners are on
+    /// disk before this returns. A payment without ticket parameters credits nothing.
+    ///
+    /// Errors (400): [`OrchestratorError::PaymentRefused`] with go's texts.
+    pub(crate) async fn process_payment(
+        &self,
+        batch: TicketBatch,
+        session: &str,
+    ) -> Result<(), OrchestratorError> {
+        if batch.sender_params.is_empty() && batch.params.recipient.is_zero() {
+            return Ok(());
+        }
+        if batch.sender.is_zero() {
+            return Err(OrchestratorError::PaymentRefused(
+                "Could not find Sender for payment".into(),
+            ));
+        }
+        let me = self.address();
+        if !self.config.chain.is_active(me) {
+            return Err(OrchestratorError::PaymentRefused(format!(
+                "orchestrator {} is inactive in round {}, cannot process payments",
+                me.to_checksum(None),
+                self.config.chain.current_round()
+            )));
+        }
+        PricePerPixel::try_from(batch.expected_price)
+            .map_err(|_| OrchestratorError::PaymentRefused("missing expected price".into()))?;
+        self.config
+            .chain
+            .prepare_sender(batch.sender)
+            .await
+            .map_err(|e| {
+                OrchestratorError::PaymentRefused(format!("sender {}: {e}", batch.sender))
+            })?;
+        let sender = batch.sender;
+        let expected_price = batch.expected_price;
+        let recipient = self.config.recipient.clone();
+        let received = tokio::task::spawn_blocking(move || recipient.receive_payment(&batch))
+            .await
+            .map_err(|_| OrchestratorError::Internal("payment task failed"))?
+            .map_err(|e| OrchestratorError::PaymentRefused(e.to_string()))?;
+        // The first paid ticket fixes the session's price.
+        if received.accepted > 0 {
+            self.fixed()
+                .entry((sender, session.to_owned()))
+                .or_insert(FixedPrice {
+                    price: expected_price,
+                    updated: Instant::now(),
+                })
+                .updated = Instant::now();
+        }
+        let balance = self
+            .balances
+            .credit(sender, session, received.credit)
+            .map_err(|e| OrchestratorError::PaymentRefused(e.to_string()))?;
+        debug!(
+            %sender,
+            session,
+            tickets = received.accepted,
+            winners = received.winners.len(),
+            %balance,
+            "payment received"
+        );
+        match received.error {
+            Some(err) => {
+                warn!(%sender, %err, "payment partly refused");
+                Err(OrchestratorError::PaymentRefused(err.to_string()))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses work that is not paid for: with a non-zero price the session's balance must be
+    /// at least one ticket EV (`-ticketEV`; go `SufficientBalance`).
+    ///
+    /// Errors (400): [`OrchestratorError::InsufficientBalance`].
+    pub(crate) fn require_balance(
+        &self,
+        sender: Address,
+        session: &str,
+    ) -> Result<(), OrchestratorError> {
+        if self.price_for(sender, Some(session)).price_per_unit <= 0 {
+            return Ok(());
+        }
+        let ev = ExactWei::from_wei(self.config.recipient.config().ticket_ev_wei);
+        if self.balances.sufficient_balance(sender, session, ev) {
+            Ok(())
+        } else {
+            Err(OrchestratorError::InsufficientBalance)
+        }
+    }
+
+    /// Charges `pixels` output pixels at the session's price (go `DebitFees`); returns the new
+    /// balance, which may be negative.
+    pub(crate) fn debit(&self, sender: Address, session: &str, pixels: u64) -> Option<ExactWei> {
+        let price = PricePerPixel::try_from(self.price_for(sender, Some(session))).ok()?;
+        let fee = price.fee(pixels).ok()?;
+        match self.balances.debit(sender, session, fee) {
+            Ok(balance) => {
+                debug!(%sender, session, pixels, %fee, %balance, "fees debited");
+                Some(balance)
+            }
+            Err(err) => {
+                warn!(%sender, session, %err, "cannot debit fees");
+                None
+            }
+        }
+    }
+
+    /// Drops balances and fixed prices idle for [`BALANCE_IDLE_TIMEOUT`].
+    pub(crate) fn evict_idle(&self, now: Instant) {
+        self.balances.evict_idle(now, BALANCE_IDLE_TIMEOUT);
+        self.fixed()
+            .retain(|_, f| now.saturating_duration_since(f.updated) < BALANCE_IDLE_TIMEOUT);
+    }
+}
+
+/// go-livepeer's price steps 3–5 (wire-and-network.md §8): multiply by `1 + 1/multiplier` when
+/// `multiplier` is non-zero, round down to 1/[`PRICE_SCALE`] wei per pixel, reduce. A price the
+/// rounding takes to zero stays at its unrounded value (go would advertise 0 and work for
+/// free); an invalid one is returned unchanged.
+pub fn fixed_price(price: PriceInfo, multiplier: U256) -> PriceInfo {
+    let (Ok(num), Ok(den)) = (
+        u64::try_from(price.price_per_unit),
+        u64::try_from(price.pixels_per_unit),
+    ) else {
+        return price;
+    };
+    if den == 0 || num == 0 {
+        return price;
+    }
+    // scaled = floor(num × (m + 1) × 1000 / (den × m)), or floor(num × 1000 / den).
+    let (top, bottom) = if multiplier.is_zero() {
+        (U256::from(num), U256::from(den))
+    } else {
+        (
+            U256::from(num).saturating_mul(multiplier.saturating_add(U256::from(1))),
+            U256::from(den).saturating_mul(multiplier),
+        )
+    };
+    let scaled = top.saturating_mul(U256::from(PRICE_SCALE)) / bottom;
+    if scaled.is_zero() {
+        return price;
+    }
+    let Ok(scaled) = u64::try_from(scaled) else {
+        return price;
+    };
+    match PricePerPixel::new(scaled, PRICE_SCALE) {
+        Ok(p) => match (i64::try_from(p.num()), i64::try_from(p.den())) {
+            (Ok(n), Ok(d)) => PriceInfo::new(n, d),
+            _ => price,
+        },
+        Err(_) => price,
+    }
+}
+
+/// The orchestrator's answer to `Ping`: its signature over keccak256(value).
+pub(crate) fn sign_ping(signer: &LocalSigner, value: &[u8]) -> Vec<u8> {
+    signer
+        .sign(&livepeer_proto::signing::ping_hash(value))
+        .to_vec()
+}
+
+/// Parses `-pricePerGateway` as go-livepeer takes it:
+/// `{"gateways":[{"ethaddress":"0x…","priceperunit":1000,"pixelsperunit":1}]}` (prices in wei;
+/// go also accepts a `currency`, which must be absent or `WEI` here).
+///
+/// Errors: a line naming what is wrong.
+pub fn parse_price_per_gateway(json: &str) -> Result<HashMap<Address, PriceInfo>, String> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        ethaddress: String,
+        priceperunit: serde_json::Value,
+        #[serde(default = "one")]
+        pixelsperunit: serde_json::Value,
+        #[serde(default)]
+        currency: Option<String>,
+    }
+    fn one() -> serde_json::Value {
+        serde_json::Value::from(1)
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        gateways: Vec<Entry>,
+    }
+    let doc: Doc = serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
+    let int = |v: &serde_json::Value, what: &str| -> Result<i64, String> {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| format!("{what} {v} is not a non-negative integer"))
+    };
+    let mut out = HashMap::new();
+    for e in doc.gateways {
+        let address: Address = e
+            .ethaddress
+            .parse()
+            .map_err(|_| format!("{:?} is not an address", e.ethaddress))?;
+        if let Some(c) = e.currency.as_deref()
+            && !c.eq_ignore_ascii_case("wei")
+        {
+            return Err(format!("currency {c:?} is not supported yet (only WEI)"));
+        }
+        let pixels = int(&e.pixelsperunit, "pixelsperunit")?;
+        if pixels == 0 {
+            return Err("pixelsperunit must be positive".into());
+        }
+        out.insert(
+            address,
+            PriceInfo::new(int(&e.priceperunit, "priceperunit")?, pixels),
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_rounded_to_a_thousandth_and_marked_up() {
+        let cases = [
+            // (price, multiplier, expected)
+            (PriceInfo::new(1200, 1), 0u64, PriceInfo::new(1200, 1)),
+            (PriceInfo::new(1, 3), 0, PriceInfo::new(333, 1000)),
+            (PriceInfo::new(1000, 10), 0, PriceInfo::new(100, 1)),
+            // 1 % markup with the default multiplier of 100.
+            (PriceInfo::new(1000, 1), 100, PriceInfo::new(1010, 1)),
+            (PriceInfo::new(1, 1), 100, PriceInfo::new(101, 100)),
+            // Zero and invalid prices pass through.
+            (PriceInfo::new(0, 1), 100, PriceInfo::new(0, 1)),
+            (PriceInfo::new(5, 0), 0, PriceInfo::new(5, 0)),
+            // Rounding would give zero: keep the exact price.
+            (PriceInfo::new(1, 10_000), 0, PriceInfo::new(1, 10_000)),
+        ];
+        for (price, m, want) in cases {
+            assert_eq!(fixed_price(price, U256::from(m)), want, "{price:?} × {m}");
+        }
+    }
+
+    #[test]
+    fn price_per_gateway_json() {
+        let a = "0x00000000000000000000000000000000000000aa";
+        let map = parse_price_per_gateway(&format!(
+            r#"{{"gateways":[{{"ethaddress":"{a}","priceperunit":500,"pixelsperunit":"2"}}]}}"#
+        ))
+        .expect("valid");
+        assert_eq!(
+            map.get(&a.parse::<Address>().expect("address")),
+            Some(&PriceInfo::new(500, 2))
+        );
+        for bad in [
+            "{}",
+            r#"{"gateways":[{"ethaddress":"nope","priceperunit":1}]}"#,
+            r#"{"gateways":[{"ethaddress":"0x00000000000000000000000000000000000000aa","priceperunit":-1}]}"#,
+            r#"{"gateways":[{"ethaddress":"0x00000000000000000000000000000000000000aa","priceperunit":1,"pixelsperunit":0}]}"#,
+            r#"{"gateways":[{"ethaddress":"0x00000000000000000000000000000000000000aa","priceperunit":1,"currency":"USD"}]}"#,
+        ] {
+            assert!(parse_price_per_gateway(bad).is_err(), "{bad}");
+        }
+    }
+}
