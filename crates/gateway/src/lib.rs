@@ -26,6 +26,7 @@ mod error;
 pub mod hls;
 pub mod multipart;
 mod routes;
+pub mod selection;
 mod streams;
 
 use std::net::SocketAddr;
