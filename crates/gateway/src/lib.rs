@@ -25,6 +25,7 @@ pub mod dispatch;
 mod error;
 pub mod hls;
 pub mod multipart;
+pub mod pool;
 pub mod price;
 mod routes;
 pub mod selection;
