@@ -190,7 +190,8 @@ const COLUMNS: &str = "eth_address, service_uri, price_num, price_den, stake, ac
 ///
 /// Amounts are stored exactly, as decimal text (a stake is a `U256`; a price is a `u64`
 /// fraction), where go stores fixed-point `int64`s (stake × 10⁵ LPT, price × 10³); rounds
-/// are `INTEGER`s clamped to `i64::MAX` (go `common.ToInt64`); times are Unix seconds. Calls
+/// are `INTEGER`s clamped to `i64::MAX` (go `common.ToInt64`), which reads back as
+/// `u64::MAX` ("never"; no real round comes near either); times are Unix seconds. Calls
 /// are synchronous and short (one statement, or one transaction for a walk).
 #[derive(Debug)]
 pub struct OrchestratorCache {
@@ -424,8 +425,10 @@ impl RawRow {
             .as_deref()
             .map(|s| U256::from_str_radix(s, 10).map_err(|_| corrupt("stake", s)))
             .transpose()?;
-        let round = |column: &'static str, v: i64| {
-            u64::try_from(v).map_err(|_| corrupt(column, &v.to_string()))
+        // i64::MAX is the clamp of every round beyond it: "never", read back as u64::MAX.
+        let round = |column: &'static str, v: i64| match v {
+            i64::MAX => Ok(u64::MAX),
+            v => u64::try_from(v).map_err(|_| corrupt(column, &v.to_string())),
         };
         Ok(CachedOrchestrator {
             address,
@@ -743,7 +746,7 @@ mod tests {
         assert_eq!(row.price, None);
         assert_eq!(
             (row.activation_round, row.deactivation_round),
-            (10, i64::MAX as u64)
+            (10, u64::MAX)
         );
         assert_eq!((row.created_at, row.updated_at), (at(T0), at(T0)));
 
@@ -872,13 +875,7 @@ mod tests {
         let cache = OrchestratorCache::open_in(dir.path()).expect("reopen");
         let rows = cache.candidates(3, at(T0 + 10)).expect("candidates");
         assert_eq!(rows.len(), 1);
-        assert_eq!(
-            rows[0].member(),
-            PoolMember {
-                deactivation_round: i64::MAX as u64,
-                ..m
-            }
-        );
+        assert_eq!(rows[0].member(), m);
     }
 
     #[test]
