@@ -854,6 +854,37 @@ mod tests {
         assert_eq!(cache.all().expect("all").len(), 6);
     }
 
+    /// A fixed pool, as a node's chain-backed implementation would answer.
+    struct FixedPool(PoolWalk);
+
+    impl OrchestratorPool for FixedPool {
+        fn walk(&self) -> BoxFuture<'_, Result<PoolWalk, SelectionError>> {
+            Box::pin(async move { Ok(self.0.clone()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_walk_through_the_trait_feeds_the_cache() {
+        let pool: std::sync::Arc<dyn OrchestratorPool> = std::sync::Arc::new(FixedPool(PoolWalk {
+            round: 4,
+            members: vec![member(1, 10, (1, u64::MAX)), member(2, 20, (5, u64::MAX))],
+        }));
+        let walk = pool.walk().await.expect("walk");
+        let cache = OrchestratorCache::open_in_memory().expect("cache");
+        assert_eq!(cache.record_walk(&walk, at(T0)).expect("record"), 2);
+        let rows = cache.candidates(walk.round, at(T0)).expect("candidates");
+        let members: Vec<PoolMember> = rows.iter().map(CachedOrchestrator::member).collect();
+        assert_eq!(members, walk.active_members());
+
+        // The probe's future can be spawned (it is Send).
+        fn assert_send<T: Send>(_: &T) {}
+        let (client, job) = (OrchestratorClient::new(), job());
+        let probe = probe_pool(&client, &[], &job, |_| Ok(()), Duration::from_millis(1));
+        assert_send(&probe);
+        let probe = probe.await;
+        assert!(probe.candidates.is_empty() && probe.rejected.is_empty());
+    }
+
     #[test]
     fn cache_survives_a_reopen() {
         let dir = tempfile::tempdir().expect("temp dir");
