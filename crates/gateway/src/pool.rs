@@ -1048,6 +1048,34 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_records_walk_facts_and_prices() {
+        let cache = OrchestratorCache::open_in_memory().expect("cache");
+        let m = member(8, 42, (1, u64::MAX));
+        let info = priced_info(m.address);
+        let probe = PoolProbe {
+            candidates: vec![OnChainCandidate {
+                member: m.clone(),
+                uri: "https://orch8.example:8935".parse().expect("uri"),
+                price: PricePerPixel::new(6, 5).expect("price"),
+                ticket_params: params_for(m.address),
+                info,
+                latency: Duration::from_millis(3),
+            }],
+            rejected: Vec::new(),
+        };
+        cache.record_probe(&probe, at(T0)).expect("record");
+        let row = cache.get(m.address).expect("get").expect("row");
+        assert_eq!(row.member(), m);
+        assert_eq!(row.price, PricePerPixel::new(6, 5).ok());
+        let selection = probe.selection_candidates();
+        assert_eq!(selection.len(), 1);
+        assert_eq!(
+            (selection[0].address, selection[0].stake, selection[0].price),
+            (m.address, m.stake, PricePerPixel::new(6, 5).expect("price"))
+        );
+    }
+
+    #[test]
     fn answers_are_recorded_by_recipient() {
         let cache = OrchestratorCache::open_in_memory().expect("cache");
         let addr = Address::repeat_byte(3);
