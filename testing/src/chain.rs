@@ -149,6 +149,9 @@ pub fn paid_gateway(
         sender,
         signer: signer.clone(),
         time: chain.clone(),
+        pool: None,
+        cache: None,
+        selection: Default::default(),
     };
     (signer, config)
 }

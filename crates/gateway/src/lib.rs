@@ -32,7 +32,10 @@ mod error;
 pub mod hls;
 pub mod multipart;
 pub mod payment;
+pub mod pool;
+pub mod price;
 mod routes;
+pub mod selection;
 mod streams;
 
 use std::net::SocketAddr;

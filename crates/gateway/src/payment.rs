@@ -16,13 +16,12 @@ use livepeer_proto::net;
 use std::time::Duration;
 
 use crate::GatewayError;
+use crate::pool::{OrchestratorCache, OrchestratorPool};
+use crate::selection::{SelectionConfig, SelectionError};
 
 /// The fee estimate's margin over the pixels the ladder should produce: 2 % (go-livepeer
 /// `server/segment_rpc.go:estimateFee`, `outPixels * 1.02`).
 pub const FEE_MARGIN_PERCENT: u64 = 102;
-/// A session's price may grow to this many times its first price before the gateway stops
-/// paying it (go-livepeer `server/broadcast.go:priceIncreaseThreshold`).
-pub const PRICE_INCREASE_THRESHOLD: u64 = 2;
 /// The frame rate assumed for a profile that passes the source's through (go-livepeer
 /// `estimateFee`).
 pub const PASSTHROUGH_FPS: u64 = 60;
@@ -37,6 +36,13 @@ pub struct PaymentConfig {
     pub signer: Arc<LocalSigner>,
     /// Rounds and blocks, to see when a session's parameters expire.
     pub time: Arc<dyn TimeSource>,
+    /// Where orchestrators come from when no `-orchAddr` is given: the on-chain pool.
+    pub pool: Option<Arc<dyn OrchestratorPool>>,
+    /// The rows of earlier pool walks (`<dataDir>/orchestrators.sqlite3`), used when a walk
+    /// fails.
+    pub cache: Option<Arc<OrchestratorCache>>,
+    /// go-livepeer's probability selection among the pool's candidates, with the max price.
+    pub selection: SelectionConfig,
 }
 
 impl std::fmt::Debug for PaymentConfig {
@@ -58,7 +64,7 @@ pub struct SessionTerms {
     /// The price those parameters came with.
     pub price: PriceInfo,
     /// The price when the session started; a later price above
-    /// [`PRICE_INCREASE_THRESHOLD`] × this is refused.
+    /// [`crate::price::PRICE_INCREASE_THRESHOLD`] × this is refused.
     pub initial_price: PriceInfo,
     /// The [`Sender`] session id (recipientRandHash hex) of `params`.
     pub pm_session: String,
@@ -91,6 +97,11 @@ impl Payments {
         }
     }
 
+    /// The configuration.
+    pub(crate) fn config(&self) -> &PaymentConfig {
+        &self.config
+    }
+
     /// The gateway's address.
     pub(crate) fn address(&self) -> Address {
         self.config.signer.address()
@@ -119,7 +130,7 @@ impl Payments {
 
     /// The terms an `OrchestratorInfo` offers, a new pm session opened on its parameters.
     /// `previous` is the session's terms so far: its first price carries over, and a price
-    /// above [`PRICE_INCREASE_THRESHOLD`] times it is refused.
+    /// above [`crate::price::PRICE_INCREASE_THRESHOLD`] times it is refused.
     ///
     /// Errors: [`GatewayError::BadOrchestratorInfo`] without ticket parameters or a valid
     /// price; [`GatewayError::PriceIncreased`].
@@ -138,14 +149,26 @@ impl Payments {
             .as_ref()
             .ok_or_else(|| bad("no ticket parameters".into()))?;
         let params = ticket_params_from_net(params).map_err(|e| bad(e.to_string()))?;
+        let initial = previous
+            .map(|p| PricePerPixel::try_from(p.initial_price))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?;
+        crate::price::validate_price(info.price_info.as_ref(), initial).map_err(|e| match e {
+            SelectionError::PriceMoreThanDoubled { price, initial } => {
+                GatewayError::PriceIncreased {
+                    addr: addr.to_string(),
+                    initial,
+                    price,
+                }
+            }
+            other => bad(other.to_string()),
+        })?;
         let price = info
             .price_info
             .as_ref()
             .map(price_from_net)
             .ok_or_else(|| bad("no price".into()))?;
-        PricePerPixel::try_from(price).map_err(|e| bad(e.to_string()))?;
         let initial_price = previous.map_or(price, |p| p.initial_price);
-        check_price_increase(addr, initial_price, price)?;
         let recipient = Address::try_from(info.address.as_slice()).unwrap_or(params.recipient);
         if let Some(old) = previous {
             self.config.sender.end_session(&old.pm_session);
@@ -301,33 +324,6 @@ pub fn estimate_fee(
     )?)
 }
 
-/// Refuses `price` when it is more than [`PRICE_INCREASE_THRESHOLD`] × `initial` (go-livepeer
-/// `validatePrice`). Compared exactly: `p/q > 2 × a/b` ⇔ `p × b > 2 × a × q`.
-///
-/// Errors: [`GatewayError::PriceIncreased`].
-pub fn check_price_increase(
-    addr: &str,
-    initial: PriceInfo,
-    price: PriceInfo,
-) -> Result<(), GatewayError> {
-    let (Ok(a), Ok(b)) = (
-        PricePerPixel::try_from(initial),
-        PricePerPixel::try_from(price),
-    ) else {
-        return Ok(());
-    };
-    let lhs = u128::from(b.num()) * u128::from(a.den());
-    let rhs = u128::from(PRICE_INCREASE_THRESHOLD) * u128::from(a.num()) * u128::from(b.den());
-    if !a.is_zero() && lhs > rhs {
-        return Err(GatewayError::PriceIncreased {
-            addr: addr.to_string(),
-            initial: format!("{}/{}", initial.price_per_unit, initial.pixels_per_unit),
-            price: format!("{}/{}", price.price_per_unit, price.pixels_per_unit),
-        });
-    }
-    Ok(())
-}
-
 /// Sorts ticket errors: the gateway's own account (deposit, reserve, unlocking) ends the
 /// stream; expired parameters ask for a refresh; anything else is the orchestrator's
 /// parameters being unacceptable.
@@ -376,24 +372,5 @@ mod tests {
         )
         .expect("ratio");
         assert_eq!(fee, want);
-    }
-
-    #[test]
-    fn prices_above_twice_the_first_are_refused() {
-        let first = PriceInfo::new(100, 1);
-        for (price, ok) in [
-            (PriceInfo::new(100, 1), true),
-            (PriceInfo::new(200, 1), true),
-            (PriceInfo::new(201, 1), false),
-            (PriceInfo::new(401, 2), false),
-            (PriceInfo::new(399, 2), true),
-            (PriceInfo::new(50, 1), true),
-        ] {
-            assert_eq!(
-                check_price_increase("o", first, price).is_ok(),
-                ok,
-                "{price:?}"
-            );
-        }
     }
 }

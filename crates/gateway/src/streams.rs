@@ -433,6 +433,12 @@ impl Gateway {
     }
 
     async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
+        if self.config.orch_addrs.is_empty()
+            && let Some(payments) = &self.payments
+            && let Some(pool) = payments.config().pool.clone()
+        {
+            return self.discover_on_chain(payments, pool.as_ref(), job).await;
+        }
         let round = self.discovery_round.fetch_add(1, Ordering::AcqRel) + 1;
         let (active, suspended): (Vec<Uri>, Vec<Uri>) = {
             let mut table = lock(&self.suspended);
@@ -469,6 +475,116 @@ impl Gateway {
             .into_iter()
             .filter_map(
                 |c| match self.session_from_info(c.addr, c.info, c.latency, None) {
+                    Ok(session) => Some(session),
+                    Err(err) => {
+                        warn!(%err, "unusable orchestrator");
+                        None
+                    }
+                },
+            )
+            .collect()
+    }
+
+    /// Sessions from the on-chain pool (go-livepeer `discovery/db_discovery.go` and
+    /// `server/selection_algorithm.go`): the pool's members active this round (from the
+    /// cache when the walk fails), minus suspended ones, probed with a signed request; the
+    /// answers with a price and acceptable ticket parameters are ordered by successive draws
+    /// of the probability selection (price, stake and random weights, max price), so the
+    /// stream's first session is a weighted draw and the rest are its fallbacks.
+    async fn discover_on_chain(
+        &self,
+        payments: &Payments,
+        pool: &dyn crate::pool::OrchestratorPool,
+        job: &Capabilities,
+    ) -> Vec<BroadcastSession> {
+        let config = payments.config();
+        let now = SystemTime::now();
+        let discovery_round = self.discovery_round.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut members = match pool.walk().await {
+            Ok(walk) => {
+                if let Some(cache) = &config.cache
+                    && let Err(err) = cache.record_walk(&walk, now)
+                {
+                    warn!(%err, "cannot cache the orchestrator pool");
+                }
+                walk.active_members()
+            }
+            Err(err) => {
+                warn!(%err, "cannot walk the orchestrator pool; using the cached one");
+                let round = config.time.last_initialized_round();
+                config
+                    .cache
+                    .as_ref()
+                    .and_then(|c| c.candidates(round, now).ok())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| c.member())
+                    .collect()
+            }
+        };
+        {
+            let mut table = lock(&self.suspended);
+            table.retain(|_, until| *until >= discovery_round);
+            let suspended = |m: &crate::pool::PoolMember| {
+                crate::discovery::parse_orch_addr(&m.service_uri)
+                    .is_ok_and(|uri| table.contains_key(&uri))
+            };
+            let (free, held): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| !suspended(m));
+            // Suspended orchestrators only when nothing else is left.
+            members = if free.is_empty() { held } else { free };
+        }
+        let request = self.orchestrator_request(job);
+        let sender = config.sender.clone();
+        // The gateway's own deposit and reserve are checked when it pays (and end the stream
+        // with a clear error); here only the orchestrator's parameters are judged.
+        let validate = move |params: &livepeer_pm::TicketParams| match sender
+            .validate_ticket_params(params, 1)
+        {
+            Err(
+                livepeer_pm::PmError::NoSenderDeposit
+                | livepeer_pm::PmError::NoSenderReserve
+                | livepeer_pm::PmError::SenderUnlocking { .. },
+            ) => Ok(()),
+            other => other,
+        };
+        let probe = crate::pool::probe_pool(
+            &self.client,
+            &members,
+            &request,
+            job,
+            validate,
+            self.config.discovery_timeout,
+        )
+        .await;
+        for rejected in &probe.rejected {
+            debug!(orch = %rejected.member.address, reason = %rejected.reason, "not a candidate");
+        }
+        if let Some(cache) = &config.cache
+            && let Err(err) = cache.record_probe(&probe, now)
+        {
+            warn!(%err, "cannot cache the probe");
+        }
+        let mut remaining = probe.candidates;
+        let mut ordered = Vec::with_capacity(remaining.len());
+        let mut rng = rand::rng();
+        while !remaining.is_empty() {
+            let weights: Vec<_> = remaining
+                .iter()
+                .map(|c| c.selection_candidate(None))
+                .collect();
+            let Some(i) = crate::selection::select(&config.selection, &weights, &mut rng).chosen
+            else {
+                break;
+            };
+            ordered.push(remaining.swap_remove(i));
+        }
+        for left in &remaining {
+            debug!(orch = %left.member.address, "not selected (above the max price)");
+        }
+        ordered
+            .into_iter()
+            .filter_map(
+                |c| match self.session_from_info(c.uri, c.info, c.latency, None) {
                     Ok(session) => Some(session),
                     Err(err) => {
                         warn!(%err, "unusable orchestrator");
