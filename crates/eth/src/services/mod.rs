@@ -40,8 +40,8 @@ pub use broker::EthTicketBroker;
 pub use events::{ChainEvent, ChainLog, ProtocolEvent};
 pub use node::ChainNode;
 pub use redeem::RedemptionService;
-pub use reward::RewardService;
-pub use round_init::{DEFAULT_INITIALIZE_ROUND_MAX_DELAY, RoundInitializer};
+pub use reward::{REWARD_ATTEMPTS_PER_ROUND, RewardOutcome, RewardService};
+pub use round_init::{DEFAULT_INITIALIZE_ROUND_MAX_DELAY, InitializeOutcome, RoundInitializer};
 pub use state::{ChainHead, ChainState, RoundState, clamp_gas_price};
 
 /// Default `-blockPollingInterval`: 5 s (go-livepeer `starter.go`).
