@@ -117,7 +117,14 @@ impl HeaderWindow {
             out.tip = Some(latest);
             return Ok(out);
         };
-        if tip.hash == latest.hash {
+        let behind = latest.number < tip.number
+            && self
+                .headers
+                .iter()
+                .any(|h| h.number == latest.number && h.hash == latest.hash);
+        if tip.hash == latest.hash || behind {
+            // Nothing new, or an endpoint (behind a load balancer) a few blocks behind on our
+            // own chain: not a reorg.
             out.tip = Some(tip);
             return Ok(out);
         }
@@ -295,6 +302,22 @@ mod tests {
         let removed: Vec<u64> = out.removed.iter().map(|h| h.number).collect();
         assert_eq!(removed, vec![15, 14]);
         assert_eq!(out.new_blocks, Some((14, 14)));
+    }
+
+    #[test]
+    fn an_endpoint_behind_on_the_same_chain_is_not_a_reorg() {
+        let chain = TestChain::new(10);
+        let mut window = HeaderWindow::default();
+        run(window.sync(&chain)).expect("sync");
+        chain.extend(3, 0);
+        run(window.sync(&chain)).expect("sync");
+        let lagging = TestChain::new(11);
+        let out = run(window.sync(&lagging)).expect("sync");
+        assert!(out.removed.is_empty());
+        assert_eq!(
+            (out.new_blocks, out.tip.map(|t| t.number)),
+            (None, Some(12))
+        );
     }
 
     #[test]

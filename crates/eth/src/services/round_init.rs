@@ -121,8 +121,9 @@ impl RoundInitializer {
         let mut initialized: Option<u64> = None;
         loop {
             let head = *heads.borrow_and_update();
+            // Not again before the watcher has seen the round this node (or another) initialized.
             let due =
-                !state.current_round_initialized() && initialized.is_none_or(|r| r > head.round);
+                !state.current_round_initialized() && initialized.is_none_or(|r| head.round >= r);
             if due {
                 let delay = self.random_delay();
                 debug!(?delay, "round due; waiting before initializing");

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use alloy::consensus::Transaction as _;
 use alloy::eips::{BlockId, Encodable2718};
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, U256};
@@ -78,7 +77,6 @@ pub struct TxConfig {
 /// the same nonce is sent again at [`REPLACEMENT_PRICE_BUMP_PERCENT`] more per gas, up to
 /// `max_replacements` times and never above `-maxGasPrice`; whichever of the hashes is mined
 /// first is the result.
-#[derive(Debug)]
 pub struct TransactionManager {
     provider: DynProvider,
     wallet: EthereumWallet,
@@ -86,6 +84,16 @@ pub struct TransactionManager {
     chain_id: u64,
     config: TxConfig,
     one_at_a_time: Mutex<()>,
+}
+
+impl std::fmt::Debug for TransactionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionManager")
+            .field("from", &self.from)
+            .field("chain_id", &self.chain_id)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TransactionManager {
@@ -235,7 +243,6 @@ impl TransactionManager {
                 reason: format!("cannot sign: {e}"),
             })?;
         let hash = *envelope.tx_hash();
-        debug_assert_eq!(envelope.nonce(), request.nonce.unwrap_or_default());
         let raw = envelope.encoded_2718();
         match self.provider.send_raw_transaction(&raw).await {
             Ok(_) => Ok(hash),

@@ -792,14 +792,36 @@ async fn a_winning_ticket_is_redeemed_once_after_its_parameters_expire() {
     // Not before its parameters expire: revealing recipientRand early would let the gateway
     // game it.
     assert!(service.redeem_ready().await.expect("pass").is_empty());
+    assert_eq!(
+        store.status(ticket_hash).expect("status").as_deref(),
+        Some("pending")
+    );
+
+    // The running service redeems it once the L1 block passes the expiration block.
+    let cancel = CancellationToken::new();
+    let watcher = tokio::spawn(node.run(cancel.clone()));
+    let redeeming = tokio::spawn(service.clone().run(cancel.clone()));
     mine(&devnet, 41).await;
-    node.sync().await.expect("sync");
-    let outcomes = service.redeem_ready().await.expect("pass");
-    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
-    let Ok(Settlement::Redeemed { tx_hash }) = outcomes[0].result else {
-        panic!("{outcomes:?}")
-    };
-    assert_eq!(outcomes[0].ticket_hash, ticket_hash);
+    until("the ticket is redeemed", || {
+        let store = store.clone();
+        async move { store.status(ticket_hash).ok().flatten().as_deref() == Some("redeemed") }
+    })
+    .await;
+    cancel.cancel();
+    watcher.await.expect("watcher");
+    redeeming.await.expect("service");
+    let redemptions = devnet
+        .provider
+        .get_logs(
+            &Filter::new()
+                .address(devnet.info.contracts.ticket_broker)
+                .event_signature(TicketBroker::WinningTicketRedeemed::SIGNATURE_HASH)
+                .from_block(0u64),
+        )
+        .await
+        .expect("logs");
+    assert_eq!(redemptions.len(), 1, "redeemed once");
+    let tx_hash = redemptions[0].transaction_hash.expect("hash");
     let receipt = devnet
         .provider
         .get_transaction_receipt(tx_hash)
