@@ -94,3 +94,66 @@ impl livepeer_pm::TicketBroker for EthTicketBroker {
             .map_err(|e| Self::map_error(ticket, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::Address;
+    use livepeer_pm::{PricePerPixel, TicketExpirationParams};
+
+    use super::*;
+    use crate::Revert;
+
+    #[test]
+    fn redemption_errors_map_to_pms_settlement_classes() {
+        let ticket = Ticket {
+            recipient: Address::repeat_byte(1),
+            sender: Address::repeat_byte(2),
+            face_value: U256::from(10),
+            win_prob: U256::MAX,
+            sender_nonce: 1,
+            recipient_rand_hash: B256::repeat_byte(3),
+            expiration_params: TicketExpirationParams {
+                creation_round: 9,
+                creation_round_block_hash: B256::repeat_byte(4),
+            },
+            params_expiration_block: U256::ZERO,
+            price_per_pixel: PricePerPixel::ZERO,
+        };
+        let tx_hash = B256::repeat_byte(5);
+        let estimated = |reason: &str| EthError::Reverted {
+            call: "TicketBroker.redeemWinningTicket".into(),
+            revert: Revert::Reason(reason.into()),
+        };
+        let mined = |revert: Revert| EthError::TxReverted {
+            call: "TicketBroker.redeemWinningTicket".into(),
+            tx_hash,
+            revert,
+        };
+        let map = |e| EthTicketBroker::map_error(&ticket, e);
+        assert!(
+            matches!(map(estimated("ticket is used")), PmError::TicketUsed { ticket_hash } if ticket_hash == ticket.hash())
+        );
+        assert!(matches!(
+            map(mined(Revert::Reason("ticket is used".into()))),
+            PmError::TicketUsed { .. }
+        ));
+        assert!(
+            matches!(map(mined(Revert::Empty)), PmError::RedeemTxFailed { tx_hash: h } if h == tx_hash)
+        );
+        assert!(matches!(
+            map(estimated("ticket creationRound does not have a block hash")),
+            PmError::CreationRoundWithoutBlockHash { creation_round: 9 }
+        ));
+        // Refused before sending: nothing spent, retried until the store expires it.
+        let expired = map(estimated("ticket is expired"));
+        assert!(
+            matches!(expired, PmError::Chain { .. }) && expired.is_retryable(),
+            "{expired}"
+        );
+        let timed_out = map(EthError::TxTimedOut {
+            call: "TicketBroker.redeemWinningTicket".into(),
+            tx_hashes: vec![tx_hash],
+        });
+        assert!(timed_out.is_retryable(), "{timed_out}");
+    }
+}
