@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, U256};
 
 /// Everything that can go wrong talking to the protocol contracts.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +19,7 @@ pub enum EthError {
     #[error("anvil did not start: {0}")]
     AnvilStart(String),
     /// The JSON-RPC endpoint cannot be reached, did not answer within the request timeout
-    /// ([`crate::devnet::DEFAULT_RPC_TIMEOUT`] unless the provider was built with another), or
+    /// ([`crate::rpc::DEFAULT_RPC_TIMEOUT`] unless the provider was built with another), or
     /// answered garbage.
     #[error("cannot reach the Ethereum node at {url}: {reason}")]
     Rpc {
@@ -119,6 +119,65 @@ pub enum EthError {
         /// Why, one line.
         reason: String,
     },
+    /// The node refused a transaction (nonce, funds, fee or pool rules), so it was never
+    /// pending.
+    #[error("{call}: the node refused the transaction: {reason}")]
+    TxRejected {
+        /// `Contract.function`.
+        call: String,
+        /// The node's answer, one line.
+        reason: String,
+    },
+    /// A transaction was mined and reverted (its fee is spent).
+    #[error("{call} reverted on chain in {tx_hash}: {revert}")]
+    TxReverted {
+        /// `Contract.function`.
+        call: String,
+        /// The mined transaction.
+        tx_hash: B256,
+        /// Why, decoded by replaying the call on the block before ([`Revert::Empty`] when the
+        /// replay does not revert).
+        revert: Revert,
+    },
+    /// No receipt came for a transaction or any of its replacements within
+    /// `-transactionTimeout` each; the last one may still be mined later.
+    #[error("{call}: no receipt after {} attempts (last {})", tx_hashes.len(), tx_hashes.last().map(|h| h.to_string()).unwrap_or_default())]
+    TxTimedOut {
+        /// `Contract.function`.
+        call: String,
+        /// Every hash sent, the original first, then each replacement.
+        tx_hashes: Vec<B256>,
+    },
+    /// The node's gas price is above `-maxGasPrice`, so no transaction is sent (go-livepeer
+    /// `eth/backend.go:SuggestGasPrice`).
+    #[error(
+        "current gas price {gas_price_wei} wei exceeds the maximum {max_gas_price_wei} wei (-maxGasPrice)"
+    )]
+    GasPriceAboveMax {
+        /// The node's `eth_gasPrice`, in wei.
+        gas_price_wei: U256,
+        /// `-maxGasPrice`, in wei.
+        max_gas_price_wei: U256,
+    },
+    /// The chain database (`<dataDir>/chain.sqlite3`) cannot be opened, read or written.
+    #[error("chain database {path}: {reason}")]
+    ChainDb {
+        /// The file, or `:memory:`.
+        path: String,
+        /// SQLite's error, one line.
+        reason: String,
+    },
+    /// A sender's TicketBroker account was read before [`crate::services::ChainNode::watch_sender`]
+    /// cached it.
+    #[error("sender {sender} is not watched yet (watch_sender first)")]
+    SenderNotWatched {
+        /// The sender.
+        sender: Address,
+    },
+    /// The node answered with data that does not fit (a missing block, a header without a
+    /// hash, a receipt without a block number).
+    #[error("unexpected chain data: {0}")]
+    ChainData(String),
     /// The `-ethPassword` file cannot be read, or the terminal prompt failed.
     #[error("cannot read the password from {source_name}: {reason}")]
     Password {
@@ -261,10 +320,39 @@ impl EthError {
         }
     }
 
-    /// The revert reason string, when this is a `require` revert.
+    /// Classifies a JSON-RPC error of a raw request (`eth_estimateGas`, `eth_call`): revert data
+    /// becomes [`EthError::Reverted`], no answer [`EthError::Rpc`], any other error answer
+    /// [`EthError::Transaction`].
+    pub fn from_transport(
+        call: impl Into<String>,
+        err: &alloy::transports::TransportError,
+    ) -> Self {
+        let call = call.into();
+        if let Some(data) = err.as_error_resp().and_then(|e| e.as_revert_data()) {
+            return Self::Reverted {
+                call,
+                revert: Revert::decode(&data, |_| None),
+            };
+        }
+        let (reason, timed_out) = describe(err);
+        if !err.is_error_resp() {
+            return Self::Rpc {
+                url: "the configured endpoint".into(),
+                reason: format!("{call}: {reason}"),
+                timed_out,
+            };
+        }
+        Self::Transaction { call, reason }
+    }
+
+    /// The revert reason string, when this is a `require` revert (before sending, or mined).
     pub fn revert_reason(&self) -> Option<&str> {
         match self {
             Self::Reverted {
+                revert: Revert::Reason(reason),
+                ..
+            }
+            | Self::TxReverted {
                 revert: Revert::Reason(reason),
                 ..
             } => Some(reason),

@@ -1,7 +1,9 @@
 //! The protocol layer from Rust: alloy bindings to the Livepeer contracts, their resolution
 //! through the Controller by name (so `-ethController` on Arbitrum One finds the production
 //! contracts the same way as a dev deployment), the node's account in a geth keystore
-//! ([`accounts`]), and dev deployments on anvil.
+//! ([`accounts`]), JSON-RPC providers with timeouts ([`rpc`]), the Ethereum services a node runs
+//! ([`services`]: block and round watchers, gas price, transactions, senders, the ticket
+//! broker, reward, round initialization and redemption), and dev deployments on anvil.
 
 pub mod accounts;
 pub mod anvil;
@@ -11,5 +13,7 @@ pub mod devnet;
 mod error;
 pub mod gas;
 pub mod governance;
+pub mod rpc;
+pub mod services;
 
 pub use error::{EthError, Revert, TicketRevert};

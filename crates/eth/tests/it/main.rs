@@ -6,6 +6,7 @@ mod accounts;
 mod anvil;
 mod rewards;
 mod rpc_timeout;
+mod services;
 mod staking;
 mod support;
 
