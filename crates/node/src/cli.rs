@@ -151,6 +151,140 @@ pub struct NodeArgs {
     #[arg(long = "orchAddr", help_heading = "Network")]
     pub orch_addr: Option<String>,
 
+    /// On-chain: the orchestrator address, when not the account's own (a separate
+    /// transcoder/redeemer account; not supported yet: must equal the account).
+    #[arg(long = "ethOrchAddr", help_heading = "Network")]
+    pub eth_orch_addr: Option<String>,
+    /// Seconds between polls for new blocks (and the gas price).
+    #[arg(
+        long = "blockPollingInterval",
+        help_heading = "Network",
+        default_value_t = 5
+    )]
+    pub block_polling_interval: u64,
+    /// Minimum gas price in wei (0: none).
+    #[arg(long = "minGasPrice", help_heading = "Network", default_value_t = 0)]
+    pub min_gas_price: u128,
+    /// Maximum gas price in wei (0: none); no transaction is sent or replaced above it.
+    #[arg(long = "maxGasPrice", help_heading = "Network", default_value_t = 0)]
+    pub max_gas_price: u128,
+    /// Times a stuck transaction is replaced with a higher fee.
+    #[arg(
+        long = "maxTransactionReplacements",
+        help_heading = "Network",
+        default_value_t = 1
+    )]
+    pub max_transaction_replacements: u32,
+    /// How long to wait for a transaction's receipt before replacing it (e.g. 5m, 30s).
+    #[arg(long = "transactionTimeout", help_heading = "Network", default_value = "5m", value_parser = parse_duration)]
+    pub transaction_timeout: Duration,
+    /// Orchestrator: call reward() once per round while active (default: on when the
+    /// account is a registered orchestrator).
+    #[arg(long = "reward", help_heading = "Network", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool_flag)]
+    pub reward: Option<bool>,
+    /// Initialize a due round after a random delay.
+    #[arg(long = "initializeRound", help_heading = "Network", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub initialize_round: bool,
+    /// Longest random delay before initializing a due round.
+    #[arg(long = "initializeRoundMaxDelay", help_heading = "Network", default_value = "30s", value_parser = parse_duration)]
+    pub initialize_round_max_delay: Duration,
+
+    // ---- Payments ---------------------------------------------------------------------
+    /// Orchestrator: price in wei per -pixelsPerUnit pixels.
+    #[arg(long = "pricePerUnit", help_heading = "Payments", default_value = "0")]
+    pub price_per_unit: String,
+    /// Pixels per price unit, for the orchestrator's -pricePerUnit and the gateway's
+    /// -maxPricePerUnit.
+    #[arg(long = "pixelsPerUnit", help_heading = "Payments", default_value = "1")]
+    pub pixels_per_unit: String,
+    /// Orchestrator: per-gateway prices, JSON or a path to a JSON file:
+    /// `{"gateways":[{"ethaddress":"0x…","priceperunit":1000,"pixelsperunit":1}]}`.
+    #[arg(
+        long = "pricePerGateway",
+        help_heading = "Payments",
+        default_value = ""
+    )]
+    pub price_per_gateway: String,
+    /// Orchestrator: add the redemption overhead (1 + 1/txCostMultiplier) to the price.
+    #[arg(long = "autoAdjustPrice", help_heading = "Payments", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool_flag)]
+    pub auto_adjust_price: bool,
+    /// Orchestrator: expected value of one ticket, wei.
+    #[arg(
+        long = "ticketEV",
+        help_heading = "Payments",
+        default_value = "8000000000"
+    )]
+    pub ticket_ev: String,
+    /// Orchestrator: largest ticket face value, wei (0: no cap).
+    #[arg(long = "maxFaceValue", help_heading = "Payments", default_value = "0")]
+    pub max_face_value: String,
+    /// Gateway: largest acceptable EV of one ticket, wei.
+    #[arg(
+        long = "maxTicketEV",
+        help_heading = "Payments",
+        default_value = "3000000000000"
+    )]
+    pub max_ticket_ev: String,
+    /// Gateway: largest acceptable EV of one payment, wei.
+    #[arg(
+        long = "maxTotalEV",
+        help_heading = "Payments",
+        default_value = "20000000000000"
+    )]
+    pub max_total_ev: String,
+    /// Gateway: face values may be at most deposit / this.
+    #[arg(
+        long = "depositMultiplier",
+        help_heading = "Payments",
+        default_value_t = 1
+    )]
+    pub deposit_multiplier: u64,
+    /// Gateway: highest price per -pixelsPerUnit pixels accepted, wei (0: any).
+    #[arg(
+        long = "maxPricePerUnit",
+        help_heading = "Payments",
+        default_value = "0"
+    )]
+    pub max_price_per_unit: String,
+    /// Gateway: use orchestrators above -maxPricePerUnit when none is below it.
+    #[arg(long = "ignoreMaxPriceIfNeeded", help_heading = "Payments", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub ignore_max_price_if_needed: bool,
+    /// Gateway: weight of stake in orchestrator selection.
+    #[arg(
+        long = "selectStakeWeight",
+        help_heading = "Payments",
+        default_value_t = 0.7
+    )]
+    pub select_stake_weight: f64,
+    /// Gateway: weight of price in orchestrator selection.
+    #[arg(
+        long = "selectPriceWeight",
+        help_heading = "Payments",
+        default_value_t = 0.0
+    )]
+    pub select_price_weight: f64,
+    /// Gateway: weight of chance in orchestrator selection.
+    #[arg(
+        long = "selectRandFreq",
+        help_heading = "Payments",
+        default_value_t = 0.3
+    )]
+    pub select_rand_freq: f64,
+    /// Gateway: how much a small price difference matters in selection.
+    #[arg(
+        long = "selectPriceExpFactor",
+        help_heading = "Payments",
+        default_value_t = 100.0
+    )]
+    pub select_price_exp_factor: f64,
+    /// Gateway: lowest orchestrator performance score accepted (0: any).
+    #[arg(
+        long = "minPerfScore",
+        help_heading = "Payments",
+        default_value_t = 0.0
+    )]
+    pub min_perf_score: f64,
+
     // ---- Transcoding ------------------------------------------------------------------
     /// Gateway: the rendition ladder, as standard profile names or a path to a JSON file.
     #[arg(long = "transcodingOptions", help_heading = "Transcoding", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]

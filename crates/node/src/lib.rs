@@ -3,6 +3,7 @@
 //! cancellation token, and runs the tools (`push`, `demo`, `bench`).
 
 pub mod bench;
+pub mod chain;
 pub mod cli;
 pub mod demo;
 pub mod devnet;
@@ -172,9 +173,9 @@ pub async fn connect_chain(
         (None, other) => bail!("-network {other} has no built-in Controller; pass -ethController"),
     };
     info!(controller = %controller, "connecting to the Ethereum node at {url}");
-    // Read-only for now: any key will do until accounts are configured.
+    // Reads only: any key will do for the provider.
     let provider =
-        livepeer_eth::devnet::signing_provider(url, &livepeer_eth::devnet::LocalKey::random())?;
+        livepeer_eth::rpc::signing_provider(url, &livepeer_eth::devnet::LocalKey::random())?;
     let contracts = livepeer_eth::deployment::resolve(&provider, controller)
         .await
         .map_err(|e| match e {
@@ -233,27 +234,6 @@ pub async fn open_account(
 
 /// Runs the roles the flags select until `cancel` fires.
 pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    if args.network != "offchain" {
-        // The account first: a wrong password or a missing key fails before any connection.
-        let _account = open_account(&args).await?;
-        // Ctrl-C or SIGTERM while the chain is still being reached stops at once: the node has
-        // not started, so this is an error (exit status 1), not a clean shutdown.
-        let contracts = tokio::select! {
-            biased;
-            () = cancel.cancelled() => bail!(
-                "interrupted while connecting to the Ethereum node at {}; the node did not start",
-                args.eth_url.as_deref().unwrap_or_default()
-            ),
-            found = connect_chain(&args) => found?,
-        };
-        bail!(
-            "-network {}: found the protocol (Controller {}, BondingManager {}, TicketBroker {}), but paying and being paid on chain is not in this build yet; use -network offchain",
-            args.network,
-            contracts.controller,
-            contracts.bonding_manager,
-            contracts.ticket_broker
-        );
-    }
     let gateway = args.gateway || args.broadcaster;
     if args.broadcaster {
         warn!("-broadcaster is deprecated; use -gateway");
@@ -266,7 +246,46 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
             "a standalone -transcoder needs -orchSecret and remote transcoding, which this build does not support yet; use -orchestrator -transcoder"
         );
     }
+    if !gateway && !args.orchestrator {
+        bail!(
+            "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
+        );
+    }
     let mut services = JoinSet::new();
+    let mut on_chain = None;
+    if args.network != "offchain" {
+        // The account first: a wrong password or a missing key fails before any connection.
+        let account = open_account(&args).await?;
+        // Ctrl-C or SIGTERM while the chain is still being reached stops at once: the node has
+        // not started, so this is an error (exit status 1), not a clean shutdown.
+        let interrupted = || {
+            anyhow::anyhow!(
+                "interrupted while connecting to the Ethereum node at {}; the node did not start",
+                args.eth_url.as_deref().unwrap_or_default()
+            )
+        };
+        let contracts = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(interrupted()),
+            found = connect_chain(&args) => found?,
+        };
+        let Some(account) = account else {
+            bail!(
+                "-network {} needs an account: give -dataDir (keystore in <dataDir>/keystore) or -ethKeystorePath",
+                args.network
+            );
+        };
+        if account.created {
+            warn!(address = %account.address(), "a new account was created: fund 0x{:x} with ETH before it can pay or be paid", account.address());
+        }
+        let url = args.eth_url.clone().unwrap_or_default();
+        let connected = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(interrupted()),
+            found = chain::connect(&args, &url, contracts.controller, &account, &mut services, &cancel) => found?,
+        };
+        on_chain = Some(connected);
+    }
     if args.orchestrator {
         if args
             .http_addr
@@ -275,7 +294,12 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
         {
             info!("serving cleartext h2c (-httpAddr has http://)");
         }
-        let service = OrchestratorService::bind(orchestrator_config(&args)?).await?;
+        let mut config = orchestrator_config(&args)?;
+        if let Some(chain) = &on_chain {
+            config.payments =
+                Some(chain::orchestrator_payments(&args, chain, &mut services, &cancel).await?);
+        }
+        let service = OrchestratorService::bind(config).await?;
         info!(
             uri = service.service_uri(),
             transcoder = args.transcoder,
@@ -290,8 +314,10 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
         });
     }
     if gateway {
-        let config = gateway_config(&args)?;
-        if config.orch_addrs.is_empty() {
+        let mut config = gateway_config(&args)?;
+        if let Some(chain) = &on_chain {
+            config.payments = Some(chain::gateway_payments(&args, chain).await?);
+        } else if config.orch_addrs.is_empty() {
             bail!(
                 "-gateway needs -orchAddr (a comma-separated list of orchestrators) in -network offchain"
             );
@@ -305,11 +331,6 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
                 service.run(token).await.map_err(anyhow::Error::from),
             )
         });
-    }
-    if services.is_empty() {
-        bail!(
-            "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
-        );
     }
     let mut failed = None;
     while let Some(done) = services.join_next().await {
