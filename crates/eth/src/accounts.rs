@@ -201,6 +201,18 @@ pub fn decrypt_key(key: &KeyFile, password: &str) -> Result<PrivateKeySigner, Et
 ///
 /// Errors: [`EthError::Keystore`] when the directory or file cannot be written.
 pub fn create_key(dir: &Path, password: &str) -> Result<(KeyFile, PrivateKeySigner), EthError> {
+    import_key(dir, &PrivateKeySigner::random(), password)
+}
+
+/// Writes `key` into the keystore directory `dir` as [`create_key`] writes a new one (the
+/// devnet gives each node its dev account this way).
+///
+/// Errors: [`EthError::Keystore`] when the directory or file cannot be written.
+pub fn import_key(
+    dir: &Path,
+    key: &PrivateKeySigner,
+    password: &str,
+) -> Result<(KeyFile, PrivateKeySigner), EthError> {
     let failed = |reason: String| EthError::Keystore {
         path: dir.to_path_buf(),
         reason,
@@ -210,7 +222,7 @@ pub fn create_key(dir: &Path, password: &str) -> Result<(KeyFile, PrivateKeySign
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(|e| failed(e.to_string()))?;
-    let fresh = PrivateKeySigner::random();
+    let fresh = key;
     let name = key_file_name(fresh.address(), time::OffsetDateTime::now_utc());
     // eth-keystore takes rand 0.8's traits, which rand_core 0.6's OsRng implements.
     let mut rng = alloy::signers::k256::elliptic_curve::rand_core::OsRng;

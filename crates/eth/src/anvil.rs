@@ -138,8 +138,9 @@ impl Drop for AnvilInstance {
 }
 
 /// util-linux's `setpriv`, when it is installed and supports `--pdeathsig` (checked once per
-/// process by running `setpriv --pdeathsig KILL -- true`).
-fn setpriv() -> Option<&'static Path> {
+/// process by running `setpriv --pdeathsig KILL -- true`). Other children that must die with
+/// this process (the devnet's nodes) are started through it the way anvil is.
+pub fn setpriv() -> Option<&'static Path> {
     static SETPRIV: OnceLock<Option<PathBuf>> = OnceLock::new();
     SETPRIV
         .get_or_init(|| {

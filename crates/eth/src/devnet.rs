@@ -55,6 +55,13 @@ pub struct DevnetConfig {
     /// LPT minted to the faucet (0: the faucet is deployed empty). `livepeer devnet` uses
     /// [`FAUCET_FUNDS_LPT`]; tests that reason about total supply leave it at 0.
     pub faucet_lpt: u64,
+    /// Service URI of orchestrator `i` (default `https://127.0.0.1:<8935+i>`).
+    pub service_uris: Vec<String>,
+    /// LPT orchestrator `i` bonds to itself (default [`ORCHESTRATOR_STAKE_LPT`]).
+    pub stakes_lpt: Vec<u64>,
+    /// The gateway's TicketBroker deposit and reserve in wei, funded from its own ETH
+    /// (`fundDepositAndReserve`); `None` leaves it unfunded.
+    pub gateway_funds: Option<(U256, U256)>,
 }
 
 /// What `livepeer devnet` reports.
@@ -101,8 +108,10 @@ pub type LocalKey = PrivateKeySigner;
 
 impl Devnet {
     /// Starts anvil, deploys and bootstraps the protocol, and registers and activates
-    /// `config.orchestrators` orchestrators (each bonds [`ORCHESTRATOR_STAKE_LPT`] to itself,
-    /// sets rewardCut 10 % and feeShare 50 %, and a service URI `https://127.0.0.1:<8935+i>`).
+    /// `config.orchestrators` orchestrators (each bonds [`ORCHESTRATOR_STAKE_LPT`] or its
+    /// `stakes_lpt` entry to itself, sets rewardCut 10 % and feeShare 50 %, and its
+    /// `service_uris` entry or `https://127.0.0.1:<8935+i>`), and funds the gateway's deposit
+    /// and reserve when `gateway_funds` says so.
     ///
     /// anvil dies with the thread that awaits this (see [`crate::anvil`]): await it on the main
     /// thread, a tokio worker or a test's thread, never inside `spawn_blocking`.
@@ -176,7 +185,15 @@ impl Devnet {
             // Each orchestrator needs 5 transactions (blocks) inside one initialized, unlocked
             // round: short dev rounds may need the next one.
             crate::deployment::ensure_round_room(&provider, &contracts, 8).await?;
-            let service_uri = format!("https://127.0.0.1:{}", 8935 + i);
+            let service_uri = config
+                .service_uris
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("https://127.0.0.1:{}", 8935 + i));
+            let stake = match config.stakes_lpt.get(i) {
+                Some(&n) => lpt(n),
+                None => stake,
+            };
             transact!(token.mint(key.address(), stake), "LivepeerToken.mint");
             let orch = signing_provider(&rpc_url, key)?;
             let lpt = LivepeerToken::new(contracts.livepeer_token, orch.clone());
@@ -203,6 +220,18 @@ impl Devnet {
             });
         }
         if let Some(gateway) = keys.get(config.orchestrators + 1) {
+            if let Some((deposit, reserve)) = config.gateway_funds {
+                let broker = crate::contracts::TicketBroker::new(
+                    contracts.ticket_broker,
+                    signing_provider(&rpc_url, gateway)?,
+                );
+                transact!(
+                    broker
+                        .fundDepositAndReserve(deposit, reserve)
+                        .value(deposit + reserve),
+                    "TicketBroker.fundDepositAndReserve(gateway)"
+                );
+            }
             accounts.push(DevAccount {
                 role: "gateway".into(),
                 address: gateway.address(),

@@ -238,6 +238,20 @@ pub async fn orchestrator_payments(
             .context("ticket store task")??,
     );
     let dyn_store: Arc<dyn TicketStore> = store;
+    // Winners left by an earlier run are redeemed like new ones: their senders' accounts
+    // must be watched before the first redemption pass reads them.
+    let pending = {
+        let store = dyn_store.clone();
+        tokio::task::spawn_blocking(move || store.senders_with_pending())
+            .await
+            .context("ticket store task")??
+    };
+    for sender in pending {
+        chain.node.watch_sender(sender).await.with_context(|| {
+            format!("cannot read the account of {sender}, who owes winning tickets")
+        })?;
+        info!(%sender, "winning tickets of an earlier run are waiting to be redeemed");
+    }
     let state = chain.node.state();
     let mut config = RecipientConfig::new(address);
     config.ticket_ev_wei = parse_wei("ticketEV", &args.ticket_ev)?;

@@ -59,6 +59,22 @@ pub struct DevnetArgs {
     /// Stop the chain and return once it is set up instead of running until Ctrl-C.
     #[arg(long)]
     pub exit: bool,
+    /// Only the chain and the contracts: start no node processes.
+    #[arg(long = "chain-only")]
+    pub chain_only: bool,
+    /// Where the nodes' data directories, keystores and logs go (default: a temporary
+    /// directory, removed at exit).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Blocks per round.
+    #[arg(long = "round-length", default_value_t = 50)]
+    pub round_length: u64,
+    /// The gateway's ladder.
+    #[arg(long = "transcodingOptions", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]
+    pub transcoding_options: String,
+    /// x264 preset of the orchestrators.
+    #[arg(long = "x264Preset", default_value = livepeer_media::DEFAULT_X264_PRESET)]
+    pub x264_preset: String,
 }
 
 /// `livepeer ticket …`

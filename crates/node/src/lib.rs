@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demo;
 pub mod devnet;
 mod logging;
+pub mod network;
 pub mod push;
 pub mod soak;
 

@@ -1,6 +1,7 @@
 //! The binary as an operator runs it.
 
 mod hardening;
+mod network;
 
 use std::process::Command;
 

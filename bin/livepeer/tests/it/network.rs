@@ -1,0 +1,445 @@
+//! The paid network on one machine, through the binary: `livepeer devnet` starts anvil, the
+//! contracts and real node processes; a real clip is pushed through the gateway; tickets are
+//! redeemed on the TicketBroker, rounds are initialized by a node and `reward()` is called
+//! once per round by every active orchestrator. The test only pushes video and fast-forwards
+//! blocks with anvil's mining RPC.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::{DynProvider, Provider};
+use alloy::rpc::types::Filter;
+use alloy::sol_types::SolEvent;
+use bytes::Bytes;
+use hyper::Method;
+use livepeer_eth::contracts::{BondingManager, RoundsManager, TicketBroker};
+use livepeer_testing::{bikes, check_pushed, profiles, request};
+
+/// The ladder the devnet's gateway gets: one cheap rendition.
+const LADDER: &str = "P144p30fps16x9";
+
+/// A `livepeer devnet` child and its JSON report; SIGTERMed on drop.
+struct DevnetProcess {
+    child: Child,
+    report: serde_json::Value,
+    _dir: tempfile::TempDir,
+}
+
+impl DevnetProcess {
+    fn start(orchestrators: usize, round_length: u64) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+            .args([
+                "devnet",
+                "--orchestrators",
+                &orchestrators.to_string(),
+                "--json",
+                "--round-length",
+                &round_length.to_string(),
+                "--transcodingOptions",
+                LADDER,
+                "--x264Preset",
+                "ultrafast",
+                "--dir",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut json = String::new();
+        let mut lines = BufReader::new(stdout).lines();
+        let report = loop {
+            let line = lines
+                .next()
+                .expect("the devnet prints its report before it runs")
+                .expect("readable stdout");
+            json.push_str(&line);
+            json.push('\n');
+            if line == "}"
+                && let Ok(report) = serde_json::from_str(&json)
+            {
+                break report;
+            }
+        };
+        Self {
+            child,
+            report,
+            _dir: dir,
+        }
+    }
+
+    fn accounts(&self, role: &str) -> Vec<serde_json::Value> {
+        self.report["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .filter(|a| a["role"] == role)
+            .cloned()
+            .collect()
+    }
+
+    fn address(account: &serde_json::Value) -> Address {
+        account["address"]
+            .as_str()
+            .expect("address")
+            .parse()
+            .expect("an address")
+    }
+
+    fn gateway_url(&self) -> String {
+        self.accounts("gateway")[0]["httpUrl"]
+            .as_str()
+            .expect("the gateway's httpUrl")
+            .to_string()
+    }
+
+    fn contract(&self, name: &str) -> Address {
+        self.report["contracts"][name]
+            .as_str()
+            .expect("contract")
+            .parse()
+            .expect("an address")
+    }
+
+    fn provider(&self) -> DynProvider {
+        livepeer_eth::rpc::signing_provider(
+            self.report["rpcUrl"].as_str().expect("rpc url"),
+            &livepeer_eth::devnet::LocalKey::random(),
+        )
+        .expect("provider")
+    }
+}
+
+impl Drop for DevnetProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn mine(provider: &DynProvider, blocks: u64) {
+    provider
+        .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(blocks),))
+        .await
+        .expect("anvil_mine");
+}
+
+async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// (a key unique per ticket: keccak of recipient, sender, face value, win probability, nonce
+/// and recipientRand; face value; recipient; block) of every `WinningTicketRedeemed`.
+async fn redemptions(provider: &DynProvider, broker: Address) -> Vec<(B256, U256, Address, u64)> {
+    let logs = provider
+        .get_logs(
+            &Filter::new()
+                .address(broker)
+                .event_signature(TicketBroker::WinningTicketRedeemed::SIGNATURE_HASH)
+                .from_block(0u64),
+        )
+        .await
+        .expect("logs");
+    logs.iter()
+        .filter_map(|l| {
+            let e = TicketBroker::WinningTicketRedeemed::decode_log(&l.inner).ok()?;
+            let hash = alloy::primitives::keccak256(
+                [
+                    e.recipient.as_slice(),
+                    e.sender.as_slice(),
+                    &e.faceValue.to_be_bytes::<32>(),
+                    &e.winProb.to_be_bytes::<32>(),
+                    &e.senderNonce.to_be_bytes::<32>(),
+                    e.recipientRand.to_be_bytes::<32>().as_slice(),
+                ]
+                .concat(),
+            );
+            Some((hash, e.faceValue, e.recipient, l.block_number.unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// Winning tickets in an orchestrator's store, by status.
+fn stored_winners(data_dir: &str) -> Vec<String> {
+    let path = std::path::Path::new(data_dir).join("tickets.sqlite3");
+    let Ok(db) =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut statement) = db.prepare("SELECT status FROM winning_tickets") else {
+        return Vec::new();
+    };
+    statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+async fn push_clip(gateway: &str, manifest: &str) -> usize {
+    let http = livepeer_testing::http();
+    let ladder = profiles(&[LADDER]);
+    let segments = bikes().await;
+    for segment in segments {
+        let duration = segment.duration_ms.to_string();
+        let answer = request(
+            &http,
+            Method::POST,
+            &format!("{gateway}/live/{manifest}/{}.ts", segment.seq),
+            &[
+                ("Content-Duration", duration.as_str()),
+                ("Accept", "multipart/mixed"),
+            ],
+            segment.data.clone(),
+        )
+        .await;
+        check_pushed(&answer, segment.seq, &ladder).await;
+    }
+    let _ = request(
+        &http,
+        Method::DELETE,
+        &format!("{gateway}/live/{manifest}"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    segments.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_paid_network_transcodes_redeems_rewards_and_initializes_rounds() {
+    // Rounds of 200 blocks: the 41 blocks that expire the tickets stay inside the round.
+    let devnet = DevnetProcess::start(3, 200);
+    let provider = devnet.provider();
+    let broker = TicketBroker::new(devnet.contract("ticketBroker"), provider.clone());
+    let gateway = DevnetProcess::address(&devnet.accounts("gateway")[0]);
+    let orchestrators = devnet.accounts("orchestrator");
+    let before = broker
+        .getSenderInfo(gateway)
+        .call()
+        .await
+        .expect("sender info")
+        .sender;
+
+    // A real clip through the paid network: every segment comes back with its rendition.
+    let segments = push_clip(&devnet.gateway_url(), "paid").await;
+    assert!(segments >= 4);
+    // Every segment carried at least a ticket; with win probability >= 0.8 there are winners.
+    let winners = || {
+        orchestrators
+            .iter()
+            .flat_map(|o| stored_winners(o["dataDir"].as_str().expect("dataDir")))
+            .collect::<Vec<_>>()
+    };
+    let stored = winners();
+    assert!(!stored.is_empty(), "no winning ticket stored");
+    assert!(stored.iter().all(|s| s == "pending"), "{stored:?}");
+
+    // Nothing is redeemed before the parameters expire; 41 blocks later every winner is.
+    assert!(
+        redemptions(&provider, broker.address().to_owned())
+            .await
+            .is_empty()
+    );
+    mine(&provider, 41).await;
+    until(
+        "every winner is redeemed",
+        Duration::from_secs(60),
+        || async {
+            let all = winners();
+            !all.is_empty() && all.iter().all(|s| s == "redeemed")
+        },
+    )
+    .await;
+    let redeemed = redemptions(&provider, broker.address().to_owned()).await;
+    assert_eq!(redeemed.len(), stored.len(), "each winner redeemed once");
+    let mut hashes: Vec<B256> = redeemed.iter().map(|r| r.0).collect();
+    hashes.sort();
+    hashes.dedup();
+    assert_eq!(hashes.len(), redeemed.len(), "no ticket redeemed twice");
+    let face_values: U256 = redeemed.iter().map(|r| r.1).sum();
+    let after = broker
+        .getSenderInfo(gateway)
+        .call()
+        .await
+        .expect("sender info")
+        .sender;
+    assert_eq!(
+        before.deposit - after.deposit,
+        face_values,
+        "the deposit went down by exactly the redeemed face values"
+    );
+    // The fees went to the orchestrators that did the work.
+    let bonding = BondingManager::new(devnet.contract("bondingManager"), provider.clone());
+    let rounds = RoundsManager::new(devnet.contract("roundsManager"), provider.clone());
+    let round: U256 = rounds.currentRound().call().await.expect("round");
+    for (_, _, recipient, _) in &redeemed {
+        assert!(
+            orchestrators
+                .iter()
+                .any(|o| DevnetProcess::address(o) == *recipient)
+        );
+        let fees: U256 = bonding
+            .pendingFees(*recipient, round)
+            .call()
+            .await
+            .expect("pending fees");
+        assert!(fees > U256::ZERO, "{recipient} earned fees");
+    }
+
+    // The next round: the test only mines blocks; a node initializes it, and every active
+    // orchestrator calls reward() in it exactly once.
+    let length: U256 = rounds.roundLength().call().await.expect("round length");
+    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
+    let block = provider.get_block_number().await.expect("block");
+    let to_next = (start + length)
+        .saturating_to::<u64>()
+        .saturating_sub(block);
+    mine(&provider, to_next.max(1)).await;
+    let next = round + U256::from(1);
+    until(
+        "a node initializes the next round",
+        Duration::from_secs(30),
+        || async { rounds.lastInitializedRound().call().await.expect("round") >= next },
+    )
+    .await;
+    let new_rounds = provider
+        .get_logs(
+            &Filter::new()
+                .address(devnet.contract("roundsManager"))
+                .event_signature(RoundsManager::NewRound::SIGNATURE_HASH)
+                .from_block(block),
+        )
+        .await
+        .expect("logs");
+    let tx = provider
+        .get_transaction_by_hash(new_rounds[0].transaction_hash.expect("hash"))
+        .await
+        .expect("tx")
+        .expect("mined");
+    assert_eq!(
+        tx.inner.signer(),
+        DevnetProcess::address(&orchestrators[0]),
+        "initialized by the orchestrator running -initializeRound"
+    );
+    let new_round_block = new_rounds[0].block_number.expect("block");
+    let rewards = || async {
+        let logs = provider
+            .get_logs(
+                &Filter::new()
+                    .address(devnet.contract("bondingManager"))
+                    .event_signature(BondingManager::Reward::SIGNATURE_HASH)
+                    .from_block(new_round_block),
+            )
+            .await
+            .expect("logs");
+        logs.iter()
+            .filter_map(|l| BondingManager::Reward::decode_log(&l.inner).ok())
+            .map(|e| e.transcoder)
+            .collect::<Vec<_>>()
+    };
+    until(
+        "every orchestrator calls reward",
+        Duration::from_secs(30),
+        || async { rewards().await.len() >= orchestrators.len() },
+    )
+    .await;
+    mine(&provider, 5).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut got = rewards().await;
+    got.sort();
+    let mut want: Vec<Address> = orchestrators.iter().map(DevnetProcess::address).collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "reward() once per active orchestrator in the round"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_orchestrator_redeems_its_winners_after_a_restart() {
+    let devnet = DevnetProcess::start(1, 200);
+    let provider = devnet.provider();
+    let orchestrator = devnet.accounts("orchestrator")[0].clone();
+    let data_dir = orchestrator["dataDir"]
+        .as_str()
+        .expect("dataDir")
+        .to_string();
+    push_clip(&devnet.gateway_url(), "durable").await;
+    let stored = stored_winners(&data_dir);
+    assert!(!stored.is_empty(), "no winner stored");
+
+    // The orchestrator dies without a chance to clean up, its winners acknowledged.
+    let pid = orchestrator["pid"].as_u64().expect("pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    mine(&provider, 41).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        redemptions(&provider, devnet.contract("ticketBroker"))
+            .await
+            .is_empty(),
+        "nothing redeemed while it was down"
+    );
+
+    // Restarted on the same data directory, it redeems every winner, once.
+    let args: Vec<String> = orchestrator["command"]
+        .as_array()
+        .expect("command")
+        .iter()
+        .map(|a| a.as_str().expect("arg").to_string())
+        .collect();
+    let log = std::path::Path::new(&data_dir).join("restarted.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let mut restarted = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("restart");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stored_winners(&data_dir).iter().all(|s| s == "redeemed") {
+        if Instant::now() > deadline || matches!(restarted.try_wait(), Ok(Some(_))) {
+            let _ = restarted.kill();
+            panic!(
+                "the restarted orchestrator did not redeem its winners: {:?}\n{}",
+                stored_winners(&data_dir),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let redeemed = redemptions(&provider, devnet.contract("ticketBroker")).await;
+    assert_eq!(redeemed.len(), stored.len());
+    let _ = Command::new("kill")
+        .args(["-TERM", &restarted.id().to_string()])
+        .status();
+    let _ = restarted.wait();
+}
