@@ -229,6 +229,17 @@ impl GatewayHandle {
         self.state.times_suspended(orch)
     }
 
+    /// Segments each orchestrator transcoded for this gateway, by its service URI
+    /// (`OrchestratorInfo.transcoder`).
+    pub fn segments_by_orchestrator(&self) -> std::collections::HashMap<Uri, u64> {
+        self.state.transcoded_by()
+    }
+
+    /// On chain: tickets and fees paid so far.
+    pub fn payment_stats(&self) -> Option<payment::PaymentStats> {
+        self.state.payment_stats()
+    }
+
     /// Streams that are live (pushed to and not ended); at most `-maxSessions`.
     pub fn live_streams(&self) -> usize {
         self.state.live_streams()

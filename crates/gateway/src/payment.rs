@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use livepeer_pm::payment::{encode_payment_header, price_from_net, ticket_params_from_net};
 use livepeer_pm::{
     Balances, ExactWei, LocalSigner, PmError, PriceInfo, PricePerPixel, Sender, StagedUpdate,
@@ -70,11 +70,26 @@ pub struct SessionTerms {
     pub pm_session: String,
 }
 
+/// What a gateway has paid so far (all orchestrators together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentStats {
+    /// Tickets signed and sent.
+    pub tickets_sent: u64,
+    /// Their expected value, wei (rounded down).
+    pub ev_sent_wei: U256,
+    /// Segments paid for (results received from a paid session).
+    pub segments_paid: u64,
+    /// Fees the orchestrators charged for them (output pixels × price), wei (rounded down).
+    pub fees_wei: U256,
+}
+
 /// The payment state of a running gateway.
 #[derive(Debug)]
 pub(crate) struct Payments {
     config: PaymentConfig,
     balances: Balances,
+    stats: std::sync::Mutex<(PaymentStats, ExactWei, ExactWei)>,
 }
 
 /// Tickets staged for one segment.
@@ -84,6 +99,8 @@ pub(crate) struct StagedPayment {
     pub(crate) header: String,
     /// Tickets in it.
     pub(crate) tickets: u64,
+    /// EV of one of them.
+    ev: ExactWei,
     update: StagedUpdate,
     recipient: Address,
     session: String,
@@ -94,6 +111,39 @@ impl Payments {
         Self {
             config,
             balances: Balances::new(),
+            stats: std::sync::Mutex::new((PaymentStats::default(), ExactWei::ZERO, ExactWei::ZERO)),
+        }
+    }
+
+    /// Totals so far.
+    pub(crate) fn stats(&self) -> PaymentStats {
+        let guard = match self.stats.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let (mut stats, ev, fees) = *guard;
+        stats.ev_sent_wei = ev.floor_wei().map(|(_, w)| w).unwrap_or_default();
+        stats.fees_wei = fees.floor_wei().map(|(_, w)| w).unwrap_or_default();
+        stats
+    }
+
+    fn record(&self, tickets: u64, ev: ExactWei, fee: Option<ExactWei>) {
+        let mut guard = match self.stats.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.0.tickets_sent += tickets;
+        if let Ok(total) = ev
+            .checked_mul_u64(tickets)
+            .and_then(|e| guard.1.checked_add(e))
+        {
+            guard.1 = total;
+        }
+        if let Some(fee) = fee {
+            guard.0.segments_paid += 1;
+            if let Ok(total) = guard.2.checked_add(fee) {
+                guard.2 = total;
+            }
         }
     }
 
@@ -239,6 +289,7 @@ impl Payments {
         Ok(StagedPayment {
             header: encode_payment_header(&batch),
             tickets: update.num_tickets,
+            ev,
             update,
             recipient: terms.recipient,
             session: session.to_owned(),
@@ -256,11 +307,15 @@ impl Payments {
     ) {
         let outcome = match outcome {
             None => UpdateOutcome::NotSent,
-            Some(None) => UpdateOutcome::CreditSpent,
+            Some(None) => {
+                self.record(staged.tickets, staged.ev, None);
+                UpdateOutcome::CreditSpent
+            }
             Some(Some(pixels)) => {
                 let debit = PricePerPixel::try_from(price)
                     .and_then(|p| p.fee(pixels))
                     .unwrap_or(ExactWei::ZERO);
+                self.record(staged.tickets, staged.ev, Some(debit));
                 UpdateOutcome::Received { debit }
             }
         };

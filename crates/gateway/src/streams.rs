@@ -59,6 +59,8 @@ pub(crate) struct Gateway {
     push_budget_mib: u32,
     /// On chain: the ticket sender and balances.
     payments: Option<Payments>,
+    /// Segments each orchestrator (by service URI) transcoded.
+    transcoded_by: Mutex<HashMap<Uri, u64>>,
 }
 
 /// One pushed stream.
@@ -123,6 +125,7 @@ impl Gateway {
             push_budget: tokio::sync::Semaphore::new(budget_mib as usize),
             push_budget_mib: budget_mib,
             payments: config_payments,
+            transcoded_by: Mutex::new(HashMap::new()),
         }
     }
 
@@ -210,6 +213,14 @@ impl Gateway {
     }
 
     /// Rendition bytes held, all streams together.
+    pub(crate) fn transcoded_by(&self) -> HashMap<Uri, u64> {
+        lock(&self.transcoded_by).clone()
+    }
+
+    pub(crate) fn payment_stats(&self) -> Option<crate::payment::PaymentStats> {
+        self.payments.as_ref().map(Payments::stats)
+    }
+
     pub(crate) fn retained_bytes(&self) -> u64 {
         self.retained.load(Ordering::Acquire)
     }
@@ -257,6 +268,9 @@ impl Gateway {
                 Ok((renditions, info)) => {
                     debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
                     self.store(stream, &segment, &renditions);
+                    *lock(&self.transcoded_by)
+                        .entry(session.transcoder.clone())
+                        .or_default() += 1;
                     if let Some(info) = info {
                         self.update_terms(stream, &session, &info).await;
                     }

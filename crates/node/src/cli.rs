@@ -321,6 +321,10 @@ pub struct NodeArgs {
     pub x264_preset: String,
 
     // ---- Operations -------------------------------------------------------------------
+    /// Serve the local CLI API (`GET /status`) here (`host:port` or a port on 127.0.0.1).
+    /// go-livepeer serves it on 127.0.0.1:7935 by default; this build only when asked.
+    #[arg(long = "cliAddr", help_heading = "Operations")]
+    pub cli_addr: Option<String>,
     /// Where node state goes (the orchestrator's cert.pem and key.pem).
     #[arg(long = "dataDir", help_heading = "Operations")]
     pub data_dir: Option<PathBuf>,
@@ -375,6 +379,12 @@ pub struct DemoArgs {
     /// The ladder (standard profile names or a JSON file).
     #[arg(long = "transcodingOptions", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]
     pub transcoding_options: String,
+    /// The quick unpaid path: one orchestrator and a gateway in this process, no chain.
+    #[arg(long)]
+    pub offchain: bool,
+    /// Orchestrator nodes of the paid devnet.
+    #[arg(long, default_value_t = 2)]
+    pub orchestrators: usize,
 }
 
 /// `livepeer bench transcode`

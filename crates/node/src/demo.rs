@@ -101,8 +101,39 @@ impl LocalNetwork {
     }
 }
 
-/// Runs the demo.
+/// Runs the demo: on the paid network by default ([`crate::paid_demo`]), or off-chain with
+/// `--offchain`.
 pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    if args.offchain {
+        run_offchain(args, cancel).await
+    } else {
+        crate::paid_demo::run(args, cancel).await
+    }
+}
+
+/// Prints the HLS table: each rendition's resolution (probed from its first segment in
+/// `out`), segments and bytes.
+pub async fn print_ladder(report: &crate::push::PushReport, out: &Path) -> anyhow::Result<()> {
+    let ffmpeg = livepeer_media::Ffmpeg::locate()?;
+    println!();
+    println!(
+        "{:<18} {:>11} {:>9} {:>12}",
+        "rendition", "resolution", "segments", "bytes"
+    );
+    for (name, (segments, bytes)) in &report.renditions {
+        let first = out.join(&report.manifest).join(name).join("0.ts");
+        let resolution = match ffmpeg.probe(&first).await {
+            Ok(info) => format!("{}x{}", info.width, info.height),
+            Err(_) => "?".into(),
+        };
+        println!("{name:<18} {resolution:>11} {segments:>9} {bytes:>12}");
+    }
+    println!();
+    Ok(())
+}
+
+/// The off-chain demo: one orchestrator and a gateway in this process, unpaid.
+async fn run_offchain(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let input = match &args.input {
         Some(path) => path.clone(),
         None => default_input()?,
@@ -143,21 +174,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
             return Err(err);
         }
     };
-    let ffmpeg = livepeer_media::Ffmpeg::locate()?;
-    println!();
-    println!(
-        "{:<18} {:>11} {:>9} {:>12}",
-        "rendition", "resolution", "segments", "bytes"
-    );
-    for (name, (segments, bytes)) in &report.renditions {
-        let first = args.out.join(&report.manifest).join(name).join("0.ts");
-        let resolution = match ffmpeg.probe(&first).await {
-            Ok(info) => format!("{}x{}", info.width, info.height),
-            Err(_) => "?".into(),
-        };
-        println!("{name:<18} {resolution:>11} {segments:>9} {bytes:>12}");
-    }
-    println!();
+    print_ladder(&report, &args.out).await?;
     println!(
         "{} segments, {:.1} s of video in {:.2} s wall: {:.2}x real time",
         report.segments,

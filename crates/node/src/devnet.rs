@@ -154,7 +154,7 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
 }
 
 /// Adds the nodes to the JSON report: `httpUrl` for the gateway account, and `dataDir`, `pid`,
-/// `log` and `command` (the node's arguments, to restart it) for every account that runs a
+/// `log`, `cliUrl` (its `GET /status`) and `command` (the node's arguments, to restart it) for every account that runs a
 /// node.
 fn annotate(value: &mut serde_json::Value, network: &Network) {
     let Some(accounts) = value["accounts"].as_array_mut() else {
@@ -176,6 +176,7 @@ fn annotate(value: &mut serde_json::Value, network: &Network) {
         account["pid"] = node.pid().into();
         account["log"] = node.log.display().to_string().into();
         account["command"] = node.args.clone().into();
+        account["cliUrl"] = node.cli_url.clone().into();
         if node.role == "gateway" {
             account["httpUrl"] = network.gateway_url.clone().into();
         }

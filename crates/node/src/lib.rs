@@ -5,10 +5,12 @@
 pub mod bench;
 pub mod chain;
 pub mod cli;
+pub mod cli_api;
 pub mod demo;
 pub mod devnet;
 mod logging;
 pub mod network;
+pub mod paid_demo;
 pub mod push;
 pub mod soak;
 
@@ -253,7 +255,7 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
         );
     }
     let mut services = JoinSet::new();
-    let mut on_chain = None;
+    let mut on_chain: Option<chain::OnChain> = None;
     if args.network != "offchain" {
         // The account first: a wrong password or a missing key fails before any connection.
         let account = open_account(&args).await?;
@@ -287,6 +289,12 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
         };
         on_chain = Some(connected);
     }
+    let mut view = cli_api::NodeView {
+        network: args.network.clone(),
+        address: on_chain.as_ref().map(|c| c.node.address()),
+        orchestrator: None,
+        gateway: None,
+    };
     if args.orchestrator {
         if args
             .http_addr
@@ -306,6 +314,7 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
             transcoder = args.transcoder,
             "orchestrator ready"
         );
+        view.orchestrator = Some((service.service_uri().to_string(), service.handle()));
         let token = cancel.clone();
         services.spawn(async move {
             (
@@ -325,12 +334,22 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
         }
         let service = GatewayService::bind(config).await?;
         info!(addr = %service.local_addr(), "gateway ready");
+        view.gateway = Some(service.handle());
         let token = cancel.clone();
         services.spawn(async move {
             (
                 "gateway",
                 service.run(token).await.map_err(anyhow::Error::from),
             )
+        });
+    }
+    if let Some(addr) = &args.cli_addr {
+        let (local, serve) =
+            cli_api::bind(cli_api::parse_cli_addr(addr)?, view, cancel.clone()).await?;
+        info!(addr = %local, "CLI API listening");
+        services.spawn(async move {
+            serve.await;
+            ("cli api", Ok(()))
         });
     }
     let mut failed = None;

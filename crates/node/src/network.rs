@@ -76,6 +76,8 @@ pub struct NodeProcess {
     pub data_dir: PathBuf,
     /// Its log file.
     pub log: PathBuf,
+    /// Its CLI API, `http://127.0.0.1:<port>` (`GET /status`).
+    pub cli_url: String,
     /// The command line it runs with (after the executable), so it can be restarted.
     pub args: Vec<String>,
     /// The running process.
@@ -87,18 +89,37 @@ impl NodeProcess {
         role: &'static str,
         address: Address,
         data_dir: PathBuf,
-        args: Vec<String>,
+        mut args: Vec<String>,
         log: PathBuf,
     ) -> anyhow::Result<Self> {
+        let cli_port = free_port()?;
+        args.extend(["-cliAddr".into(), format!("127.0.0.1:{cli_port}")]);
         let child = spawn_node(&args, &log)?;
         Ok(Self {
             role,
             address,
             data_dir,
             log,
+            cli_url: format!("http://127.0.0.1:{cli_port}"),
             args,
             child,
         })
+    }
+
+    /// The node's `GET /status` JSON.
+    ///
+    /// Errors: the node does not answer.
+    pub async fn status(&self) -> anyhow::Result<serde_json::Value> {
+        use http_body_util::BodyExt;
+        let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let url = format!("{}/status", self.cli_url);
+        let response = tokio::time::timeout(Duration::from_secs(5), client.get(url.parse()?))
+            .await
+            .with_context(|| format!("GET {url} timed out"))??;
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(serde_json::from_slice(&body)?)
     }
 
     /// The process id.

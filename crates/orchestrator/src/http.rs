@@ -140,6 +140,14 @@ async fn post_segment(
     let info = match paid_segment(&state, &mut admitted).await {
         Ok(info) => info,
         Err(err) => {
+            if let Some(payments) = &state.payments
+                && matches!(
+                    err,
+                    OrchestratorError::PaymentRefused(_) | OrchestratorError::InsufficientBalance
+                )
+            {
+                payments.refused();
+            }
             if let Ok(slot) = admitted.slot {
                 state.sessions.release_refused(slot);
             }

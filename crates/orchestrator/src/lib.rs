@@ -315,6 +315,13 @@ impl OrchestratorService {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// A view of the running orchestrator, valid after [`run`](Self::run) takes the service.
+    pub fn handle(&self) -> OrchestratorHandle {
+        OrchestratorHandle {
+            state: self.state.clone(),
+        }
+    }
+
     /// The orchestrator's ETH address when it is paid on chain.
     pub fn address(&self) -> Option<alloy_primitives::Address> {
         self.state.payments.as_ref().map(|p| p.address())
@@ -383,6 +390,24 @@ impl OrchestratorService {
         }
         info!("orchestrator stopped");
         Ok(())
+    }
+}
+
+/// A cloneable view of a running orchestrator.
+#[derive(Debug, Clone)]
+pub struct OrchestratorHandle {
+    state: Arc<State>,
+}
+
+impl OrchestratorHandle {
+    /// On chain: tickets received, winners, refusals and fees so far.
+    pub fn payment_stats(&self) -> Option<payment::PaymentStats> {
+        self.state.payments.as_ref().map(|p| p.stats())
+    }
+
+    /// Sessions open now.
+    pub fn sessions(&self) -> usize {
+        self.state.sessions.len()
     }
 }
 

@@ -97,11 +97,34 @@ struct FixedPrice {
     updated: Instant,
 }
 
+/// What an orchestrator has been paid so far (all gateways together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentStats {
+    /// Tickets accepted (credited).
+    pub tickets_received: u64,
+    /// Winning tickets stored for redemption.
+    pub winners: u64,
+    /// Payments refused (bad tickets, inactive, insufficient balance).
+    pub payments_refused: u64,
+    /// Segments charged for.
+    pub segments_paid: u64,
+    /// Fees charged (output pixels × price), wei (rounded down).
+    pub fees_wei: U256,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    stats: PaymentStats,
+    fees: ExactWei,
+}
+
 /// The payment state of a running orchestrator.
 #[derive(Debug)]
 pub(crate) struct Payments {
     config: PaymentConfig,
     balances: Balances,
+    counters: Mutex<Counters>,
     /// The price of each (gateway, session) once its first paid ticket arrived.
     fixed: Mutex<HashMap<(Address, String), FixedPrice>>,
 }
@@ -112,7 +135,28 @@ impl Payments {
             config,
             balances: Balances::new(),
             fixed: Mutex::new(HashMap::new()),
+            counters: Mutex::new(Counters::default()),
         }
+    }
+
+    fn counters(&self) -> MutexGuard<'_, Counters> {
+        match self.counters.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Totals so far.
+    pub(crate) fn stats(&self) -> PaymentStats {
+        let c = self.counters();
+        let mut stats = c.stats;
+        stats.fees_wei = c.fees.floor_wei().map(|(_, w)| w).unwrap_or_default();
+        stats
+    }
+
+    /// Counts a refused payment (its error is answered by the caller).
+    pub(crate) fn refused(&self) {
+        self.counters().stats.payments_refused += 1;
     }
 
     fn fixed(&self) -> MutexGuard<'_, HashMap<(Address, String), FixedPrice>> {
@@ -228,6 +272,11 @@ impl Payments {
             .await
             .map_err(|_| OrchestratorError::Internal("payment task failed"))?
             .map_err(|e| OrchestratorError::PaymentRefused(e.to_string()))?;
+        {
+            let mut c = self.counters();
+            c.stats.tickets_received += received.accepted as u64;
+            c.stats.winners += received.winners.len() as u64;
+        }
         // The first paid ticket fixes the session's price.
         if received.accepted > 0 {
             self.fixed()
@@ -284,6 +333,13 @@ impl Payments {
     pub(crate) fn debit(&self, sender: Address, session: &str, pixels: u64) -> Option<ExactWei> {
         let price = PricePerPixel::try_from(self.price_for(sender, Some(session))).ok()?;
         let fee = price.fee(pixels).ok()?;
+        {
+            let mut c = self.counters();
+            c.stats.segments_paid += 1;
+            if let Ok(total) = c.fees.checked_add(fee) {
+                c.fees = total;
+            }
+        }
         match self.balances.debit(sender, session, fee) {
             Ok(balance) => {
                 debug!(%sender, session, pixels, %fee, %balance, "fees debited");

@@ -443,3 +443,74 @@ async fn a_sigkilled_orchestrator_redeems_its_winners_after_a_restart() {
         .status();
     let _ = restarted.wait();
 }
+
+#[test]
+fn the_demo_runs_the_paid_network_and_reports_redeemed_tickets_and_fees() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        .args(["demo", "--exit", "--transcodingOptions", LADDER, "--out"])
+        .arg(out_dir.path())
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = |label: &str| -> u64 {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| {
+                l[l.find(label).expect("label") + label.len()..]
+                    .split_whitespace()
+                    .next()
+            })
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} line in\n{stdout}"))
+    };
+    let sent = count("tickets sent by the gateway");
+    let redeemed = count("tickets redeemed on chain");
+    assert!(sent >= 1 && redeemed >= 1, "{stdout}");
+    assert_eq!(
+        count("winning tickets"),
+        redeemed,
+        "every winner redeemed: {stdout}"
+    );
+    // Some orchestrator earned fees, and the deposit went down.
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("0x") && l.contains("rewarded"))
+            .any(|l| !l.contains(" 0.000000 ETH")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("gateway deposit  100.000000 ETH -> 99."),
+        "{stdout}"
+    );
+    assert!(out_dir.path().join("demo.m3u8").is_file());
+}
+
+#[test]
+fn the_offchain_demo_still_takes_the_quick_unpaid_path() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        .args([
+            "demo",
+            "--exit",
+            "--offchain",
+            "--transcodingOptions",
+            LADDER,
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("x real time"), "{stdout}");
+    assert!(!stdout.contains("tickets"), "{stdout}");
+    assert!(out_dir.path().join("demo.m3u8").is_file());
+}
