@@ -6,6 +6,7 @@ use alloy_primitives::U256;
 use hyper::StatusCode;
 use livepeer_pm::{PriceInfo, TicketStore, TimeSource};
 use livepeer_testing::chain::{eth, memory_chain, paid_gateway, paid_orchestrator};
+use livepeer_testing::request;
 
 use crate::*;
 
@@ -149,4 +150,139 @@ async fn an_unpaid_gateway_is_refused_by_a_paid_orchestrator() {
     );
     gw.stop().await;
     orch.stop().await;
+}
+
+/// The on-chain pool as a fixed list (the node walks the BondingManager instead).
+struct FixedPool(Vec<livepeer_gateway::pool::PoolMember>);
+
+impl livepeer_gateway::pool::OrchestratorPool for FixedPool {
+    fn walk(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<livepeer_gateway::pool::PoolWalk, livepeer_gateway::selection::SelectionError>,
+    > {
+        let members = self.0.clone();
+        Box::pin(async move { Ok(livepeer_gateway::pool::PoolWalk { round: 10, members }) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_selection_follows_stake_weights_and_never_picks_an_orchestrator_above_the_max_price()
+{
+    use livepeer_gateway::selection::{SelectionCandidate, SelectionConfig, probabilities};
+    use livepeer_pm::PricePerPixel;
+
+    let chain = memory_chain();
+    // Prices 1, 1 and 5 wei/pixel; stakes 1000, 3000 and 6000 LPT; max price 2 wei/pixel.
+    let prices = [1i64, 1, 5];
+    let stakes = [1000u64, 3000, 6000];
+    let mut paid = Vec::new();
+    let mut orchs = Vec::new();
+    for price in prices {
+        let p = paid_orchestrator(&chain, PriceInfo::new(price, 1), U256::ZERO);
+        let payments = p.config.clone();
+        orchs.push(
+            Orch::start(move |c| {
+                c.payments = Some(payments);
+                c.max_sessions = 200;
+            })
+            .await,
+        );
+        paid.push(p);
+    }
+    let members: Vec<_> = orchs
+        .iter()
+        .zip(&paid)
+        .zip(stakes)
+        .map(|((o, p), stake)| livepeer_gateway::pool::PoolMember {
+            address: p.signer.address(),
+            service_uri: o.base.clone(),
+            stake: eth(stake),
+            activation_round: 0,
+            deactivation_round: u64::MAX,
+        })
+        .collect();
+    let selection = SelectionConfig {
+        max_price: Some(PricePerPixel::new(2, 1).expect("price")),
+        ..Default::default()
+    };
+    // Go's defaults (stake 0.7, random 0.3, price 0): the two within the max price get
+    // 0.7 × 1/4 + 0.3 / 2 = 0.325 and 0.7 × 3/4 + 0.3 / 2 = 0.675.
+    let want = probabilities(
+        &selection,
+        &members
+            .iter()
+            .zip(prices)
+            .map(|(m, price)| SelectionCandidate {
+                address: m.address,
+                stake: m.stake,
+                price: PricePerPixel::new(price as u64, 1).expect("price"),
+                perf_score: None,
+            })
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        (want[0] - 0.325).abs() < 1e-9 && (want[1] - 0.675).abs() < 1e-9,
+        "{want:?}"
+    );
+    assert_eq!(want[2], 0.0);
+
+    let (_, mut gw_payments) = paid_gateway(&chain, eth(10), eth(10));
+    gw_payments.pool = Some(std::sync::Arc::new(FixedPool(members)));
+    gw_payments.selection = selection;
+    let ladder = profiles(&[P144]);
+    let gw = Gateway::start_with(Vec::new(), ladder.clone(), |c| {
+        c.payments = Some(gw_payments);
+        c.max_sessions = 0;
+    })
+    .await;
+    let http = http();
+    let segment = &bikes().await[0];
+    // One stream per draw: each new stream's first session is a weighted draw.
+    const STREAMS: usize = 100;
+    let pushes = futures::stream::iter(0..STREAMS).map(|i| {
+        let http = http.clone();
+        let gw = &gw;
+        async move {
+            let manifest = format!("draw-{i}");
+            let answer = push(&http, gw, &manifest, segment).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+            request(
+                &http,
+                hyper::Method::DELETE,
+                &format!("{}/live/{manifest}", gw.base),
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        }
+    });
+    use futures::StreamExt as _;
+    pushes.buffer_unordered(4).collect::<Vec<_>>().await;
+
+    let by = gw.handle.segments_by_orchestrator();
+    let count = |o: &Orch| {
+        by.iter()
+            .find(|(uri, _)| uri.to_string().trim_end_matches('/') == o.base)
+            .map_or(0, |(_, n)| *n)
+    };
+    let counts: Vec<u64> = orchs.iter().map(count).collect();
+    assert_eq!(counts.iter().sum::<u64>(), STREAMS as u64, "{counts:?}");
+    assert_eq!(
+        counts[2], 0,
+        "the orchestrator above the max price is never selected"
+    );
+    // Within 0.2 of the weights: 4 standard deviations at 100 draws.
+    for i in 0..2 {
+        let share = counts[i] as f64 / STREAMS as f64;
+        assert!(
+            (share - want[i]).abs() < 0.2,
+            "shares {counts:?} vs {want:?}"
+        );
+    }
+    gw.stop().await;
+    for o in orchs {
+        o.stop().await;
+    }
 }
