@@ -29,21 +29,24 @@ struct DevnetProcess {
 
 impl DevnetProcess {
     fn start(orchestrators: usize, round_length: u64) -> Self {
+        Self::start_with(&[
+            "--orchestrators",
+            &orchestrators.to_string(),
+            "--round-length",
+            &round_length.to_string(),
+            "--transcodingOptions",
+            LADDER,
+            "--x264Preset",
+            "ultrafast",
+        ])
+    }
+
+    fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
-            .args([
-                "devnet",
-                "--orchestrators",
-                &orchestrators.to_string(),
-                "--json",
-                "--round-length",
-                &round_length.to_string(),
-                "--transcodingOptions",
-                LADDER,
-                "--x264Preset",
-                "ultrafast",
-                "--dir",
-            ])
+            .args(["devnet", "--json"])
+            .args(args)
+            .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -513,4 +516,44 @@ fn the_offchain_demo_still_takes_the_quick_unpaid_path() {
     assert!(stdout.contains("x real time"), "{stdout}");
     assert!(!stdout.contains("tickets"), "{stdout}");
     assert!(out_dir.path().join("demo.m3u8").is_file());
+}
+
+#[test]
+fn an_account_that_is_not_a_registered_orchestrator_cannot_start_one_on_chain() {
+    let devnet = DevnetProcess::start_with(&["--chain-only", "--orchestrators", "0"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "secret\n").expect("password file");
+    let out = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        .args([
+            "-orchestrator",
+            "-transcoder",
+            "-network",
+            "devnet",
+            "-ethUrl",
+            devnet.report["rpcUrl"].as_str().expect("rpc url"),
+            "-ethController",
+            devnet.report["contracts"]["controller"]
+                .as_str()
+                .expect("controller"),
+            "-serviceAddr",
+            "127.0.0.1:0",
+            "-dataDir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("-ethPassword")
+        .arg(&password)
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: account 0x") && last.contains("is not a registered orchestrator"),
+        "{stderr}"
+    );
+    assert!(
+        last.contains("BondingManager.transcoder"),
+        "says what to do: {last}"
+    );
 }
