@@ -178,11 +178,18 @@ impl PaymentChain for ChainPayments {
             if self.0.state().sender(sender).is_some() {
                 return Ok(());
             }
-            self.0
+            let info = self
+                .0
                 .watch_sender(sender)
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            // Anyone can sign a request: only accounts that can pay stay watched, so the set
+            // (and its per-round re-reads) is bounded by what funding them costs.
+            if info.deposit.is_zero() && info.reserve_funds_remaining.is_zero() {
+                self.0.state().forget_sender(sender);
+                return Err("no deposit and no reserve on the TicketBroker".into());
+            }
+            Ok(())
         })
     }
 }

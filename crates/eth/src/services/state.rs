@@ -196,6 +196,13 @@ impl ChainState {
         inner.head
     }
 
+    /// Stops caching `sender` (an account with nothing to pay with that asked for ticket
+    /// parameters: keeping it would let anyone grow the watched set, and the per-round
+    /// re-reads, one signature at a time).
+    pub fn forget_sender(&self, sender: Address) {
+        self.write().senders.remove(&sender);
+    }
+
     pub(crate) fn set_sender(&self, sender: Address, info: SenderInfo, claimed_by_me: U256) {
         self.write().senders.insert(
             sender,
