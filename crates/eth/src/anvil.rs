@@ -35,17 +35,24 @@ pub const ANVIL_ENV: &str = "LIVEPEER_ANVIL";
 pub const DEV_CHAIN_ID: u64 = 31337;
 
 /// Where anvil is looked for, in order: `$LIVEPEER_ANVIL`, `contracts/node_modules/.bin/anvil`
-/// under the current directory and under this repository, then `anvil` on `PATH`.
+/// under the current directory, under the running package's repository (`$CARGO_MANIFEST_DIR`)
+/// and under the current directory's parents, then `anvil` on `PATH`.
 pub fn anvil_candidates() -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(path) = std::env::var_os(ANVIL_ENV) {
         candidates.push(PathBuf::from(path));
     }
     candidates.push(PathBuf::from("contracts/node_modules/.bin/anvil"));
-    candidates.push(PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../contracts/node_modules/.bin/anvil"
-    )));
+    // The repository's copy, found at run time (`$CARGO_MANIFEST_DIR` under cargo, else the
+    // current directory's ancestors), never through a path compiled in: artifacts are shared
+    // between checkouts.
+    let rel = "contracts/node_modules/.bin/anvil";
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        candidates.push(PathBuf::from(dir).join("../..").join(rel));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.extend(cwd.ancestors().skip(1).map(|a| a.join(rel)));
+    }
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path).map(|dir| dir.join("anvil")));
     }

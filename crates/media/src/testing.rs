@@ -26,8 +26,23 @@ pub fn media_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(TEST_MEDIA_ENV).map(PathBuf::from) {
         return dir.is_dir().then_some(dir);
     }
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.setup/media"));
-    dir.is_dir().then_some(dir)
+    repository_dir(".setup/media")
+}
+
+/// `rel` under the repository root, found at run time: from `$CARGO_MANIFEST_DIR` (set by
+/// `cargo test` and `cargo run` for the running package) two levels up, else from the current
+/// directory and each of its parents. Never from a path baked in at compile time: build
+/// artifacts are shared between checkouts at different paths (one `CARGO_TARGET_DIR`), and a
+/// compiled-in path would point into another checkout.
+pub fn repository_dir(rel: &str) -> Option<PathBuf> {
+    let from_manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|d| PathBuf::from(d).join("../..").join(rel))
+        .filter(|p| p.exists());
+    if from_manifest.is_some() {
+        return from_manifest;
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors().map(|a| a.join(rel)).find(|p| p.exists())
 }
 
 /// The path of test clip `name` (one of [`ALL_CLIPS`]).

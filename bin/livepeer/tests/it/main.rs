@@ -185,13 +185,10 @@ fn ctrl_c_stops_a_gateway_cleanly_and_json_logs_are_json() {
 
 #[test]
 fn ticket_inspect_reports_hash_signer_and_win() {
-    let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/pm_tickets.json"
-        ))
-        .expect("vectors"),
-    )
+    let vectors: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/pm_tickets.json"
+    )))
     .expect("JSON");
     let dir = tempfile::tempdir().expect("tempdir");
     for (i, ticket) in vectors["tickets"]

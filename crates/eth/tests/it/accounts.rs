@@ -60,7 +60,11 @@ struct EthAccountKey {
 /// Runs `script` with `args` under the venv's interpreter: its standard output on success,
 /// `Err` with its standard error when it exits 3 (eth-account refused), a panic otherwise.
 async fn eth_account(script: &str, args: &[&std::ffi::OsStr]) -> Result<serde_json::Value, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Found at run time (cargo sets CARGO_MANIFEST_DIR for the test process), never through a
+    // path compiled in: build artifacts are shared between checkouts.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(|d| Path::new(&d).join("../.."))
+        .unwrap_or_else(|| Path::new("../..").to_path_buf());
     let python = root.join(ETH_ACCOUNT_PYTHON);
     assert!(
         python.is_file(),

@@ -75,13 +75,10 @@ async fn resolving_a_wrong_controller_is_one_clear_error() {
 async fn ticket_hashes_match_the_vectors() {
     let devnet = devnet(0).await;
     let broker = TicketBroker::new(devnet.info.contracts.ticket_broker, devnet.provider.clone());
-    let vectors: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../testdata/pm_tickets.json"
-        ))
-        .expect("vectors"),
-    )
+    let vectors: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/pm_tickets.json"
+    )))
     .expect("JSON");
     for t in vectors["tickets"].as_array().expect("tickets") {
         let hex = |k: &str| t[k].as_str().expect(k).to_string();
