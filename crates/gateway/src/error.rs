@@ -6,7 +6,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-/// Everything that can go wrong in the gateway.
+/// Everything that can go wrong in the gateway: pushes and segment attempts, payments, and
+/// choosing on-chain orchestrators (selection configuration, prices, the pool walk, the
+/// orchestrator cache, and the reasons a probed pool member is not a candidate,
+/// [`crate::pool::probe_pool`]).
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// A file or socket operation failed.
@@ -141,7 +144,8 @@ pub enum GatewayError {
         extension: String,
     },
     /// The orchestrator's price rose above twice the session's first price (go-livepeer
-    /// `validatePrice`); the session is dropped and another tried.
+    /// `server/segment_rpc.go:validatePrice`, "Orchestrator price has more than doubled");
+    /// the session is dropped and another tried.
     #[error(
         "orchestrator {addr} raised its price from {initial} to {price} wei/pixel, above twice the session's first price"
     )]
@@ -152,6 +156,105 @@ pub enum GatewayError {
         initial: String,
         /// The new price.
         price: String,
+    },
+    /// A selection weight is negative or not a number.
+    #[error("selection weight {name} must be a finite number >= 0, got {value}")]
+    InvalidWeight {
+        /// The flag, e.g. `-selectStakeWeight`.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+    },
+    /// The three selection weights do not sum to 1 (go-livepeer's text).
+    #[error(
+        "sum of selection algorithm weights must be 1.0, stakeWeight={stake_weight}, \
+         priceWeight={price_weight}, randWeight={rand_weight}"
+    )]
+    WeightsDoNotSumToOne {
+        /// `-selectStakeWeight`.
+        stake_weight: f64,
+        /// `-selectPriceWeight`.
+        price_weight: f64,
+        /// `-selectRandFreq`.
+        rand_weight: f64,
+    },
+    /// `-selectPriceExpFactor` is not a positive number.
+    #[error("-selectPriceExpFactor must be a finite number > 0, got {0}")]
+    InvalidPriceExpFactor(f64),
+    /// `-maxPricePerUnit` or `-pixelsPerUnit` cannot be used.
+    #[error("invalid {flag} {value:?}: {reason}")]
+    InvalidMaxPrice {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The orchestrator sent no price (go-livepeer "missing price info" /
+    /// "missing orchestrator price").
+    #[error("no price")]
+    MissingPrice,
+    /// The price has `pixels_per_unit` 0 (go-livepeer "pixels per unit is 0").
+    #[error("pixels per unit is 0 (price per unit {price_per_unit})")]
+    ZeroPixelsPerUnit {
+        /// `PriceInfo.price_per_unit`.
+        price_per_unit: i64,
+    },
+    /// The price is negative, or its `pixels_per_unit` is.
+    #[error("negative price {price_per_unit}/{pixels_per_unit}")]
+    NegativePrice {
+        /// `PriceInfo.price_per_unit`.
+        price_per_unit: i64,
+        /// `PriceInfo.pixels_per_unit`.
+        pixels_per_unit: i64,
+    },
+    /// An on-chain pool member's service URI is not an orchestrator address.
+    #[error("invalid service URI: {0}")]
+    InvalidServiceUri(#[source] Box<GatewayError>),
+    /// A pool member's `GetOrchestrator` failed (transport, timeout, gRPC status).
+    #[error("no answer: {0}")]
+    Unreachable(#[source] Box<GatewayError>),
+    /// Discovery ended before this pool member answered.
+    #[error("no answer within the discovery time")]
+    NoAnswerInTime,
+    /// The answer names no transcoder URI.
+    #[error("no transcoder URI")]
+    MissingTranscoderUri,
+    /// The answer's capabilities do not cover the job.
+    #[error("capabilities incompatible with the job")]
+    IncompatibleCapabilities,
+    /// The answer carries no ticket parameters.
+    #[error("no ticket params")]
+    MissingTicketParams,
+    /// The ticket parameters do not decode, or the gateway's sender refuses them
+    /// (go-livepeer `Sender.ValidateTicketParams`).
+    #[error("invalid ticket params: {0}")]
+    InvalidTicketParams(#[source] livepeer_pm::PmError),
+    /// The answer carries no ETH address (go-livepeer "missing ETH address").
+    #[error("missing ETH address")]
+    MissingAddress,
+    /// The ticket recipient is not the pool member the service URI belongs to.
+    #[error("ticket recipient {recipient} is not the pool member {member}")]
+    RecipientMismatch {
+        /// The on-chain address the service URI is registered to.
+        member: alloy_primitives::Address,
+        /// `TicketParams.recipient`.
+        recipient: alloy_primitives::Address,
+    },
+    /// The on-chain pool could not be read.
+    #[error("orchestrator pool: {0}")]
+    Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The orchestrator cache (SQLite) failed.
+    #[error("orchestrator cache: {0}")]
+    Cache(#[from] rusqlite::Error),
+    /// A row of the orchestrator cache does not parse.
+    #[error("orchestrator cache: bad {column} {value:?}")]
+    CorruptCache {
+        /// The column.
+        column: &'static str,
+        /// Its text.
+        value: String,
     },
     /// The session's ticket parameters expired; it is refreshed before the next attempt.
     #[error("ticket parameters expired: {0}")]
@@ -213,8 +316,47 @@ impl GatewayError {
             | GatewayError::PushTimeout(_)
             | GatewayError::SenderUnusable(_)
             | GatewayError::UnsupportedFormat { .. } => false,
+            // Discovery, selection and configuration: not the outcome of a segment attempt, so
+            // no other orchestrator is tried for them.
+            e if e.is_discovery() || e.is_config() => false,
             _ => true,
         }
+    }
+
+    /// Whether this is why a pool member is not a candidate, or why the pool could not be read
+    /// ([`crate::pool::probe_pool`], [`crate::pool::OrchestratorPool::walk`]): the gateway
+    /// has no usable orchestrator from it now.
+    fn is_discovery(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::MissingPrice
+                | GatewayError::ZeroPixelsPerUnit { .. }
+                | GatewayError::NegativePrice { .. }
+                | GatewayError::InvalidServiceUri(_)
+                | GatewayError::Unreachable(_)
+                | GatewayError::NoAnswerInTime
+                | GatewayError::MissingTranscoderUri
+                | GatewayError::IncompatibleCapabilities
+                | GatewayError::MissingTicketParams
+                | GatewayError::InvalidTicketParams(_)
+                | GatewayError::MissingAddress
+                | GatewayError::RecipientMismatch { .. }
+                | GatewayError::Pool(_)
+        )
+    }
+
+    /// Whether this is the gateway's own setup failing: selection flags (checked at start,
+    /// so they never reach a push) or the orchestrator cache.
+    fn is_config(&self) -> bool {
+        matches!(
+            self,
+            GatewayError::InvalidWeight { .. }
+                | GatewayError::WeightsDoNotSumToOne { .. }
+                | GatewayError::InvalidPriceExpFactor(_)
+                | GatewayError::InvalidMaxPrice { .. }
+                | GatewayError::Cache(_)
+                | GatewayError::CorruptCache { .. }
+        )
     }
 
     /// Whether an orchestrator refused the segment because of the request itself (400, 413,
@@ -240,12 +382,16 @@ impl GatewayError {
     /// and a duration above 5 minutes), 400/404/408/413/415 for bad requests, 500 otherwise.
     ///
     /// Too many streams is 503 rather than go-livepeer's 500 "Too many connections": the
-    /// gateway is fine, it is full, and a pusher may retry later.
+    /// gateway is fine, it is full, and a pusher may retry later. Discovery errors (a pool
+    /// member rejected, the pool unreadable) are 503 like no sessions; selection
+    /// configuration and orchestrator cache errors are the gateway's own, 500.
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::NoSessions
             | GatewayError::TooManyStreams { .. }
             | GatewayError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            e if e.is_discovery() => StatusCode::SERVICE_UNAVAILABLE,
+            e if e.is_config() => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::SenderUnusable(_) => StatusCode::PAYMENT_REQUIRED,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
@@ -355,6 +501,59 @@ mod tests {
             assert_eq!(err.is_retryable(), retry, "{err}");
             assert!(!err.is_request_fault(), "{err}");
         }
+        // Discovery and selection: a pool member rejected or the pool unreadable means no
+        // orchestrator now; configuration and the cache are the gateway's own.
+        let selection = [
+            (GatewayError::MissingPrice, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                GatewayError::Unreachable(Box::new(GatewayError::Rpc {
+                    uri: "u".into(),
+                    reason: "timeout".into(),
+                })),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                GatewayError::NoAnswerInTime,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                GatewayError::Pool("rpc down".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                GatewayError::WeightsDoNotSumToOne {
+                    stake_weight: 0.5,
+                    price_weight: 0.0,
+                    rand_weight: 0.3,
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                GatewayError::InvalidMaxPrice {
+                    flag: "-maxPricePerUnit",
+                    value: "x".into(),
+                    reason: "not a number",
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                GatewayError::Cache(rusqlite::Error::QueryReturnedNoRows),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (err, status) in selection {
+            assert_eq!(err.status(), status, "{err}");
+            assert!(!err.is_retryable(), "{err}");
+            assert!(!err.is_request_fault(), "{err}");
+        }
+        // A price increase drops the session; another orchestrator is tried.
+        let raised = GatewayError::PriceIncreased {
+            addr: "o".into(),
+            initial: "1/1".into(),
+            price: "3/1".into(),
+        };
+        assert!(raised.is_retryable());
+        assert_eq!(raised.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             GatewayError::NoSessions.to_string(),
             "No sessions available"

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::GatewayError;
 use crate::pool::{OrchestratorCache, OrchestratorPool};
-use crate::selection::{SelectionConfig, SelectionError};
+use crate::selection::SelectionConfig;
 
 /// The fee estimate's margin over the pixels the ladder should produce: 2 % (go-livepeer
 /// `server/segment_rpc.go:estimateFee`, `outPixels * 1.02`).
@@ -203,16 +203,12 @@ impl Payments {
             .map(|p| PricePerPixel::try_from(p.initial_price))
             .transpose()
             .map_err(|e| bad(e.to_string()))?;
-        crate::price::validate_price(info.price_info.as_ref(), initial).map_err(|e| match e {
-            SelectionError::PriceMoreThanDoubled { price, initial } => {
-                GatewayError::PriceIncreased {
-                    addr: addr.to_string(),
-                    initial,
-                    price,
-                }
-            }
-            other => bad(other.to_string()),
-        })?;
+        crate::price::validate_price(addr, info.price_info.as_ref(), initial).map_err(
+            |e| match e {
+                e @ GatewayError::PriceIncreased { .. } => e,
+                other => bad(other.to_string()),
+            },
+        )?;
         let price = info
             .price_info
             .as_ref()

@@ -23,10 +23,11 @@ use livepeer_proto::{convert, net};
 use rusqlite::{Connection, OptionalExtension, params};
 use tracing::debug;
 
+use crate::GatewayError;
 use crate::client::OrchestratorClient;
 use crate::discovery::{DISCOVERY_CUTOFF, parse_orch_addr};
 use crate::price::advertised_price;
-use crate::selection::{SelectionCandidate, SelectionError};
+use crate::selection::SelectionCandidate;
 
 /// File name of the cache under `-dataDir`.
 pub const ORCHESTRATOR_CACHE_FILE: &str = "orchestrators.sqlite3";
@@ -83,8 +84,8 @@ impl PoolWalk {
 pub trait OrchestratorPool: Send + Sync {
     /// Walks the pool and reads each member's stake for the current round.
     ///
-    /// Errors: [`SelectionError::Pool`] with the chain client's error.
-    fn walk(&self) -> BoxFuture<'_, Result<PoolWalk, SelectionError>>;
+    /// Errors: [`GatewayError::Pool`] with the chain client's error.
+    fn walk(&self) -> BoxFuture<'_, Result<PoolWalk, GatewayError>>;
 }
 
 /// What is known about one orchestrator; `None` fields keep the cached value on
@@ -199,22 +200,22 @@ pub struct OrchestratorCache {
 }
 
 impl OrchestratorCache {
-    /// Opens (or creates) the cache at `path`. Errors: [`SelectionError::Cache`].
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, SelectionError> {
+    /// Opens (or creates) the cache at `path`. Errors: [`GatewayError::Cache`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, GatewayError> {
         Self::init(Connection::open(path)?)
     }
 
     /// Opens (or creates) [`ORCHESTRATOR_CACHE_FILE`] in `data_dir` (which must exist).
-    pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, SelectionError> {
+    pub fn open_in(data_dir: impl AsRef<Path>) -> Result<Self, GatewayError> {
         Self::open(data_dir.as_ref().join(ORCHESTRATOR_CACHE_FILE))
     }
 
     /// A cache in memory (same SQL, nothing kept; for tests).
-    pub fn open_in_memory() -> Result<Self, SelectionError> {
+    pub fn open_in_memory() -> Result<Self, GatewayError> {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, SelectionError> {
+    fn init(conn: Connection) -> Result<Self, GatewayError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.execute_batch(SCHEMA)?;
@@ -231,7 +232,7 @@ impl OrchestratorCache {
     }
 
     /// The SQLite journal mode in force, e.g. `"wal"` (`"memory"` in memory).
-    pub fn journal_mode(&self) -> Result<String, SelectionError> {
+    pub fn journal_mode(&self) -> Result<String, GatewayError> {
         Ok(self
             .conn()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
@@ -239,19 +240,15 @@ impl OrchestratorCache {
 
     /// Inserts or updates one orchestrator at time `now` (go-livepeer `UpdateOrch`): the
     /// update time is always set; `None` fields and a blank service URI keep the cached
-    /// value. Errors: [`SelectionError::Cache`].
-    pub fn upsert(
-        &self,
-        update: &OrchestratorUpdate,
-        now: SystemTime,
-    ) -> Result<(), SelectionError> {
+    /// value. Errors: [`GatewayError::Cache`].
+    pub fn upsert(&self, update: &OrchestratorUpdate, now: SystemTime) -> Result<(), GatewayError> {
         upsert_on(&self.conn(), update, now)
     }
 
     /// Records a pool walk (addresses, service URIs, stakes, rounds) in one transaction and
     /// returns how many rows it wrote (go-livepeer `cacheTranscoderPool` and
-    /// `cacheOrchestratorStake`). Errors: [`SelectionError::Cache`].
-    pub fn record_walk(&self, walk: &PoolWalk, now: SystemTime) -> Result<usize, SelectionError> {
+    /// `cacheOrchestratorStake`). Errors: [`GatewayError::Cache`].
+    pub fn record_walk(&self, walk: &PoolWalk, now: SystemTime) -> Result<usize, GatewayError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for member in &walk.members {
@@ -263,12 +260,12 @@ impl OrchestratorCache {
 
     /// Records the price of a `GetOrchestrator` answer under its ticket recipient (go-livepeer
     /// `cacheOrchInfos`). Returns `false`, storing nothing, when the answer has no ticket
-    /// params or no valid price. Errors: [`SelectionError::Cache`].
+    /// params or no valid price. Errors: [`GatewayError::Cache`].
     pub fn record_answer(
         &self,
         info: &net::OrchestratorInfo,
         now: SystemTime,
-    ) -> Result<bool, SelectionError> {
+    ) -> Result<bool, GatewayError> {
         let Some(params) = info.ticket_params.as_ref() else {
             return Ok(false);
         };
@@ -290,8 +287,8 @@ impl OrchestratorCache {
     }
 
     /// Records the price of every candidate of a probe, in one transaction.
-    /// Errors: [`SelectionError::Cache`].
-    pub fn record_probe(&self, probe: &PoolProbe, now: SystemTime) -> Result<(), SelectionError> {
+    /// Errors: [`GatewayError::Cache`].
+    pub fn record_probe(&self, probe: &PoolProbe, now: SystemTime) -> Result<(), GatewayError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for c in &probe.candidates {
@@ -306,8 +303,8 @@ impl OrchestratorCache {
     }
 
     /// The cached row of `address`, if any.
-    /// Errors: [`SelectionError::Cache`], [`SelectionError::CorruptCache`].
-    pub fn get(&self, address: Address) -> Result<Option<CachedOrchestrator>, SelectionError> {
+    /// Errors: [`GatewayError::Cache`], [`GatewayError::CorruptCache`].
+    pub fn get(&self, address: Address) -> Result<Option<CachedOrchestrator>, GatewayError> {
         let conn = self.conn();
         let raw = conn
             .query_row(
@@ -320,20 +317,20 @@ impl OrchestratorCache {
     }
 
     /// Every cached row, by address.
-    /// Errors: [`SelectionError::Cache`], [`SelectionError::CorruptCache`].
-    pub fn all(&self) -> Result<Vec<CachedOrchestrator>, SelectionError> {
+    /// Errors: [`GatewayError::Cache`], [`GatewayError::CorruptCache`].
+    pub fn all(&self) -> Result<Vec<CachedOrchestrator>, GatewayError> {
         self.select("1 = 1", params![])
     }
 
     /// The discovery candidates at `round` and time `now`: active in `round`
     /// ([`PoolMember::is_active`]) and updated within [`CANDIDATE_MAX_AGE`] of `now`
     /// (go-livepeer `DBOrchestratorPoolCache.getURLs`), by address.
-    /// Errors: [`SelectionError::Cache`], [`SelectionError::CorruptCache`].
+    /// Errors: [`GatewayError::Cache`], [`GatewayError::CorruptCache`].
     pub fn candidates(
         &self,
         round: u64,
         now: SystemTime,
-    ) -> Result<Vec<CachedOrchestrator>, SelectionError> {
+    ) -> Result<Vec<CachedOrchestrator>, GatewayError> {
         let oldest = unix_seconds(now).saturating_sub(age_seconds(CANDIDATE_MAX_AGE));
         self.select(
             "activation_round <= ?1 AND ?1 < deactivation_round AND updated_at >= ?2",
@@ -345,7 +342,7 @@ impl OrchestratorCache {
         &self,
         condition: &str,
         args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<CachedOrchestrator>, SelectionError> {
+    ) -> Result<Vec<CachedOrchestrator>, GatewayError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM orchestrators WHERE {condition} ORDER BY eth_address"
@@ -363,7 +360,7 @@ fn upsert_on(
     conn: &Connection,
     u: &OrchestratorUpdate,
     now: SystemTime,
-) -> Result<(), SelectionError> {
+) -> Result<(), GatewayError> {
     let mut stmt = conn.prepare_cached(UPSERT)?;
     stmt.execute(params![
         address_text(u.address),
@@ -405,8 +402,8 @@ impl RawRow {
         })
     }
 
-    fn parse(self) -> Result<CachedOrchestrator, SelectionError> {
-        let corrupt = |column: &'static str, value: &str| SelectionError::CorruptCache {
+    fn parse(self) -> Result<CachedOrchestrator, GatewayError> {
+        let corrupt = |column: &'static str, value: &str| GatewayError::CorruptCache {
             column,
             value: value.to_string(),
         };
@@ -499,9 +496,9 @@ impl OnChainCandidate {
 pub struct PoolRejection {
     /// The member.
     pub member: PoolMember,
-    /// Why: [`SelectionError::InvalidServiceUri`], [`SelectionError::Unreachable`],
-    /// [`SelectionError::NoAnswerInTime`], or a reason of [`check_answer`].
-    pub reason: SelectionError,
+    /// Why: [`GatewayError::InvalidServiceUri`], [`GatewayError::Unreachable`],
+    /// [`GatewayError::NoAnswerInTime`], or a reason of [`check_answer`].
+    pub reason: GatewayError,
 }
 
 /// The outcome of [`probe_pool`].
@@ -526,16 +523,16 @@ impl PoolProbe {
 
 /// Checks one `GetOrchestrator` answer from `member` for `job`, in this order:
 ///
-/// 1. a transcoder URI ([`SelectionError::MissingTranscoderUri`]) and capabilities covering
-///    the job, or none sent and a legacy-only job ([`SelectionError::IncompatibleCapabilities`];
+/// 1. a transcoder URI ([`GatewayError::MissingTranscoderUri`]) and capabilities covering
+///    the job, or none sent and a legacy-only job ([`GatewayError::IncompatibleCapabilities`];
 ///    go-livepeer `discovery.go` acceptance);
 /// 2. a valid price ([`crate::price::advertised_price`]: missing, zero pixels, negative);
-/// 3. ticket params present ([`SelectionError::MissingTicketParams`]) and decodable
-///    ([`SelectionError::InvalidTicketParams`]);
-/// 4. an ETH address ([`SelectionError::MissingAddress`]);
-/// 5. the ticket recipient is the member ([`SelectionError::RecipientMismatch`]): stake is
+/// 3. ticket params present ([`GatewayError::MissingTicketParams`]) and decodable
+///    ([`GatewayError::InvalidTicketParams`]);
+/// 4. an ETH address ([`GatewayError::MissingAddress`]);
+/// 5. the ticket recipient is the member ([`GatewayError::RecipientMismatch`]): stake is
 ///    taken from the member, so it must be the orchestrator being paid;
-/// 6. `validate` accepts the ticket params ([`SelectionError::InvalidTicketParams`]; the node
+/// 6. `validate` accepts the ticket params ([`GatewayError::InvalidTicketParams`]; the node
 ///    passes `Sender::validate_ticket_params`).
 ///
 /// go-livepeer (`db_discovery.go` `pred`) checks the address, ticket params and price in
@@ -546,37 +543,37 @@ pub fn check_answer<F>(
     info: &net::OrchestratorInfo,
     job: &Capabilities,
     validate: &F,
-) -> Result<(PricePerPixel, TicketParams), SelectionError>
+) -> Result<(PricePerPixel, TicketParams), GatewayError>
 where
     F: Fn(&TicketParams) -> Result<(), PmError> + ?Sized,
 {
     if info.transcoder.is_empty() {
-        return Err(SelectionError::MissingTranscoderUri);
+        return Err(GatewayError::MissingTranscoderUri);
     }
     let compatible = match &info.capabilities {
         Some(caps) => job.compatible_with(&convert::capabilities_from_net(Some(caps))),
         None => job.bitstring.is_legacy_only(),
     };
     if !compatible {
-        return Err(SelectionError::IncompatibleCapabilities);
+        return Err(GatewayError::IncompatibleCapabilities);
     }
     let price = advertised_price(info)?;
     let wire_params = info
         .ticket_params
         .as_ref()
-        .ok_or(SelectionError::MissingTicketParams)?;
-    let params = payment::ticket_params_from_net(wire_params)
-        .map_err(SelectionError::InvalidTicketParams)?;
+        .ok_or(GatewayError::MissingTicketParams)?;
+    let params =
+        payment::ticket_params_from_net(wire_params).map_err(GatewayError::InvalidTicketParams)?;
     if info.address.is_empty() {
-        return Err(SelectionError::MissingAddress);
+        return Err(GatewayError::MissingAddress);
     }
     if params.recipient != member.address {
-        return Err(SelectionError::RecipientMismatch {
+        return Err(GatewayError::RecipientMismatch {
             member: member.address,
             recipient: params.recipient,
         });
     }
-    validate(&params).map_err(SelectionError::InvalidTicketParams)?;
+    validate(&params).map_err(GatewayError::InvalidTicketParams)?;
     Ok((price, params))
 }
 
@@ -589,7 +586,7 @@ where
 /// `-discoveryTimeout`), doubling it while no candidate has been found, and stops once every
 /// member answered, when the timer fires with at least one candidate, or at
 /// [`DISCOVERY_CUTOFF`]. Members still unanswered then are rejected with
-/// [`SelectionError::NoAnswerInTime`]. Candidates keep the member's address and stake.
+/// [`GatewayError::NoAnswerInTime`]. Candidates keep the member's address and stake.
 pub async fn probe_pool<F>(
     client: &OrchestratorClient,
     members: &[PoolMember],
@@ -612,7 +609,7 @@ where
                 asked[i] = true;
                 probe.rejected.push(PoolRejection {
                     member: member.clone(),
-                    reason: SelectionError::InvalidServiceUri(err),
+                    reason: GatewayError::InvalidServiceUri(Box::new(err)),
                 });
                 continue;
             }
@@ -637,7 +634,7 @@ where
                 asked[i] = true;
                 let member = &members[i];
                 let checked = result
-                    .map_err(SelectionError::Unreachable)
+                    .map_err(|e| GatewayError::Unreachable(Box::new(e)))
                     .and_then(|info| {
                         check_answer(member, &info, job, &validate).map(|ok| (info, ok))
                     });
@@ -668,7 +665,7 @@ where
         if !asked[i] {
             probe.rejected.push(PoolRejection {
                 member: member.clone(),
-                reason: SelectionError::NoAnswerInTime,
+                reason: GatewayError::NoAnswerInTime,
             });
         }
     }
@@ -857,7 +854,7 @@ mod tests {
     struct FixedPool(PoolWalk);
 
     impl OrchestratorPool for FixedPool {
-        fn walk(&self) -> BoxFuture<'_, Result<PoolWalk, SelectionError>> {
+        fn walk(&self) -> BoxFuture<'_, Result<PoolWalk, GatewayError>> {
             Box::pin(async move { Ok(self.0.clone()) })
         }
     }
@@ -929,7 +926,7 @@ mod tests {
             .expect("insert");
         assert!(matches!(
             cache.all(),
-            Err(SelectionError::CorruptCache {
+            Err(GatewayError::CorruptCache {
                 column: "stake",
                 ..
             })
@@ -995,7 +992,7 @@ mod tests {
         };
         assert!(matches!(
             with(&|i| i.transcoder.clear()),
-            SelectionError::MissingTranscoderUri
+            GatewayError::MissingTranscoderUri
         ));
         assert!(matches!(
             with(&|i| {
@@ -1004,18 +1001,18 @@ mod tests {
                     ..Default::default()
                 }))
             }),
-            SelectionError::IncompatibleCapabilities
+            GatewayError::IncompatibleCapabilities
         ));
         assert!(matches!(
             with(&|i| i.price_info = None),
-            SelectionError::MissingPrice
+            GatewayError::MissingPrice
         ));
         assert!(matches!(
             with(&|i| i.price_info = Some(net::PriceInfo {
                 price_per_unit: 1,
                 ..Default::default()
             })),
-            SelectionError::ZeroPixelsPerUnit { .. }
+            GatewayError::ZeroPixelsPerUnit { .. }
         ));
         assert!(matches!(
             with(&|i| i.price_info = Some(net::PriceInfo {
@@ -1023,32 +1020,32 @@ mod tests {
                 pixels_per_unit: 1,
                 ..Default::default()
             })),
-            SelectionError::NegativePrice { .. }
+            GatewayError::NegativePrice { .. }
         ));
         assert!(matches!(
             with(&|i| i.ticket_params = None),
-            SelectionError::MissingTicketParams
+            GatewayError::MissingTicketParams
         ));
         assert!(matches!(
             with(&|i| if let Some(p) = i.ticket_params.as_mut() {
                 p.recipient = vec![1, 2, 3];
             }),
-            SelectionError::InvalidTicketParams(PmError::InvalidField { .. })
+            GatewayError::InvalidTicketParams(PmError::InvalidField { .. })
         ));
         assert!(matches!(
             with(&|i| i.address.clear()),
-            SelectionError::MissingAddress
+            GatewayError::MissingAddress
         ));
         let other = priced_info(Address::repeat_byte(2));
         assert!(matches!(
             check_answer(&m, &other, &job(), &accept),
-            Err(SelectionError::RecipientMismatch { .. })
+            Err(GatewayError::RecipientMismatch { .. })
         ));
         // The caller's ticket-params check (the node's Sender) has the last word.
         let refuse = |_: &TicketParams| Err(PmError::MissingExpirationBlock);
         assert!(matches!(
             check_answer(&m, &good, &job(), &refuse),
-            Err(SelectionError::InvalidTicketParams(
+            Err(GatewayError::InvalidTicketParams(
                 PmError::MissingExpirationBlock
             ))
         ));

@@ -10,7 +10,7 @@ use alloy_primitives::U256;
 use livepeer_pm::PricePerPixel;
 use livepeer_proto::net;
 
-use crate::selection::SelectionError;
+use crate::GatewayError;
 
 /// How many times its first price a session's price may grow to (go-livepeer
 /// `priceIncreaseThreshold`, 2/1): prices in a custom currency move with the exchange rate.
@@ -19,45 +19,46 @@ pub const PRICE_INCREASE_THRESHOLD: u64 = 2;
 /// `price` (an `OrchestratorInfo.price_info`, `price_per_unit` wei per `pixels_per_unit`
 /// pixels) as a reduced price per pixel. A zero price is valid (`0/1`).
 ///
-/// Errors: [`SelectionError::MissingPrice`] when absent (go "missing price info"),
-/// [`SelectionError::ZeroPixelsPerUnit`] (go "pixels per unit is 0"),
-/// [`SelectionError::NegativePrice`] when either term is negative. go reduces `-a/-b` to a
+/// Errors: [`GatewayError::MissingPrice`] when absent (go "missing price info"),
+/// [`GatewayError::ZeroPixelsPerUnit`] (go "pixels per unit is 0"),
+/// [`GatewayError::NegativePrice`] when either term is negative. go reduces `-a/-b` to a
 /// positive price; we refuse it, as no orchestrator sends it.
-pub fn price_per_pixel(price: Option<&net::PriceInfo>) -> Result<PricePerPixel, SelectionError> {
-    let price = price.ok_or(SelectionError::MissingPrice)?;
+pub fn price_per_pixel(price: Option<&net::PriceInfo>) -> Result<PricePerPixel, GatewayError> {
+    let price = price.ok_or(GatewayError::MissingPrice)?;
     let (per_unit, pixels) = (price.price_per_unit, price.pixels_per_unit);
     if pixels == 0 {
-        return Err(SelectionError::ZeroPixelsPerUnit {
+        return Err(GatewayError::ZeroPixelsPerUnit {
             price_per_unit: per_unit,
         });
     }
-    let negative = || SelectionError::NegativePrice {
+    let negative = || GatewayError::NegativePrice {
         price_per_unit: per_unit,
         pixels_per_unit: pixels,
     };
     let num = u64::try_from(per_unit).map_err(|_| negative())?;
     let den = u64::try_from(pixels).map_err(|_| negative())?;
     // den > 0 here, so this cannot fail; map the impossible error rather than unwrap.
-    PricePerPixel::new(num, den).map_err(|_| SelectionError::ZeroPixelsPerUnit {
+    PricePerPixel::new(num, den).map_err(|_| GatewayError::ZeroPixelsPerUnit {
         price_per_unit: per_unit,
     })
 }
 
 /// The price of `info`, see [`price_per_pixel`].
-pub fn advertised_price(info: &net::OrchestratorInfo) -> Result<PricePerPixel, SelectionError> {
+pub fn advertised_price(info: &net::OrchestratorInfo) -> Result<PricePerPixel, GatewayError> {
     price_per_pixel(info.price_info.as_ref())
 }
 
 /// The check before each payment (go-livepeer `server/segment_rpc.go:validatePrice`): the
 /// orchestrator's current price must parse ([`price_per_pixel`]) and, when the session has a
 /// first price, be at most [`PRICE_INCREASE_THRESHOLD`] times it (exactly twice is allowed).
-/// Returns the current price.
+/// Returns the current price. `addr` names the orchestrator in the error.
 ///
-/// Errors: those of [`price_per_pixel`], and [`SelectionError::PriceMoreThanDoubled`].
+/// Errors: those of [`price_per_pixel`], and [`GatewayError::PriceIncreased`].
 pub fn validate_price(
+    addr: &str,
     current: Option<&net::PriceInfo>,
     initial: Option<PricePerPixel>,
-) -> Result<PricePerPixel, SelectionError> {
+) -> Result<PricePerPixel, GatewayError> {
     let price = price_per_pixel(current)?;
     if let Some(initial) = initial {
         // price.num / price.den > 2 × initial.num / initial.den, cross-multiplied in 256 bits.
@@ -66,9 +67,10 @@ pub fn validate_price(
             * U256::from(initial.num())
             * U256::from(price.den());
         if lhs > rhs {
-            return Err(SelectionError::PriceMoreThanDoubled {
-                price: format!("{}/{}", price.num(), price.den()),
+            return Err(GatewayError::PriceIncreased {
+                addr: addr.to_string(),
                 initial: format!("{}/{}", initial.num(), initial.den()),
+                price: format!("{}/{}", price.num(), price.den()),
             });
         }
     }
@@ -113,21 +115,21 @@ mod tests {
     fn bad_prices_are_refused() {
         assert!(matches!(
             price_per_pixel(None),
-            Err(SelectionError::MissingPrice)
+            Err(GatewayError::MissingPrice)
         ));
         assert!(matches!(
             advertised_price(&net::OrchestratorInfo::default()),
-            Err(SelectionError::MissingPrice)
+            Err(GatewayError::MissingPrice)
         ));
         assert!(matches!(
             price_per_pixel(Some(&wire(5, 0))),
-            Err(SelectionError::ZeroPixelsPerUnit { price_per_unit: 5 })
+            Err(GatewayError::ZeroPixelsPerUnit { price_per_unit: 5 })
         ));
         for (a, b) in [(-1, 1), (1, -1), (-3, -2), (i64::MIN, 1)] {
             assert!(
                 matches!(
                     price_per_pixel(Some(&wire(a, b))),
-                    Err(SelectionError::NegativePrice { .. })
+                    Err(GatewayError::NegativePrice { .. })
                 ),
                 "{a}/{b}"
             );
@@ -148,28 +150,28 @@ mod tests {
             (wire(i64::MAX, 1), false),
         ];
         for (current, accepted) in cases {
-            let result = validate_price(Some(&current), first);
+            let result = validate_price("o", Some(&current), first);
             assert_eq!(result.is_ok(), accepted, "{current:?}: {result:?}");
         }
-        let err = validate_price(Some(&wire(201, 3)), first).expect_err("above 2x");
-        assert!(matches!(err, SelectionError::PriceMoreThanDoubled { .. }));
+        let err = validate_price("o", Some(&wire(201, 3)), first).expect_err("above 2x");
+        assert!(matches!(err, GatewayError::PriceIncreased { .. }));
         assert!(
             err.to_string()
-                .contains("Orchestrator price has more than doubled")
+                .contains("orchestrator o raised its price from 100/3 to 67/1 wei/pixel")
         );
         // A session that started free may not start charging.
-        assert!(validate_price(Some(&wire(1, 1)), Some(PricePerPixel::ZERO)).is_err());
+        assert!(validate_price("o", Some(&wire(1, 1)), Some(PricePerPixel::ZERO)).is_err());
         // Without a first price only the parse applies.
         assert_eq!(
-            validate_price(Some(&wire(i64::MAX, 1)), None).expect("valid"),
+            validate_price("o", Some(&wire(i64::MAX, 1)), None).expect("valid"),
             ppp(u64::try_from(i64::MAX).expect("positive"), 1)
         );
         assert!(matches!(
-            validate_price(None, first),
-            Err(SelectionError::MissingPrice)
+            validate_price("o", None, first),
+            Err(GatewayError::MissingPrice)
         ));
         // Huge terms do not overflow the comparison.
         let max = u64::MAX;
-        assert!(validate_price(Some(&wire(i64::MAX, 1)), Some(ppp(max, 1))).is_ok());
+        assert!(validate_price("o", Some(&wire(i64::MAX, 1)), Some(ppp(max, 1))).is_ok());
     }
 }

@@ -40,7 +40,7 @@
 //!   ours are the exact base units.
 
 use alloy_primitives::{Address, U256};
-use livepeer_pm::{PmError, PricePerPixel};
+use livepeer_pm::PricePerPixel;
 use rand::Rng;
 
 use crate::GatewayError;
@@ -62,124 +62,6 @@ pub const DEFAULT_MAX_PRICE_PER_UNIT: &str = "0";
 pub const DEFAULT_PIXELS_PER_UNIT: &str = "1";
 /// How far the three weights may sum from 1.0 (go-livepeer `createSelectionAlgorithm`).
 pub const WEIGHT_SUM_TOLERANCE: f64 = 0.0001;
-
-/// Everything that can go wrong choosing on-chain orchestrators: configuration, prices, the
-/// pool walk, the orchestrator cache, and the reasons a probed orchestrator is not a
-/// candidate ([`crate::pool::probe_pool`]).
-#[derive(Debug, thiserror::Error)]
-pub enum SelectionError {
-    /// A weight is negative or not a number.
-    #[error("selection weight {name} must be a finite number >= 0, got {value}")]
-    InvalidWeight {
-        /// The flag, e.g. `-selectStakeWeight`.
-        name: &'static str,
-        /// The value given.
-        value: f64,
-    },
-    /// The three weights do not sum to 1 (go-livepeer's text).
-    #[error(
-        "sum of selection algorithm weights must be 1.0, stakeWeight={stake_weight}, \
-         priceWeight={price_weight}, randWeight={rand_weight}"
-    )]
-    WeightsDoNotSumToOne {
-        /// `-selectStakeWeight`.
-        stake_weight: f64,
-        /// `-selectPriceWeight`.
-        price_weight: f64,
-        /// `-selectRandFreq`.
-        rand_weight: f64,
-    },
-    /// `-selectPriceExpFactor` is not a positive number.
-    #[error("-selectPriceExpFactor must be a finite number > 0, got {0}")]
-    InvalidPriceExpFactor(f64),
-    /// `-maxPricePerUnit` or `-pixelsPerUnit` cannot be used.
-    #[error("invalid {flag} {value:?}: {reason}")]
-    InvalidMaxPrice {
-        /// The flag.
-        flag: &'static str,
-        /// The value given.
-        value: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The orchestrator sent no price (go-livepeer "missing price info" /
-    /// "missing orchestrator price").
-    #[error("no price")]
-    MissingPrice,
-    /// The price has `pixels_per_unit` 0 (go-livepeer "pixels per unit is 0").
-    #[error("pixels per unit is 0 (price per unit {price_per_unit})")]
-    ZeroPixelsPerUnit {
-        /// `PriceInfo.price_per_unit`.
-        price_per_unit: i64,
-    },
-    /// The price is negative, or its `pixels_per_unit` is.
-    #[error("negative price {price_per_unit}/{pixels_per_unit}")]
-    NegativePrice {
-        /// `PriceInfo.price_per_unit`.
-        price_per_unit: i64,
-        /// `PriceInfo.pixels_per_unit`.
-        pixels_per_unit: i64,
-    },
-    /// The orchestrator's price is above twice the session's first price (go-livepeer
-    /// `server/segment_rpc.go:validatePrice`).
-    #[error(
-        "Orchestrator price has more than doubled, Orchestrator price: {price}, \
-         Orchestrator initial price: {initial}"
-    )]
-    PriceMoreThanDoubled {
-        /// The price now, `num/den` wei per pixel.
-        price: String,
-        /// The session's first price.
-        initial: String,
-    },
-    /// The pool member's service URI is not an orchestrator address.
-    #[error("invalid service URI: {0}")]
-    InvalidServiceUri(#[source] GatewayError),
-    /// `GetOrchestrator` failed (transport, timeout, gRPC status).
-    #[error("no answer: {0}")]
-    Unreachable(#[source] GatewayError),
-    /// Discovery ended before this orchestrator answered.
-    #[error("no answer within the discovery time")]
-    NoAnswerInTime,
-    /// The answer names no transcoder URI.
-    #[error("no transcoder URI")]
-    MissingTranscoderUri,
-    /// The answer's capabilities do not cover the job.
-    #[error("capabilities incompatible with the job")]
-    IncompatibleCapabilities,
-    /// The answer carries no ticket parameters.
-    #[error("no ticket params")]
-    MissingTicketParams,
-    /// The ticket parameters do not decode, or the gateway's sender refuses them
-    /// (go-livepeer `Sender.ValidateTicketParams`).
-    #[error("invalid ticket params: {0}")]
-    InvalidTicketParams(#[source] PmError),
-    /// The answer carries no ETH address (go-livepeer "missing ETH address").
-    #[error("missing ETH address")]
-    MissingAddress,
-    /// The ticket recipient is not the pool member the service URI belongs to.
-    #[error("ticket recipient {recipient} is not the pool member {member}")]
-    RecipientMismatch {
-        /// The on-chain address the service URI is registered to.
-        member: Address,
-        /// `TicketParams.recipient`.
-        recipient: Address,
-    },
-    /// The on-chain pool could not be read.
-    #[error("orchestrator pool: {0}")]
-    Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The orchestrator cache (SQLite) failed.
-    #[error("orchestrator cache: {0}")]
-    Cache(#[from] rusqlite::Error),
-    /// A row of the orchestrator cache does not parse.
-    #[error("orchestrator cache: bad {column} {value:?}")]
-    CorruptCache {
-        /// The column.
-        column: &'static str,
-        /// Its text.
-        value: String,
-    },
-}
 
 /// The selection parameters (go-livepeer `server.ProbabilitySelectionAlgorithm` plus the
 /// gateway's max price). Build with [`Default`] and check with [`SelectionConfig::validate`].
@@ -224,28 +106,28 @@ impl SelectionConfig {
     /// and also that each weight is a finite number ≥ 0 and the factor a finite number > 0
     /// (go accepts any float; a negative weight or factor has no meaning).
     ///
-    /// Errors: [`SelectionError::InvalidWeight`], [`SelectionError::WeightsDoNotSumToOne`],
-    /// [`SelectionError::InvalidPriceExpFactor`].
-    pub fn validate(&self) -> Result<(), SelectionError> {
+    /// Errors: [`GatewayError::InvalidWeight`], [`GatewayError::WeightsDoNotSumToOne`],
+    /// [`GatewayError::InvalidPriceExpFactor`].
+    pub fn validate(&self) -> Result<(), GatewayError> {
         for (name, value) in [
             ("-selectStakeWeight", self.stake_weight),
             ("-selectPriceWeight", self.price_weight),
             ("-selectRandFreq", self.rand_weight),
         ] {
             if !value.is_finite() || value < 0.0 {
-                return Err(SelectionError::InvalidWeight { name, value });
+                return Err(GatewayError::InvalidWeight { name, value });
             }
         }
         let sum = self.stake_weight + self.price_weight + self.rand_weight;
         if (sum - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
-            return Err(SelectionError::WeightsDoNotSumToOne {
+            return Err(GatewayError::WeightsDoNotSumToOne {
                 stake_weight: self.stake_weight,
                 price_weight: self.price_weight,
                 rand_weight: self.rand_weight,
             });
         }
         if !self.price_exp_factor.is_finite() || self.price_exp_factor <= 0.0 {
-            return Err(SelectionError::InvalidPriceExpFactor(self.price_exp_factor));
+            return Err(GatewayError::InvalidPriceExpFactor(self.price_exp_factor));
         }
         Ok(())
     }
@@ -281,14 +163,14 @@ pub struct Selection {
 /// by `wei` or `eth` (× 10¹⁸); `pixels_per_unit` an integer > 0. A max price of 0 means any
 /// price: `Ok(None)`. Other currencies (`USD`, …) need go's price feed and are refused.
 ///
-/// Errors: [`SelectionError::InvalidMaxPrice`] for a malformed number, an unsupported
+/// Errors: [`GatewayError::InvalidMaxPrice`] for a malformed number, an unsupported
 /// currency, `pixels_per_unit` ≤ 0, or a reduced fraction whose terms do not fit in 64 bits.
 pub fn max_price_from_flags(
     max_price_per_unit: &str,
     pixels_per_unit: &str,
-) -> Result<Option<PricePerPixel>, SelectionError> {
+) -> Result<Option<PricePerPixel>, GatewayError> {
     let bad =
-        |flag: &'static str, value: &str, reason: &'static str| SelectionError::InvalidMaxPrice {
+        |flag: &'static str, value: &str, reason: &'static str| GatewayError::InvalidMaxPrice {
             flag,
             value: value.to_string(),
             reason,
@@ -850,7 +732,7 @@ mod tests {
             assert!(
                 matches!(
                     max_price_from_flags(per_unit, pixels),
-                    Err(SelectionError::InvalidMaxPrice { .. })
+                    Err(GatewayError::InvalidMaxPrice { .. })
                 ),
                 "{per_unit} / {pixels}"
             );

@@ -14,7 +14,7 @@ use livepeer_eth::services::{
     ChainNode, RedemptionService, RewardService, RoundInitializer, ServicesConfig,
 };
 use livepeer_gateway::pool::{OrchestratorCache, OrchestratorPool, PoolMember, PoolWalk};
-use livepeer_gateway::selection::{SelectionConfig, SelectionError, max_price_from_flags};
+use livepeer_gateway::selection::{SelectionConfig, max_price_from_flags};
 use livepeer_orchestrator::payment::{BoxFuture, parse_price_per_gateway};
 use livepeer_orchestrator::{PaymentChain, Pricing};
 use livepeer_pm::{
@@ -306,14 +306,16 @@ pub async fn orchestrator_payments(
 struct ChainPool(ChainNode);
 
 impl OrchestratorPool for ChainPool {
-    fn walk(&self) -> futures::future::BoxFuture<'_, Result<PoolWalk, SelectionError>> {
+    fn walk(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<PoolWalk, livepeer_gateway::GatewayError>> {
         Box::pin(async move {
             let round = self.0.state().last_initialized_round();
             let members = self
                 .0
                 .transcoder_pool()
                 .await
-                .map_err(|e| SelectionError::Pool(Box::new(e)))?;
+                .map_err(|e| livepeer_gateway::GatewayError::Pool(Box::new(e)))?;
             Ok(PoolWalk {
                 round,
                 members: members

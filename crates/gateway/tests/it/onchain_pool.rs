@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use alloy_primitives::{Address, U256};
+use livepeer_gateway::GatewayError;
 use livepeer_gateway::client::OrchestratorClient;
 use livepeer_gateway::discovery::DEFAULT_DISCOVERY_TIMEOUT;
 use livepeer_gateway::dispatch::job_capabilities;
 use livepeer_gateway::pool::{OrchestratorCache, PoolMember, PoolWalk, probe_pool};
-use livepeer_gateway::selection::SelectionError;
 
 use crate::*;
 
@@ -90,9 +90,9 @@ async fn offchain_orchestrators_in_the_pool_are_rejected_for_no_price() {
         let reason = &rejection.reason;
         let expected = match byte {
             // Answered, compatible, with a transcoder URI, but unpriced.
-            0xa1 | 0xb2 => matches!(reason, SelectionError::MissingPrice),
-            0xc3 => matches!(reason, SelectionError::Unreachable(_)),
-            0xd4 => matches!(reason, SelectionError::InvalidServiceUri(_)),
+            0xa1 | 0xb2 => matches!(reason, GatewayError::MissingPrice),
+            0xc3 => matches!(reason, GatewayError::Unreachable(_)),
+            0xd4 => matches!(reason, GatewayError::InvalidServiceUri(_)),
             _ => false,
         };
         assert!(expected, "member {byte:#x}: {reason}");

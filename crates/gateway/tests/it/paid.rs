@@ -160,7 +160,7 @@ impl livepeer_gateway::pool::OrchestratorPool for FixedPool {
         &self,
     ) -> futures::future::BoxFuture<
         '_,
-        Result<livepeer_gateway::pool::PoolWalk, livepeer_gateway::selection::SelectionError>,
+        Result<livepeer_gateway::pool::PoolWalk, livepeer_gateway::GatewayError>,
     > {
         let members = self.0.clone();
         Box::pin(async move { Ok(livepeer_gateway::pool::PoolWalk { round: 10, members }) })
