@@ -418,6 +418,10 @@ pub struct BenchPaidArgs {
     /// orchestrator redeeming winners) does not fall into the next run's timing.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub settle: Duration,
+    /// Block interval of the paid devnet; the orchestrator redeems its winners on each new
+    /// block.
+    #[arg(long = "block-time", default_value = "1s", value_parser = parse_duration)]
+    pub block_time: Duration,
     /// Where the nodes' data directories and logs go (default: a temporary directory,
     /// removed at exit).
     #[arg(long)]

@@ -9,7 +9,12 @@
 //!   staked, registered, priced ([`crate::network::devnet_price`]) and running its Ethereum
 //!   services, and a gateway with a deposit and reserve whose every segment carries the tickets
 //!   its balance lacks (signed `SegData`, `Livepeer-Payment` header, validation, winners stored
-//!   with an fsync, redemption).
+//!   with an fsync, redemption). Anvil mines a block every `--block-time`, and the orchestrator
+//!   redeems on each new block the winners whose parameters expired (40 blocks after they were
+//!   issued), so redemption and parameter refreshes run during the bench as they would in
+//!   operation (the devnet's ticket parameters make most tickets win, far more winners than
+//!   mainnet's parameters give). After the last push the bench waits for the winners to be
+//!   redeemed.
 //!
 //! Pushes alternate off-chain, paid, off-chain, paid … so drift in machine load falls on both;
 //! the first push of each is a warm-up (discovery, session, TLS) and is not timed. After every
@@ -43,8 +48,9 @@ use crate::network::{Network, NetworkConfig};
 
 /// Blocks per round of the paid devnet (`livepeer devnet`'s default).
 pub const BENCH_ROUND_LENGTH_BLOCKS: u64 = 50;
-/// How long the bench waits after the last push for the orchestrator to settle its winners.
-pub const WINNER_SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Beyond the blocks a winner waits for its parameters to expire, how long the bench waits
+/// after the last push for the orchestrator to settle its winners.
+pub const WINNER_SETTLE_MARGIN: Duration = Duration::from_secs(20);
 /// How long a node of the off-chain path gets to listen, and the restarted paid gateway.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The log line of the gateway that carries the number of tickets of a segment's payment
@@ -327,7 +333,7 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
     let started = Instant::now();
     let mut network = Network::start(&NetworkConfig {
         orchestrators: 1,
-        block_time: None,
+        block_time: Some(args.block_time),
         dir: dir.join("paid"),
         x264_preset: args.preset.clone(),
         transcoding_options: args.profiles.clone(),
@@ -354,8 +360,9 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
         .context("the gateway URL has no port")?;
     wait_for_port(gateway_port).await?;
     println!(
-        "paid devnet up in {:.1} s (anvil, contracts, 1 orchestrator at {} wei/pixel, gateway with deposit and reserve)",
+        "paid devnet up in {:.1} s (anvil, a block every {:?}, contracts, 1 orchestrator at {} wei/pixel, gateway with deposit and reserve)",
         started.elapsed().as_secs_f64(),
+        args.block_time,
         crate::network::devnet_price(0)
     );
 
@@ -386,11 +393,19 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
     }
     let load_after = load_average();
 
-    // Winners: wait for the orchestrator to settle them, then count by status.
+    // Winners: the orchestrator redeems a winner once its parameters expired
+    // (PARAMS_EXPIRATION_BLOCKS after they were issued); wait for that, then count by status.
     let store = network.nodes[0]
         .data_dir
         .join(crate::chain::TICKET_STORE_FILE);
-    let deadline = Instant::now() + WINNER_SETTLE_TIMEOUT;
+    let expiry = args.block_time.saturating_mul(u32::try_from(
+        livepeer_pm::recipient::PARAMS_EXPIRATION_BLOCKS,
+    )?);
+    println!(
+        "waiting up to {:?} for the orchestrator to redeem its winners",
+        expiry + WINNER_SETTLE_MARGIN
+    );
+    let deadline = Instant::now() + expiry + WINNER_SETTLE_MARGIN;
     let winners = loop {
         let counts = winners_by_status(&store)?;
         let pending = counts
