@@ -20,6 +20,9 @@ use hyper_util::rt::TokioExecutor;
 use crate::cli::BenchTranscodeArgs;
 use crate::demo::LocalNetwork;
 
+mod paid;
+pub use paid::paid;
+
 /// Length of the benchmark segment.
 pub const BENCH_SEGMENT: Duration = Duration::from_secs(2);
 

@@ -106,6 +106,9 @@ pub enum BenchCommand {
     /// Concurrent real-time pushes for minutes through two orchestrators, one of them
     /// SIGKILLed and restarted during the run: failed segments and memory over time.
     Soak(BenchSoakArgs),
+    /// The gateway → orchestrator path paid with tickets on a devnet against the same path
+    /// off-chain: wall time per segment of each, paid/off-chain speed, tickets and winners.
+    Paid(BenchPaidArgs),
 }
 
 fn parse_bool_flag(s: &str) -> Result<bool, String> {
@@ -403,6 +406,36 @@ pub struct BenchTranscodeArgs {
     /// x264 preset for both paths.
     #[arg(long, default_value = "veryfast")]
     pub preset: String,
+}
+
+/// `livepeer bench paid`
+#[derive(Debug, Clone, Args)]
+pub struct BenchPaidArgs {
+    /// Source clip to build the 2 s 1080p30 test segment from (default: Big Buck Bunny of the
+    /// test media; ffmpeg's testsrc2 when it is missing).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Measured runs per path (after one warm-up run each), alternated off-chain, paid.
+    #[arg(long, default_value_t = 11)]
+    pub runs: usize,
+    /// The ladder of both gateways.
+    #[arg(long, default_value = "P720p30fps16x9,P360p30fps16x9,P240p30fps16x9")]
+    pub profiles: String,
+    /// x264 preset of both orchestrators.
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+    /// Idle time after each push, so that work a node does after answering (a paid
+    /// orchestrator redeeming winners) does not fall into the next run's timing.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Block interval of the paid devnet; the orchestrator redeems its winners on each new
+    /// block.
+    #[arg(long = "block-time", default_value = "1s", value_parser = parse_duration)]
+    pub block_time: Duration,
+    /// Where the nodes' data directories and logs go (default: a temporary directory,
+    /// removed at exit).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `livepeer bench soak`

@@ -64,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Transcode(args))) => bench::transcode(args).await,
         Some(Command::Bench(BenchCommand::Gas)) => bench::gas().await,
         Some(Command::Bench(BenchCommand::Soak(args))) => soak::soak(args, cancel).await,
+        Some(Command::Bench(BenchCommand::Paid(args))) => bench::paid(args, cancel).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         None => run_node(cli.node, cancel).await,

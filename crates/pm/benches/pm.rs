@@ -1,8 +1,11 @@
-//! Ticket hashing, signing, raw secp256k1 recovery and full validation of received tickets.
+//! Ticket hashing, signing, raw secp256k1 recovery and full validation of received tickets;
+//! on the gateway's side, ticket creation (`Sender::create_ticket_batch`, 1 and 10 tickets) and
+//! the `Livepeer-Payment` header encoding (group `sender`).
 //!
-//! `cargo bench -p livepeer-pm --bench pm`. After criterion's report a summary prints tickets
-//! per second on one core for full validation next to the raw libsecp256k1 recover rate of the
-//! same machine, the bound on how fast validation can be.
+//! `cargo bench -p livepeer-pm --bench pm` (`-- sender` for the sender group alone). After
+//! criterion's report a summary prints tickets per second on one core for full validation next
+//! to the raw libsecp256k1 recover rate of the same machine, the bound on how fast validation
+//! can be, and the sender's rate of created and encoded tickets.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -83,6 +86,18 @@ impl Setup {
             monitor,
             self.store.clone(),
         )
+    }
+
+    /// A sender session on fresh parameters of the recipient (2³² nonces, more than any
+    /// bench run uses).
+    fn session(&self) -> String {
+        let params = self
+            .recipient()
+            .ticket_params(self.gateway.address(), self.price)
+            .expect("params");
+        self.sender
+            .start_session(params, self.price)
+            .expect("session")
     }
 
     /// `count` `Livepeer-Payment` header values of `per_payment` tickets each, 600 tickets
@@ -195,6 +210,43 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| timed_validation(&setup, &pool10, iters))
     });
     g.finish();
+
+    // The gateway's side: tickets created per second, and the header that carries them.
+    let session = setup.session();
+    let batch1 = setup
+        .sender
+        .create_ticket_batch(&session, 1)
+        .expect("batch");
+    let batch10 = setup
+        .sender
+        .create_ticket_batch(&session, 10)
+        .expect("batch");
+    let mut g = c.benchmark_group("sender");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("create_ticket_batch_1", |b| {
+        b.iter(|| {
+            setup
+                .sender
+                .create_ticket_batch(black_box(&session), 1)
+                .expect("batch")
+        })
+    });
+    g.bench_function("encode_payment_header_1_ticket", |b| {
+        b.iter(|| encode_payment_header(black_box(&batch1)))
+    });
+    g.throughput(Throughput::Elements(10));
+    g.bench_function("create_ticket_batch_10", |b| {
+        b.iter(|| {
+            setup
+                .sender
+                .create_ticket_batch(black_box(&session), 10)
+                .expect("batch")
+        })
+    });
+    g.bench_function("encode_payment_header_10_tickets", |b| {
+        b.iter(|| encode_payment_header(black_box(&batch10)))
+    });
+    g.finish();
 }
 
 /// One-core rates measured directly: full validation vs raw recovery.
@@ -225,6 +277,22 @@ fn summary() {
     println!(
         "  validation reaches {:.0}% of the raw recover rate",
         100.0 * validate_rate / recover_rate
+    );
+    // The gateway's sender: batches of 10 signed and encoded as one header, as a segment's
+    // payment is.
+    let session = setup.session();
+    let batches = 2_000u32;
+    let start = Instant::now();
+    for _ in 0..batches {
+        let batch = setup
+            .sender
+            .create_ticket_batch(&session, 10)
+            .expect("batch");
+        black_box(encode_payment_header(&batch));
+    }
+    let create_rate = f64::from(batches * 10) / start.elapsed().as_secs_f64();
+    println!(
+        "  sender: create_ticket_batch(10) + header encoding:          {create_rate:>9.0} tickets/s"
     );
 }
 
