@@ -4,7 +4,7 @@ use alloy::primitives::{Address, Bytes, U256, utils::parse_ether};
 use alloy::providers::DynProvider;
 
 use crate::EthError;
-use crate::contracts::{BondingManager, ITicketBroker, LivepeerToken, RoundsManager, TicketBroker};
+use crate::contracts::{BondingManager, LivepeerToken, RoundsManager, TicketBroker};
 use crate::deployment::transact;
 use crate::devnet::{Devnet, DevnetConfig, LocalKey, signing_provider};
 
@@ -148,15 +148,7 @@ pub async fn measure() -> Result<Vec<GasFigure>, EthError> {
         price_per_pixel: livepeer_pm::PricePerPixel::ZERO,
     };
     let sig = signer.sign(&ticket.hash());
-    let onchain = ITicketBroker::Ticket {
-        recipient: ticket.recipient,
-        sender: ticket.sender,
-        faceValue: ticket.face_value,
-        winProb: ticket.win_prob,
-        senderNonce: U256::from(ticket.sender_nonce),
-        recipientRandHash: ticket.recipient_rand_hash,
-        auxData: Bytes::from(ticket.aux_data().as_slice().to_vec()),
-    };
+    let onchain = crate::services::onchain_ticket(&ticket);
     let broker = TicketBroker::new(contracts.ticket_broker, orch);
     let receipt = transact!(
         broker.redeemWinningTicket(onchain, Bytes::from(sig.to_vec()), rand),

@@ -182,18 +182,7 @@ pub async fn transcode(args: BenchTranscodeArgs) -> anyhow::Result<()> {
             }
 
             let url = format!("{}/live/bench/{run}.ts", network.gateway_url);
-            let request = Request::post(&url)
-                .header("Content-Duration", "2000")
-                .header(hyper::header::ACCEPT, "multipart/mixed")
-                .body(Full::new(data.clone()))?;
-            let started = Instant::now();
-            let response = client.request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            let elapsed = started.elapsed();
-            if status != StatusCode::OK {
-                bail!("push failed: {status} {}", String::from_utf8_lossy(&body));
-            }
+            let elapsed = timed_push(&client, &url, &data).await?;
             if run > 0 {
                 full.push(elapsed);
             }
@@ -237,4 +226,28 @@ pub async fn gas() -> anyhow::Result<()> {
         livepeer_eth::gas::ARBITRUM_REDEEM_GAS_BUDGET
     );
     Ok(())
+}
+
+/// POSTs a 2 s segment to the push URL `url`, reads the whole multipart answer and returns
+/// the wall time from send to last byte.
+///
+/// Errors: the request fails, or the gateway answers other than 200 (its text is included).
+pub(crate) async fn timed_push(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    data: &Bytes,
+) -> anyhow::Result<Duration> {
+    let request = Request::post(url)
+        .header("Content-Duration", "2000")
+        .header(hyper::header::ACCEPT, "multipart/mixed")
+        .body(Full::new(data.clone()))?;
+    let started = Instant::now();
+    let response = client.request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    let elapsed = started.elapsed();
+    if status != StatusCode::OK {
+        bail!("push failed: {status} {}", String::from_utf8_lossy(&body));
+    }
+    Ok(elapsed)
 }

@@ -111,9 +111,13 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
     }
 }
 
-/// Prints the HLS table: each rendition's resolution (probed from its first segment in
-/// `out`), segments and bytes.
-pub async fn print_ladder(report: &crate::push::PushReport, out: &Path) -> anyhow::Result<()> {
+/// Prints the HLS table — each rendition's resolution (probed from its first segment in
+/// `out`), segments and bytes — then the push's real-time factor and the `written` files.
+pub async fn print_ladder(
+    report: &crate::push::PushReport,
+    out: &Path,
+    written: usize,
+) -> anyhow::Result<()> {
     let ffmpeg = livepeer_media::Ffmpeg::locate()?;
     println!();
     println!(
@@ -129,6 +133,14 @@ pub async fn print_ladder(report: &crate::push::PushReport, out: &Path) -> anyho
         println!("{name:<18} {resolution:>11} {segments:>9} {bytes:>12}");
     }
     println!();
+    println!(
+        "{} segments, {:.1} s of video in {:.2} s wall: {:.2}x real time",
+        report.segments,
+        report.source_duration.as_secs_f64(),
+        report.wall.as_secs_f64(),
+        report.realtime_factor()
+    );
+    println!("HLS written to {} ({written} files)", out.display());
     Ok(())
 }
 
@@ -174,15 +186,7 @@ async fn run_offchain(args: DemoArgs, cancel: CancellationToken) -> anyhow::Resu
             return Err(err);
         }
     };
-    print_ladder(&report, &args.out).await?;
-    println!(
-        "{} segments, {:.1} s of video in {:.2} s wall: {:.2}x real time",
-        report.segments,
-        report.source_duration.as_secs_f64(),
-        report.wall.as_secs_f64(),
-        report.realtime_factor()
-    );
-    println!("HLS written to {} ({written} files)", args.out.display());
+    print_ladder(&report, &args.out, written).await?;
     println!(
         "playlist: {}/stream/{}.m3u8",
         network.gateway_url, report.manifest

@@ -160,7 +160,12 @@ impl NodeProcess {
     }
 }
 
-fn spawn_node(args: &[String], log: &Path) -> anyhow::Result<Child> {
+/// The command that starts this executable as a node with `args`, its stdout and stderr
+/// appended to `log`, through `setpriv --pdeathsig KILL` when available so that it dies with
+/// this process.
+///
+/// Errors: this executable cannot be found, or `log` cannot be opened.
+pub fn node_command(args: &[String], log: &Path) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find this executable to start the nodes")?;
     let log_file = std::fs::OpenOptions::new()
         .create(true)
@@ -180,9 +185,13 @@ fn spawn_node(args: &[String], log: &Path) -> anyhow::Result<Child> {
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file);
-    command
+    Ok(command)
+}
+
+fn spawn_node(args: &[String], log: &Path) -> anyhow::Result<Child> {
+    node_command(args, log)?
         .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))
+        .context("cannot start a node process")
 }
 
 /// A running network; dropping it stops the nodes, then anvil.
@@ -213,7 +222,7 @@ impl Drop for Network {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the node to bind).
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -151,15 +151,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
     let report = crate::push::push_file(&push, cancel.clone(), true).await?;
     let written =
         crate::demo::mirror_hls(&network.gateway_url, &report.manifest, &args.out).await?;
-    crate::demo::print_ladder(&report, &args.out).await?;
-    println!(
-        "{} segments, {:.1} s of video in {:.2} s wall: {:.2}x real time",
-        report.segments,
-        report.source_duration.as_secs_f64(),
-        report.wall.as_secs_f64(),
-        report.realtime_factor()
-    );
-    println!("HLS written to {} ({written} files)", args.out.display());
+    crate::demo::print_ladder(&report, &args.out, written).await?;
 
     // The life cycle, fast-forwarded: parameters expire, winners are redeemed.
     let gw_status = gateway.status().await?;

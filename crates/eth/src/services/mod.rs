@@ -36,7 +36,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256};
 use serde::Serialize;
 
-pub use broker::EthTicketBroker;
+pub use broker::{EthTicketBroker, onchain_ticket};
 pub use events::{ChainEvent, ChainLog, ProtocolEvent};
 pub use node::ChainNode;
 pub use redeem::RedemptionService;

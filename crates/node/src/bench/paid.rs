@@ -30,13 +30,11 @@
 //! Nothing here asserts a timing; figures go in `docs/benchmarks.md`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, StatusCode};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -44,7 +42,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::BenchPaidArgs;
-use crate::network::{Network, NetworkConfig};
+use crate::network::{Network, NetworkConfig, free_port, node_command};
 
 /// Blocks per round of the paid devnet (`livepeer devnet`'s default).
 pub const BENCH_ROUND_LENGTH_BLOCKS: u64 = 50;
@@ -135,37 +133,13 @@ impl OffchainPath {
     }
 }
 
-/// Starts this executable with `args`, stdout and stderr appended to `log`, killed with this
-/// process (`setpriv --pdeathsig KILL` when available) and when the handle drops.
+/// Starts this executable as a node with `args` ([`node_command`]), also killed when the
+/// handle drops.
 fn spawn(args: &[String], log: &Path) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("cannot find this executable to start the nodes")?;
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("cannot open {}", log.display()))?;
-    let mut command = match livepeer_eth::anvil::setpriv() {
-        Some(setpriv) => {
-            let mut c = Command::new(setpriv);
-            c.args(["--pdeathsig", "KILL", "--"]).arg(&exe);
-            c
-        }
-        None => Command::new(&exe),
-    };
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone()?)
-        .stderr(log_file)
+    Command::from(node_command(args, log)?)
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+        .context("cannot start a node process")
 }
 
 async fn wait_for_port(port: u16) -> anyhow::Result<()> {
@@ -191,22 +165,9 @@ async fn push(
     data: &Bytes,
 ) -> anyhow::Result<Duration> {
     let url = format!("{gateway_url}/live/{}/{seq}.ts", kind.manifest());
-    let request = Request::post(&url)
-        .header("Content-Duration", "2000")
-        .header(hyper::header::ACCEPT, "multipart/mixed")
-        .body(Full::new(data.clone()))?;
-    let started = Instant::now();
-    let response = client.request(request).await?;
-    let status = response.status();
-    let body = response.into_body().collect().await?.to_bytes();
-    let elapsed = started.elapsed();
-    if status != StatusCode::OK {
-        bail!(
-            "{kind:?} push {seq} failed: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    Ok(elapsed)
+    crate::bench::timed_push(client, &url, data)
+        .await
+        .with_context(|| format!("{kind:?} push {seq}"))
 }
 
 /// The tickets of every `paying for the segment` line of a gateway log from byte `from` on,
