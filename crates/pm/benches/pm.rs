@@ -1,6 +1,8 @@
 //! Ticket hashing, signing, raw secp256k1 recovery and full validation of received tickets;
 //! on the gateway's side, ticket creation (`Sender::create_ticket_batch`, 1 and 10 tickets) and
-//! the `Livepeer-Payment` header encoding (group `sender`).
+//! the `Livepeer-Payment` header encoding (group `sender`); committing a payment's winners to
+//! the SQLite ticket store one transaction each against one group commit (group `store`, on a
+//! file in the system temp directory, so it measures that disk's fsync).
 //!
 //! `cargo bench -p livepeer-pm --bench pm` (`-- sender` for the sender group alone). After
 //! criterion's report a summary prints tickets per second on one core for full validation next
@@ -16,8 +18,8 @@ use criterion::{Criterion, Throughput};
 use livepeer_pm::payment::{decode_payment_header, encode_payment_header};
 use livepeer_pm::{
     LocalSigner, MemoryChain, MemoryTicketStore, PriceInfo, Recipient, RecipientConfig,
-    RecipientRandInputs, Sender, SenderConfig, SenderInfo, SenderMonitor, TicketStore,
-    eth_signed_message_hash, recipient_rand, recover_signer,
+    RecipientRandInputs, Sender, SenderConfig, SenderInfo, SenderMonitor, SqliteTicketStore,
+    TicketStore, WinningTicket, eth_signed_message_hash, recipient_rand, recover_signer,
 };
 use secp256k1::{Message, SECP256K1, ecdsa::RecoverableSignature, ecdsa::RecoveryId};
 
@@ -245,6 +247,47 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("encode_payment_header_10_tickets", |b| {
         b.iter(|| encode_payment_header(black_box(&batch10)))
+    });
+    g.finish();
+
+    // The orchestrator's store: 8 winners (a devnet segment's payment wins about 6 of 7.5
+    // tickets) durably stored before the answer, one commit each or one group commit.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteTicketStore::open(dir.path().join("tickets.sqlite3")).expect("store");
+    let mut nonce = 0u32;
+    let mut next_winners = || -> Vec<WinningTicket> {
+        (0..8)
+            .map(|_| {
+                nonce = nonce.wrapping_add(1);
+                let mut winning = WinningTicket {
+                    ticket: ticket.clone(),
+                    sig: sig.clone(),
+                    recipient_rand: U256::from(nonce),
+                };
+                winning.ticket.sender_nonce = nonce;
+                winning
+            })
+            .collect()
+    };
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(8));
+    g.bench_function("store_8_winners_commit_each", |b| {
+        b.iter_batched(
+            &mut next_winners,
+            |winners| {
+                for w in &winners {
+                    store.store_winning_ticket(w).expect("stored");
+                }
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("store_8_winners_group_commit", |b| {
+        b.iter_batched(
+            &mut next_winners,
+            |winners| store.store_winning_tickets(&winners).expect("stored"),
+            criterion::BatchSize::SmallInput,
+        )
     });
     g.finish();
 }

@@ -479,35 +479,48 @@ impl Recipient {
         sig: &[u8],
         rand: U256,
     ) -> (bool, Result<B256, PmError>) {
-        let hash = ticket.hash();
-        if let Err(e) = verify_signature(ticket.sender, &hash, sig) {
+        let (hash, winning) = match self.verify_and_draw(ticket, sig, rand) {
+            Ok(checked) => checked,
+            Err(e) => return (false, Err(e)),
+        };
+        let won = winning.is_some();
+        if let Some(winning) = winning
+            && let Err(e) = self.store.store_winning_ticket(&winning)
+        {
             return (false, Err(e));
         }
-        let won = is_winning_ticket(sig, rand, ticket.win_prob);
-        if won {
-            let winning = WinningTicket {
-                ticket: ticket.clone(),
-                sig: sig.to_vec(),
-                recipient_rand: rand,
-            };
-            if let Err(e) = self.store.store_winning_ticket(&winning) {
-                return (false, Err(e));
-            }
-        }
-        if let Err(e) = self.update_sender_nonce(rand, ticket) {
-            return (won, Err(e));
-        }
+        (won, self.record_nonce(ticket, rand).map(|()| hash))
+    }
+
+    /// Steps 3b and 4 without the store: the ticket's hash once its signature verifies, and the
+    /// winning ticket to store if it won.
+    fn verify_and_draw(
+        &self,
+        ticket: &Ticket,
+        sig: &[u8],
+        rand: U256,
+    ) -> Result<(B256, Option<WinningTicket>), PmError> {
+        let hash = ticket.hash();
+        verify_signature(ticket.sender, &hash, sig)?;
+        let winning = is_winning_ticket(sig, rand, ticket.win_prob).then(|| WinningTicket {
+            ticket: ticket.clone(),
+            sig: sig.to_vec(),
+            recipient_rand: rand,
+        });
+        Ok((hash, winning))
+    }
+
+    /// Steps 5 and 6, after the winner (if any) is stored: nonce bookkeeping, then expiry.
+    fn record_nonce(&self, ticket: &Ticket, rand: U256) -> Result<(), PmError> {
+        self.update_sender_nonce(rand, ticket)?;
         let last_seen = self.time.last_seen_l1_block();
         if ticket.params_expiration_block <= last_seen {
-            return (
-                won,
-                Err(PmError::TicketParamsExpired {
-                    expiration_block: ticket.params_expiration_block,
-                    last_seen_block: last_seen,
-                }),
-            );
+            return Err(PmError::TicketParamsExpired {
+                expiration_block: ticket.params_expiration_block,
+                last_seen_block: last_seen,
+            });
         }
-        (won, Ok(hash))
+        Ok(())
     }
 
     fn check_bound_fields(&self, ticket: &Ticket, rand: U256) -> Result<(), PmError> {
@@ -628,8 +641,13 @@ impl Recipient {
         }
         let price = PricePerPixel::try_from(batch.expected_price)?;
         let ev = batch.params.ev();
-        // Parameters and sender are shared: derive recipientRand and check them once.
+        // Parameters and sender are shared: derive recipientRand and check them once. Then
+        // every signature is verified and every ticket drawn, the winners are stored in one
+        // group commit (one fsync per payment), and only then are nonces recorded: a winner is
+        // on disk before anything about its payment is acknowledged.
         let mut rand = None;
+        let mut drawn = Vec::with_capacity(batch.sender_params.len());
+        let mut winners = Vec::new();
         for sp in &batch.sender_params {
             let ticket = Ticket::new(
                 &batch.params,
@@ -642,13 +660,28 @@ impl Recipient {
                 Some(r) => r,
                 None => *rand.insert(self.check_params(&ticket, batch.params.seed)?),
             };
-            let (won, result) = self.receive_checked(&ticket, &sp.sig, rand);
-            if won {
-                out.winners.push(ticket.hash());
-            }
+            let checked = match self.verify_and_draw(&ticket, &sp.sig, rand) {
+                Ok((hash, winning)) => {
+                    let won = winning.is_some();
+                    winners.extend(winning);
+                    Ok((hash, won))
+                }
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => Err(e),
+            };
+            drawn.push((ticket, rand, checked));
+        }
+        self.store.store_winning_tickets(&winners)?;
+        for (ticket, rand, checked) in drawn {
+            let result = checked.and_then(|(hash, won)| {
+                if won {
+                    out.winners.push(hash);
+                }
+                self.record_nonce(&ticket, rand)
+            });
             match result {
-                Ok(_) if out.error.is_none() => out.accepted += 1,
-                Ok(_) => {}
+                Ok(()) if out.error.is_none() => out.accepted += 1,
+                Ok(()) => {}
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => {
                     if out.error.is_none() {

@@ -87,6 +87,17 @@ pub trait TicketStore: Send + Sync {
     /// stored (idempotent). The ticket is on disk when this returns.
     fn store_winning_ticket(&self, ticket: &WinningTicket) -> Result<bool, PmError>;
 
+    /// Stores a group of winning tickets, all on disk when this returns (a durable store
+    /// commits them together: group commit); returns how many were new. On error, none of the
+    /// group may be taken as stored. The default stores them one by one.
+    fn store_winning_tickets(&self, tickets: &[WinningTicket]) -> Result<usize, PmError> {
+        let mut inserted = 0;
+        for ticket in tickets {
+            inserted += usize::from(self.store_winning_ticket(ticket)?);
+        }
+        Ok(inserted)
+    }
+
     /// The pending tickets of `sender`, oldest first (go redeems in insertion order).
     fn pending_tickets(&self, sender: Address) -> Result<Vec<WinningTicket>, PmError>;
 

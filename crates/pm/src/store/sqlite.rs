@@ -1,9 +1,10 @@
 //! [`SqliteTicketStore`]: winning tickets in SQLite (WAL, `synchronous=FULL`), the one piece of
 //! I/O in this crate.
 //!
-//! Each [`TicketStore::store_winning_ticket`] is its own transaction; with WAL and
-//! `synchronous=FULL` SQLite fsyncs the log before the commit returns, so a ticket reported as
-//! stored survives a crash (SIGKILL, power loss) of the process. Rows are never deleted: a
+//! Each [`TicketStore::store_winning_ticket`] is its own transaction, and each
+//! [`TicketStore::store_winning_tickets`] one transaction for its whole group (group commit: one
+//! fsync per payment, not per winner); with WAL and `synchronous=FULL` SQLite fsyncs the log
+//! before the commit returns, so a ticket reported as stored survives a crash (SIGKILL, power loss) of the process. Rows are never deleted: a
 //! settled ticket keeps its status and transaction hash, like go-livepeer's `ticketQueue`
 //! keeps `redeemedAt` and `txHash` (`common/db.go`).
 
@@ -244,40 +245,63 @@ fn decode_row(row: RawRow) -> Result<WinningTicket, PmError> {
     })
 }
 
+/// Inserts one winner on `conn` (inside the caller's transaction, if any); `true` when it was
+/// not stored before.
+fn insert_winner(conn: &Connection, winning: &WinningTicket) -> Result<bool, PmError> {
+    let t = &winning.ticket;
+    let round =
+        i64::try_from(t.expiration_params.creation_round).map_err(|_| PmError::InvalidField {
+            field: "creation_round",
+            reason: "above i64::MAX".into(),
+        })?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO winning_tickets (ticket_hash, sender, recipient, face_value, \
+         win_prob, sender_nonce, recipient_rand_hash, creation_round, creation_round_block_hash, \
+         params_expiration_block, price_num, price_den, sig, recipient_rand, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    let inserted = stmt.execute(params![
+        winning.ticket_hash().as_slice(),
+        t.sender.as_slice(),
+        t.recipient.as_slice(),
+        t.face_value.to_be_bytes::<32>().as_slice(),
+        t.win_prob.to_be_bytes::<32>().as_slice(),
+        i64::from(t.sender_nonce),
+        t.recipient_rand_hash.as_slice(),
+        round,
+        t.expiration_params.creation_round_block_hash.as_slice(),
+        t.params_expiration_block.to_be_bytes::<32>().as_slice(),
+        t.price_per_pixel.num().to_be_bytes().as_slice(),
+        t.price_per_pixel.den().to_be_bytes().as_slice(),
+        winning.sig.as_slice(),
+        winning.recipient_rand.to_be_bytes::<32>().as_slice(),
+        now_unix(),
+    ])?;
+    Ok(inserted == 1)
+}
+
 impl TicketStore for SqliteTicketStore {
     fn store_winning_ticket(&self, winning: &WinningTicket) -> Result<bool, PmError> {
-        let t = &winning.ticket;
-        let round = i64::try_from(t.expiration_params.creation_round).map_err(|_| {
-            PmError::InvalidField {
-                field: "creation_round",
-                reason: "above i64::MAX".into(),
+        insert_winner(&self.conn(), winning)
+    }
+
+    /// One transaction, so one fsync of the log, for the whole group.
+    fn store_winning_tickets(&self, winners: &[WinningTicket]) -> Result<usize, PmError> {
+        match winners {
+            [] => Ok(0),
+            [one] => Ok(usize::from(insert_winner(&self.conn(), one)?)),
+            many => {
+                let mut conn = self.conn();
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let mut inserted = 0;
+                for winning in many {
+                    inserted += usize::from(insert_winner(&tx, winning)?);
+                }
+                tx.commit()?;
+                Ok(inserted)
             }
-        })?;
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "INSERT OR IGNORE INTO winning_tickets (ticket_hash, sender, recipient, face_value, \
-             win_prob, sender_nonce, recipient_rand_hash, creation_round, creation_round_block_hash, \
-             params_expiration_block, price_num, price_den, sig, recipient_rand, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?;
-        let inserted = stmt.execute(params![
-            winning.ticket_hash().as_slice(),
-            t.sender.as_slice(),
-            t.recipient.as_slice(),
-            t.face_value.to_be_bytes::<32>().as_slice(),
-            t.win_prob.to_be_bytes::<32>().as_slice(),
-            i64::from(t.sender_nonce),
-            t.recipient_rand_hash.as_slice(),
-            round,
-            t.expiration_params.creation_round_block_hash.as_slice(),
-            t.params_expiration_block.to_be_bytes::<32>().as_slice(),
-            t.price_per_pixel.num().to_be_bytes().as_slice(),
-            t.price_per_pixel.den().to_be_bytes().as_slice(),
-            winning.sig.as_slice(),
-            winning.recipient_rand.to_be_bytes::<32>().as_slice(),
-            now_unix(),
-        ])?;
-        Ok(inserted == 1)
+        }
     }
 
     fn pending_tickets(&self, sender: Address) -> Result<Vec<WinningTicket>, PmError> {

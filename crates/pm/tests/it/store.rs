@@ -201,3 +201,62 @@ fn corrupt_rows_are_reported_not_trusted() {
         "{err:?}"
     );
 }
+
+/// A group of winners (one payment's) is stored together: new ones counted, duplicates within
+/// the group and of earlier tickets ignored, all pending in order, and on disk after a reopen.
+#[test]
+fn a_group_of_winners_is_stored_in_one_commit_and_survives_reopen() {
+    let key = LocalSigner::from_bytes(&[8; 32]).expect("key");
+    let group: Vec<_> = (1..=6).map(|n| winner(&key, n, 100, 10)).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tickets.db");
+    let memory = MemoryTicketStore::new();
+    let sqlite = SqliteTicketStore::open(&path).expect("open");
+    for (name, store) in [
+        ("memory", &memory as &dyn TicketStore),
+        ("sqlite", &sqlite as &dyn TicketStore),
+    ] {
+        assert!(store.store_winning_ticket(&group[0]).expect("store"));
+        let mut with_repeat = group.clone();
+        with_repeat.push(group[3].clone());
+        assert_eq!(
+            store.store_winning_tickets(&with_repeat).expect("group"),
+            5,
+            "{name}: the five new ones"
+        );
+        assert_eq!(store.store_winning_tickets(&[]).expect("empty"), 0);
+        assert_eq!(
+            store.pending_tickets(key.address()).expect("pending"),
+            group,
+            "{name}"
+        );
+    }
+    drop(sqlite);
+    let reopened = SqliteTicketStore::open(&path).expect("reopen");
+    assert_eq!(
+        reopened.pending_tickets(key.address()).expect("pending"),
+        group
+    );
+}
+
+/// A group that cannot be stored whole is not stored at all: the payment is refused, and no
+/// ticket of it is left half-acknowledged in the store.
+#[test]
+fn a_group_that_fails_is_not_stored_in_part() {
+    let key = LocalSigner::from_bytes(&[9; 32]).expect("key");
+    let mut group: Vec<_> = (1..=3).map(|n| winner(&key, n, 100, 10)).collect();
+    // creation_round above i64::MAX cannot be stored.
+    group[2].ticket.expiration_params.creation_round = u64::MAX;
+    let store = SqliteTicketStore::open_in_memory().expect("open");
+    let err = store.store_winning_tickets(&group).expect_err("refused");
+    assert!(
+        matches!(err, livepeer_pm::PmError::InvalidField { .. }),
+        "{err}"
+    );
+    assert!(
+        store
+            .pending_tickets(key.address())
+            .expect("pending")
+            .is_empty()
+    );
+}
