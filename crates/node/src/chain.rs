@@ -11,7 +11,7 @@ use std::sync::Arc;
 use alloy_primitives::{Address, U256};
 use anyhow::{Context, bail};
 use livepeer_eth::services::{
-    ChainNode, RedemptionService, RewardService, RoundInitializer, ServicesConfig,
+    ChainEvent, ChainNode, RedemptionService, RewardService, RoundInitializer, ServicesConfig,
 };
 use livepeer_gateway::pool::{OrchestratorCache, OrchestratorPool, PoolMember, PoolWalk};
 use livepeer_gateway::selection::{SelectionConfig, max_price_from_flags};
@@ -302,34 +302,97 @@ pub async fn orchestrator_payments(
 }
 
 /// The on-chain pool for discovery: the BondingManager's transcoder pool with service URIs
-/// and stake, through the chain services.
-struct ChainPool(ChainNode);
+/// and stake, walked through the chain services once and then kept current by the block
+/// watcher's events, as go-livepeer's `DBOrchestratorPoolCache` is by its OrchestratorWatcher
+/// and ServiceRegistryWatcher: a walk is reused until an event that can change the pool
+/// ([`livepeer_eth::services::ProtocolEvent::changes_pool`]: a new round, TranscoderActivated/Deactivated,
+/// ServiceURIUpdate, Unbond, Rebond), a reorg, or a lagging event stream marks it stale; the
+/// next discovery then walks again. The gateway records every walk in its SQLite
+/// [`OrchestratorCache`].
+struct ChainPool {
+    node: ChainNode,
+    stale: Arc<std::sync::atomic::AtomicBool>,
+    last: tokio::sync::Mutex<Option<PoolWalk>>,
+    walks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ChainPool {
+    /// A pool over `node`, watching its events from now on (needs a tokio runtime; the watch
+    /// ends with the node's event stream).
+    fn new(node: ChainNode) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stale = Arc::new(AtomicBool::new(true));
+        let mut events = node.events();
+        let mark = stale.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let changed = match events.recv().await {
+                    Ok(ChainEvent::Log(log)) => log.event.changes_pool(),
+                    Ok(ChainEvent::Reorg { .. }) | Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => return,
+                };
+                if changed {
+                    mark.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+        Self {
+            node,
+            stale,
+            last: tokio::sync::Mutex::new(None),
+            walks: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    async fn walk_chain(&self) -> Result<PoolWalk, livepeer_gateway::GatewayError> {
+        let round = self.node.state().last_initialized_round();
+        let members = self
+            .node
+            .transcoder_pool()
+            .await
+            .map_err(|e| livepeer_gateway::GatewayError::Pool(Box::new(e)))?;
+        self.walks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(PoolWalk {
+            round,
+            members: members
+                .into_iter()
+                .map(|m| PoolMember {
+                    address: m.address,
+                    service_uri: m.service_uri,
+                    stake: m.total_stake,
+                    // The walk reads isActiveTranscoder for this round.
+                    activation_round: if m.active { round } else { u64::MAX },
+                    deactivation_round: u64::MAX,
+                })
+                .collect(),
+        })
+    }
+}
 
 impl OrchestratorPool for ChainPool {
     fn walk(
         &self,
     ) -> futures::future::BoxFuture<'_, Result<PoolWalk, livepeer_gateway::GatewayError>> {
+        use std::sync::atomic::Ordering;
         Box::pin(async move {
-            let round = self.0.state().last_initialized_round();
-            let members = self
-                .0
-                .transcoder_pool()
-                .await
-                .map_err(|e| livepeer_gateway::GatewayError::Pool(Box::new(e)))?;
-            Ok(PoolWalk {
-                round,
-                members: members
-                    .into_iter()
-                    .map(|m| PoolMember {
-                        address: m.address,
-                        service_uri: m.service_uri,
-                        stake: m.total_stake,
-                        // The walk reads isActiveTranscoder for this round.
-                        activation_round: if m.active { round } else { u64::MAX },
-                        deactivation_round: u64::MAX,
-                    })
-                    .collect(),
-            })
+            // One walk at a time; discoveries that wait for it reuse it.
+            let mut last = self.last.lock().await;
+            // Cleared before walking, so an event during the walk marks it stale again.
+            let stale = self.stale.swap(false, Ordering::SeqCst);
+            if !stale && let Some(walk) = last.as_ref() {
+                return Ok(walk.clone());
+            }
+            match self.walk_chain().await {
+                Ok(walk) => {
+                    *last = Some(walk.clone());
+                    Ok(walk)
+                }
+                Err(err) => {
+                    self.stale.store(true, Ordering::SeqCst);
+                    Err(err)
+                }
+            }
         })
     }
 }
@@ -387,8 +450,97 @@ pub async fn gateway_payments(
         sender,
         signer: chain.signer.clone(),
         time: state,
-        pool: Some(Arc::new(ChainPool(chain.node.clone()))),
+        pool: Some(Arc::new(ChainPool::new(chain.node.clone()))),
         cache,
         selection,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use livepeer_eth::contracts::ServiceRegistry;
+    use livepeer_eth::devnet::{Devnet, DevnetConfig};
+
+    use super::*;
+
+    /// The pool is walked once, reused while nothing changes, and walked again once the block
+    /// watcher sees a ServiceURIUpdate: discovery sees the new URI without a restart.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_pool_walk_is_reused_until_the_watcher_sees_a_change() {
+        let devnet = Devnet::start(&DevnetConfig {
+            orchestrators: 2,
+            faucet_lpt: livepeer_eth::devnet::FAUCET_FUNDS_LPT,
+            ..Default::default()
+        })
+        .await
+        .expect("devnet");
+        let account = |role: &str| {
+            devnet
+                .info
+                .accounts
+                .iter()
+                .find(|a| a.role == role)
+                .expect("account")
+                .clone()
+        };
+        let gateway_key: livepeer_eth::devnet::LocalKey =
+            account("gateway").private_key.parse().expect("key");
+        let node = ChainNode::connect(
+            &devnet.info.rpc_url,
+            devnet.info.contracts.controller,
+            gateway_key,
+            ServicesConfig {
+                block_polling_interval: Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("connects");
+        let cancel = CancellationToken::new();
+        tokio::spawn(node.run(cancel.clone()));
+        let pool = ChainPool::new(node.clone());
+
+        let first = pool.walk().await.expect("walk");
+        assert_eq!(first.active_members().len(), 2);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(pool.walk().await.expect("walk"), first, "nothing changed");
+        assert_eq!(pool.walks.load(Ordering::SeqCst), 1, "reused, not walked");
+
+        // An orchestrator moves: its ServiceURIUpdate reaches discovery.
+        let moving = account("orchestrator");
+        let key: livepeer_eth::devnet::LocalKey = moving.private_key.parse().expect("key");
+        let provider =
+            livepeer_eth::rpc::signing_provider(&devnet.info.rpc_url, &key).expect("provider");
+        let moved = "https://127.0.0.1:1".to_string();
+        ServiceRegistry::new(devnet.info.contracts.service_registry, provider)
+            .setServiceURI(moved.clone())
+            .send()
+            .await
+            .expect("sent")
+            .get_receipt()
+            .await
+            .expect("mined");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let walk = pool.walk().await.expect("walk");
+            let member = walk
+                .members
+                .iter()
+                .find(|m| m.address == moving.address)
+                .expect("still in the pool");
+            if member.service_uri == moved {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the new service URI never showed"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(pool.walks.load(Ordering::SeqCst), 2, "walked once more");
+        cancel.cancel();
+    }
 }

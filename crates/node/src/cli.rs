@@ -75,6 +75,15 @@ pub struct DevnetArgs {
     /// x264 preset of the orchestrators.
     #[arg(long = "x264Preset", default_value = livepeer_media::DEFAULT_X264_PRESET)]
     pub x264_preset: String,
+    /// The gateway's `-maxPricePerUnit`, wei per pixel (0: any price).
+    #[arg(long = "maxPricePerUnit", default_value_t = 0)]
+    pub max_price_per_unit: u64,
+    /// The gateway's TicketBroker deposit, wei (default 100 ETH).
+    #[arg(long = "gateway-deposit", default_value = "100000000000000000000")]
+    pub gateway_deposit: alloy_primitives::U256,
+    /// The gateway's TicketBroker reserve, wei (default 100 ETH).
+    #[arg(long = "gateway-reserve", default_value = "100000000000000000000")]
+    pub gateway_reserve: alloy_primitives::U256,
 }
 
 /// `livepeer ticket …`

@@ -58,7 +58,8 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
             dir,
             x264_preset: args.x264_preset.clone(),
             transcoding_options: args.transcoding_options.clone(),
-            max_price_per_unit: 0,
+            max_price_per_unit: args.max_price_per_unit,
+            gateway_funds: (args.gateway_deposit, args.gateway_reserve),
             round_length: args.round_length,
         };
         let network = tokio::select! {

@@ -30,6 +30,11 @@ pub const DEVNET_TICKET_EV_WEI: u64 = 4_000_000_000_000_000;
 pub const DEVNET_MAX_FACE_VALUE_WEI: u64 = 5_000_000_000_000_000;
 /// The gateway's devnet deposit and reserve: 100 ETH each (anvil accounts hold 10 000).
 pub const DEVNET_GATEWAY_FUNDS_ETH: u64 = 100;
+/// [`DEVNET_GATEWAY_FUNDS_ETH`] in wei, as the (deposit, reserve) of [`NetworkConfig`].
+pub fn devnet_gateway_funds() -> (U256, U256) {
+    let wei = U256::from(DEVNET_GATEWAY_FUNDS_ETH) * U256::from(10u64).pow(U256::from(18u64));
+    (wei, wei)
+}
 /// Price of orchestrator `i`, wei per pixel: 4·10⁸, 5·10⁸, 6·10⁸, … — about 10⁵ times
 /// mainnet's, so that a 2 s segment of the default ladder (~2·10⁷ output pixels) costs one or
 /// two ticket EVs and every segment carries tickets (at mainnet prices one devnet ticket would
@@ -61,6 +66,8 @@ pub struct NetworkConfig {
     pub transcoding_options: String,
     /// The gateway's `-maxPricePerUnit` (wei per pixel; 0: any).
     pub max_price_per_unit: u64,
+    /// The gateway's TicketBroker deposit and reserve, wei.
+    pub gateway_funds: (U256, U256),
     /// Blocks per round.
     pub round_length: u64,
 }
@@ -242,7 +249,6 @@ impl Network {
         let ports: Vec<u16> = (0..config.orchestrators)
             .map(|_| free_port())
             .collect::<anyhow::Result<_>>()?;
-        let eth = |n: u64| U256::from(n) * U256::from(10u64).pow(U256::from(18u64));
         let devnet = Devnet::start(&DevnetConfig {
             orchestrators: config.orchestrators,
             block_time: config.block_time,
@@ -256,7 +262,7 @@ impl Network {
                 .map(|p| format!("https://127.0.0.1:{p}"))
                 .collect(),
             stakes_lpt: (0..config.orchestrators).map(devnet_stake).collect(),
-            gateway_funds: Some((eth(DEVNET_GATEWAY_FUNDS_ETH), eth(DEVNET_GATEWAY_FUNDS_ETH))),
+            gateway_funds: Some(config.gateway_funds),
         })
         .await?;
         let password = config.dir.join("password");

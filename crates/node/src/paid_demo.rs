@@ -101,6 +101,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         x264_preset: livepeer_media::DEFAULT_X264_PRESET.to_string(),
         transcoding_options: args.transcoding_options.clone(),
         max_price_per_unit: 0,
+        gateway_funds: crate::network::devnet_gateway_funds(),
         round_length: DEMO_ROUND_LENGTH,
     };
     let network = tokio::select! {

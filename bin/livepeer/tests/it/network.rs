@@ -201,40 +201,86 @@ fn stored_winners(data_dir: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Pushes every segment of the bikes clip to `manifest` and ends the stream; returns how many.
 async fn push_clip(gateway: &str, manifest: &str) -> usize {
+    push_clip_from(gateway, manifest, 0, true).await
+}
+
+/// Pushes every segment of the bikes clip to `manifest`, numbered from `first_seq`, checking
+/// that each comes back with its rendition; ends the stream when `end`. Returns how many.
+async fn push_clip_from(gateway: &str, manifest: &str, first_seq: u64, end: bool) -> usize {
     let http = livepeer_testing::http();
     let ladder = profiles(&[LADDER]);
     let segments = bikes().await;
     for segment in segments {
-        let duration = segment.duration_ms.to_string();
-        let answer = request(
+        let seq = first_seq + segment.seq;
+        let answer = push_one(gateway, manifest, seq, segment).await;
+        check_pushed(&answer, seq, &ladder).await;
+    }
+    if end {
+        let _ = request(
             &http,
-            Method::POST,
-            &format!("{gateway}/live/{manifest}/{}.ts", segment.seq),
-            &[
-                ("Content-Duration", duration.as_str()),
-                ("Accept", "multipart/mixed"),
-            ],
-            segment.data.clone(),
+            Method::DELETE,
+            &format!("{gateway}/live/{manifest}"),
+            &[],
+            Bytes::new(),
         )
         .await;
-        check_pushed(&answer, segment.seq, &ladder).await;
     }
-    let _ = request(
-        &http,
-        Method::DELETE,
-        &format!("{gateway}/live/{manifest}"),
+    segments.len()
+}
+
+/// Pushes one segment as `seq` of `manifest`.
+async fn push_one(
+    gateway: &str,
+    manifest: &str,
+    seq: u64,
+    segment: &livepeer_testing::Segment,
+) -> livepeer_testing::Answer {
+    let duration = segment.duration_ms.to_string();
+    request(
+        &livepeer_testing::http(),
+        Method::POST,
+        &format!("{gateway}/live/{manifest}/{seq}.ts"),
+        &[
+            ("Content-Duration", duration.as_str()),
+            ("Accept", "multipart/mixed"),
+        ],
+        segment.data.clone(),
+    )
+    .await
+}
+
+/// A node's `GET /status` (its `-cliAddr` API).
+async fn node_status(account: &serde_json::Value) -> serde_json::Value {
+    let url = format!("{}/status", account["cliUrl"].as_str().expect("cliUrl"));
+    let answer = request(
+        &livepeer_testing::http(),
+        Method::GET,
+        &url,
         &[],
         Bytes::new(),
     )
     .await;
-    segments.len()
+    serde_json::from_slice(&answer.body).expect("status JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_paid_network_transcodes_redeems_rewards_and_initializes_rounds() {
-    // Rounds of 200 blocks: the 41 blocks that expire the tickets stay inside the round.
-    let devnet = DevnetProcess::start(3, 200);
+    // Rounds of 200 blocks: the 41 blocks that expire the tickets stay inside the round. The
+    // third orchestrator (6·10⁸ wei/pixel) is above the gateway's -maxPricePerUnit.
+    let devnet = DevnetProcess::start_with(&[
+        "--orchestrators",
+        "3",
+        "--round-length",
+        "200",
+        "--transcodingOptions",
+        LADDER,
+        "--x264Preset",
+        "ultrafast",
+        "--maxPricePerUnit",
+        "550000000",
+    ]);
     let provider = devnet.provider();
     let broker = TicketBroker::new(devnet.contract("ticketBroker"), provider.clone());
     let gateway = DevnetProcess::address(&devnet.accounts("gateway")[0]);
@@ -246,8 +292,9 @@ async fn the_paid_network_transcodes_redeems_rewards_and_initializes_rounds() {
         .expect("sender info")
         .sender;
 
-    // A real clip through the paid network: every segment comes back with its rendition.
-    let segments = push_clip(&devnet.gateway_url(), "paid").await;
+    // A real clip through the paid network: every segment comes back with its rendition. The
+    // stream stays open: it goes on after its ticket parameters expire, below.
+    let segments = push_clip_from(&devnet.gateway_url(), "paid", 0, false).await;
     assert!(segments >= 4);
     // Every segment carried at least a ticket; with win probability >= 0.8 there are winners.
     let winners = || {
@@ -379,6 +426,53 @@ async fn the_paid_network_transcodes_redeems_rewards_and_initializes_rounds() {
         got, want,
         "reward() once per active orchestrator in the round"
     );
+
+    // The same stream, a round later: its ticket parameters have expired, so
+    // the gateway refreshes its sessions and every segment is paid for and comes back.
+    let (tickets_before, winners_before) = ticket_counts(&orchestrators).await;
+    push_clip_from(&devnet.gateway_url(), "paid", 100, true).await;
+    let (tickets_after, winners_after) = ticket_counts(&orchestrators).await;
+    assert!(
+        tickets_after > tickets_before,
+        "the refreshed sessions carry tickets ({tickets_before} -> {tickets_after})"
+    );
+    assert!(winners_after >= winners_before);
+
+    // The orchestrator above the max price was never selected: no segment, no ticket.
+    let by_orchestrator =
+        node_status(&devnet.accounts("gateway")[0]).await["gateway"]["segmentsByOrchestrator"]
+            .clone();
+    let uri = |o: &serde_json::Value| o["serviceUri"].as_str().expect("serviceUri").to_string();
+    let counted: u64 = by_orchestrator
+        .as_object()
+        .expect("segments by orchestrator")
+        .values()
+        .map(|n| n.as_u64().expect("a count"))
+        .sum();
+    assert_eq!(counted, 2 * segments as u64, "{by_orchestrator}");
+    assert!(
+        by_orchestrator.get(uri(&orchestrators[2])).is_none(),
+        "the orchestrator above -maxPricePerUnit was selected: {by_orchestrator}"
+    );
+    let expensive = node_status(&orchestrators[2]).await;
+    assert_eq!(
+        expensive["orchestrator"]["payments"]["ticketsReceived"], 0,
+        "{expensive}"
+    );
+}
+
+/// Tickets received and winners stored over `orchestrators`, from their `/status`.
+async fn ticket_counts(orchestrators: &[serde_json::Value]) -> (u64, u64) {
+    let mut tickets = 0;
+    let mut winners = 0;
+    for o in orchestrators {
+        let payments = &node_status(o).await["orchestrator"]["payments"];
+        tickets += payments["ticketsReceived"]
+            .as_u64()
+            .expect("ticketsReceived");
+        winners += payments["winners"].as_u64().expect("winners");
+    }
+    (tickets, winners)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,6 +539,271 @@ async fn a_sigkilled_orchestrator_redeems_its_winners_after_a_restart() {
         .args(["-TERM", &restarted.id().to_string()])
         .status();
     let _ = restarted.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_deposit_runs_out_ends_the_stream_with_its_clear_error() {
+    // A deposit of exactly one face value (the devnet's -maxFaceValue): the first redeemed
+    // winner empties it; the reserve stays.
+    let face_value = "5000000000000000";
+    let devnet = DevnetProcess::start_with(&[
+        "--orchestrators",
+        "1",
+        "--round-length",
+        "200",
+        "--transcodingOptions",
+        LADDER,
+        "--x264Preset",
+        "ultrafast",
+        "--gateway-deposit",
+        face_value,
+    ]);
+    let provider = devnet.provider();
+    let broker = TicketBroker::new(devnet.contract("ticketBroker"), provider.clone());
+    let gateway = DevnetProcess::address(&devnet.accounts("gateway")[0]);
+    let orchestrator = devnet.accounts("orchestrator")[0].clone();
+    let data_dir = orchestrator["dataDir"]
+        .as_str()
+        .expect("dataDir")
+        .to_string();
+    let url = devnet.gateway_url();
+
+    let segments = push_clip_from(&url, "drained", 0, false).await;
+    let stored = stored_winners(&data_dir);
+    assert!(!stored.is_empty(), "no winner stored");
+    mine(&provider, 41).await;
+    until(
+        "every winner is redeemed",
+        Duration::from_secs(60),
+        || async { stored_winners(&data_dir).iter().all(|s| s == "redeemed") },
+    )
+    .await;
+    let info = broker
+        .getSenderInfo(gateway)
+        .call()
+        .await
+        .expect("sender info");
+    assert_eq!(info.sender.deposit, U256::ZERO, "the deposit is used up");
+    let redeemed = redemptions(&provider, broker.address().to_owned())
+        .await
+        .len();
+
+    // The next segment of the same stream: the gateway sees its empty deposit (from the
+    // TicketBroker's events) and ends the stream rather than send unpaid work.
+    let segment = &bikes().await[0];
+    let seq = 100 + segments as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let answer = push_one(&url, "drained", seq, segment).await;
+        if answer.status == hyper::StatusCode::PAYMENT_REQUIRED {
+            break answer;
+        }
+        // The watcher may not have seen the redemption's events yet.
+        assert!(
+            Instant::now() < deadline,
+            "still accepted with an empty deposit: {} {}",
+            answer.status,
+            answer.text()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let text = refused.text();
+    assert!(
+        text.contains("fund its TicketBroker deposit and reserve"),
+        "{text}"
+    );
+    // The stream stays ended, and the orchestrator got no unpaid work.
+    let tickets = node_status(&orchestrator).await["orchestrator"]["payments"].clone();
+    let again = push_one(&url, "drained", seq + 1, segment).await;
+    assert_ne!(again.status, hyper::StatusCode::OK, "{}", again.text());
+    let after = node_status(&orchestrator).await["orchestrator"]["payments"].clone();
+    assert_eq!(after["segmentsPaid"], tickets["segmentsPaid"]);
+    assert_eq!(after["ticketsReceived"], tickets["ticketsReceived"]);
+    assert_eq!(
+        redemptions(&provider, broker.address().to_owned())
+            .await
+            .len(),
+        redeemed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orchestrator_that_leaves_the_active_set_stops_accepting_payment() {
+    let devnet = DevnetProcess::start(2, 100);
+    let provider = devnet.provider();
+    let orchestrators = devnet.accounts("orchestrator");
+    let leaving = &orchestrators[1];
+    let rounds = RoundsManager::new(devnet.contract("roundsManager"), provider.clone());
+    let bonding = BondingManager::new(devnet.contract("bondingManager"), provider.clone());
+
+    // A gateway of its own that only knows the leaving orchestrator (-orchAddr), with the
+    // devnet gateway's account; paid work flows to it while it is active.
+    let direct = DirectGateway::start(&devnet, leaving["serviceUri"].as_str().expect("uri"));
+    let segment = &bikes().await[0];
+    let ladder = profiles(&[LADDER]);
+    let answer = push_one(&direct.url, "direct", 0, segment).await;
+    check_pushed(&answer, 0, &ladder).await;
+
+    // It unbonds all of its stake: it resigns, and is inactive from the next round on.
+    let key: livepeer_eth::devnet::LocalKey = leaving["privateKey"]
+        .as_str()
+        .expect("privateKey")
+        .parse()
+        .expect("a key");
+    let own = livepeer_eth::rpc::signing_provider(
+        devnet.report["rpcUrl"].as_str().expect("rpc url"),
+        &key,
+    )
+    .expect("provider");
+    let address = DevnetProcess::address(leaving);
+    let stake: U256 = bonding
+        .transcoderTotalStake(address)
+        .call()
+        .await
+        .expect("stake");
+    BondingManager::new(devnet.contract("bondingManager"), own)
+        .unbond(stake)
+        .send()
+        .await
+        .expect("unbond sent")
+        .get_receipt()
+        .await
+        .expect("unbond mined");
+    let round: U256 = rounds.currentRound().call().await.expect("round");
+    let length: U256 = rounds.roundLength().call().await.expect("length");
+    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
+    let block = provider.get_block_number().await.expect("block");
+    mine(
+        &provider,
+        (start + length)
+            .saturating_to::<u64>()
+            .saturating_sub(block)
+            .max(1),
+    )
+    .await;
+    until(
+        "a node initializes the next round",
+        Duration::from_secs(30),
+        || async { rounds.lastInitializedRound().call().await.expect("round") > round },
+    )
+    .await;
+    assert!(
+        !bonding
+            .isActiveTranscoder(address)
+            .call()
+            .await
+            .expect("active"),
+        "inactive on chain"
+    );
+
+    // Its payments are refused now: the segment fails and nothing is charged.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seq = 1;
+    let before = loop {
+        let before = node_status(leaving).await["orchestrator"]["payments"].clone();
+        let answer = push_one(&direct.url, "direct", seq, segment).await;
+        if answer.status != hyper::StatusCode::OK {
+            break before;
+        }
+        // Its round watcher may not have seen the new round yet.
+        assert!(Instant::now() < deadline, "still paid while inactive");
+        seq += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let after = node_status(leaving).await["orchestrator"]["payments"].clone();
+    assert!(
+        after["paymentsRefused"].as_u64() > before["paymentsRefused"].as_u64(),
+        "{before} -> {after}"
+    );
+    assert_eq!(after["segmentsPaid"], before["segmentsPaid"]);
+
+    // The devnet's gateway, walking the pool, sends a new stream to the active one only.
+    push_clip(&devnet.gateway_url(), "after-exit").await;
+    let by_orchestrator =
+        node_status(&devnet.accounts("gateway")[0]).await["gateway"]["segmentsByOrchestrator"]
+            .clone();
+    assert!(
+        by_orchestrator
+            .get(leaving["serviceUri"].as_str().expect("uri"))
+            .is_none(),
+        "{by_orchestrator}"
+    );
+}
+
+/// A second gateway process with the devnet gateway's account and its own data directory,
+/// sending only to `orch_addr`; SIGKILLed on drop.
+struct DirectGateway {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl DirectGateway {
+    fn start(devnet: &DevnetProcess, orch_addr: &str) -> Self {
+        let account = &devnet.accounts("gateway")[0];
+        let mut args: Vec<String> = account["command"]
+            .as_array()
+            .expect("command")
+            .iter()
+            .map(|a| a.as_str().expect("arg").to_string())
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keystore =
+            std::path::Path::new(account["dataDir"].as_str().expect("dataDir")).join("keystore");
+        let own_keystore = dir.path().join("keystore");
+        std::fs::create_dir_all(&own_keystore).expect("keystore dir");
+        for entry in std::fs::read_dir(&keystore).expect("keystore") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), own_keystore.join(entry.file_name())).expect("copy key");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let cli_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        set_flag(&mut args, "-dataDir", &dir.path().display().to_string());
+        set_flag(&mut args, "-httpAddr", &format!("127.0.0.1:{port}"));
+        set_flag(&mut args, "-cliAddr", &format!("127.0.0.1:{cli_port}"));
+        set_flag(&mut args, "-orchAddr", orch_addr);
+        let child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the gateway starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the direct gateway did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for DirectGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sets `flag`'s value in a node command line, appending the flag when it is not there.
+fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
+    match args.iter().position(|a| a == flag) {
+        Some(i) if i + 1 < args.len() => args[i + 1] = value.to_string(),
+        _ => args.extend([flag.to_string(), value.to_string()]),
+    }
 }
 
 #[test]

@@ -137,6 +137,21 @@ impl ProtocolEvent {
             _ => None,
         }
     }
+
+    /// Whether this event can change the transcoder pool a gateway discovers from: members,
+    /// their activity this round, service URIs or stake (go-livepeer's OrchestratorWatcher and
+    /// ServiceRegistryWatcher, plus the new round that moves activation and stake).
+    pub fn changes_pool(&self) -> bool {
+        matches!(
+            self,
+            Self::NewRound { .. }
+                | Self::TranscoderActivated { .. }
+                | Self::TranscoderDeactivated { .. }
+                | Self::ServiceUriUpdate { .. }
+                | Self::Unbond { .. }
+                | Self::Rebond { .. }
+        )
+    }
 }
 
 /// A decoded event with where it happened.

@@ -299,6 +299,7 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
         x264_preset: args.preset.clone(),
         transcoding_options: args.profiles.clone(),
         max_price_per_unit: 0,
+        gateway_funds: crate::network::devnet_gateway_funds(),
         round_length: BENCH_ROUND_LENGTH_BLOCKS,
     })
     .await?;
