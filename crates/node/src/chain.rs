@@ -142,7 +142,13 @@ pub fn pricing(args: &NodeArgs) -> anyhow::Result<Pricing> {
         bail!("-pixelsPerUnit must be at least 1");
     }
     let base = PriceInfo::new(parse_i64("pricePerUnit", &args.price_per_unit)?, pixels);
-    let per_gateway = match args.price_per_gateway.trim() {
+    let per_gateway_flag = if args.price_per_broadcaster.trim().is_empty() {
+        &args.price_per_gateway
+    } else {
+        tracing::warn!("-pricePerBroadcaster is deprecated; use -pricePerGateway");
+        &args.price_per_broadcaster
+    };
+    let per_gateway = match per_gateway_flag.trim() {
         "" => Default::default(),
         json if json.starts_with('{') => {
             parse_price_per_gateway(json).map_err(|e| anyhow::anyhow!("-pricePerGateway: {e}"))?

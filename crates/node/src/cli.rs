@@ -14,9 +14,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "livepeer",
-    version,
     about = "One binary for every Livepeer node role: gateway, orchestrator, transcoder",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
     /// The node's flags (go-livepeer names; one dash or two).
@@ -120,7 +120,8 @@ pub enum BenchCommand {
     Paid(BenchPaidArgs),
 }
 
-fn parse_bool_flag(s: &str) -> Result<bool, String> {
+/// Parses a boolean as Go's `strconv.ParseBool` does (the go-livepeer flag values).
+pub fn parse_bool_flag(s: &str) -> Result<bool, String> {
     match s {
         "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(true),
         "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok(false),
@@ -162,7 +163,7 @@ pub struct NodeArgs {
     #[arg(long = "ethAcctAddr", help_heading = "Network")]
     pub eth_acct_addr: Option<String>,
     /// Keystore directory or one key file (default `<dataDir>/keystore`).
-    #[arg(long = "ethKeystorePath", help_heading = "Network")]
+    #[arg(long = "ethKeystorePath", help_heading = "Network", value_parser = parse_path)]
     pub eth_keystore_path: Option<PathBuf>,
     /// Password of the account key, or a file whose first line is it (default: asked on the
     /// terminal).
@@ -233,6 +234,15 @@ pub struct NodeArgs {
         default_value = ""
     )]
     pub price_per_gateway: String,
+    /// Deprecated name of -pricePerGateway (its JSON may say `broadcasters`); wins over it
+    /// when set, as in go-livepeer.
+    #[arg(
+        long = "pricePerBroadcaster",
+        help_heading = "Payments",
+        default_value = "",
+        hide = true
+    )]
+    pub price_per_broadcaster: String,
     /// Orchestrator: add the redemption overhead (1 + 1/txCostMultiplier) to the price.
     #[arg(long = "autoAdjustPrice", help_heading = "Payments", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool_flag)]
     pub auto_adjust_price: bool,
@@ -319,7 +329,7 @@ pub struct NodeArgs {
     pub transcoding_options: String,
     /// Orchestrator: concurrent sessions admitted. Gateway: concurrent streams, 0 for no
     /// limit (a new manifest beyond it is refused with 503).
-    #[arg(long = "maxSessions", help_heading = "Transcoding", default_value_t = livepeer_orchestrator::DEFAULT_MAX_SESSIONS)]
+    #[arg(long = "maxSessions", help_heading = "Transcoding", default_value_t = livepeer_orchestrator::DEFAULT_MAX_SESSIONS, value_parser = parse_max_sessions)]
     pub max_sessions: usize,
     /// Gateway: attempts per segment before it fails.
     #[arg(long = "maxAttempts", help_heading = "Transcoding", default_value_t = livepeer_gateway::DEFAULT_MAX_ATTEMPTS)]
@@ -337,15 +347,67 @@ pub struct NodeArgs {
     /// go-livepeer serves it on 127.0.0.1:7935 by default; this build only when asked.
     #[arg(long = "cliAddr", help_heading = "Operations")]
     pub cli_addr: Option<String>,
-    /// Where node state goes (the orchestrator's cert.pem and key.pem).
-    #[arg(long = "dataDir", help_heading = "Operations")]
+    /// Where node state goes: keystore, winning tickets, the orchestrator's cert.pem and
+    /// key.pem (default ~/.lpData/<network>, created at start-up). -datadir is the deprecated
+    /// name.
+    #[arg(long = "dataDir", alias = "datadir", help_heading = "Operations", value_parser = parse_path)]
     pub data_dir: Option<PathBuf>,
-    /// Log verbosity, glog style: 3 = info (default), 5 = debug, 6 = trace.
-    #[arg(short = 'v', help_heading = "Operations", default_value_t = 3)]
+    /// Read flags from this file: one `flagName value` per line (a flag alone means true),
+    /// `#` comments. The command line, then LP_<FLAGNAME> environment variables, win over it.
+    #[arg(long = "config", help_heading = "Operations", value_parser = parse_path)]
+    pub config: Option<PathBuf>,
+    /// Log verbosity, glog style: 3 = info (default), 4-5 = debug, 6 = trace.
+    #[arg(long = "v", help_heading = "Operations", default_value_t = 3)]
     pub verbosity: u8,
     /// Log format.
     #[arg(long = "logFormat", help_heading = "Operations", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Print the version and exit.
+    #[arg(long = "version", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub version: bool,
+    /// Print the supported flags as a MistServer connector JSON descriptor and exit.
+    #[arg(long = "j", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub mist_json: bool,
+}
+
+impl NodeArgs {
+    /// Treats flags set to an empty string as unset, as go-livepeer does for its string flags
+    /// (`-dataDir ""` means the default data directory).
+    pub fn forget_empty(&mut self) {
+        fn forget<T: AsRef<std::ffi::OsStr>>(value: &mut Option<T>) {
+            if value.as_ref().is_some_and(|v| v.as_ref().is_empty()) {
+                *value = None;
+            }
+        }
+        forget(&mut self.eth_url);
+        forget(&mut self.eth_controller);
+        forget(&mut self.eth_acct_addr);
+        forget(&mut self.eth_keystore_path);
+        forget(&mut self.eth_password);
+        forget(&mut self.service_addr);
+        forget(&mut self.http_addr);
+        forget(&mut self.orch_addr);
+        forget(&mut self.eth_orch_addr);
+        forget(&mut self.cli_addr);
+        forget(&mut self.data_dir);
+        forget(&mut self.config);
+    }
+}
+
+/// A path; empty is allowed and means unset (see [`NodeArgs::forget_empty`]), as for go's
+/// string flags.
+fn parse_path(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(s))
+}
+
+/// `-maxSessions`: a number of sessions; go-livepeer's `auto` is refused by name.
+fn parse_max_sessions(s: &str) -> Result<usize, String> {
+    if s.trim() == "auto" {
+        return Err("-maxSessions auto is not supported yet".into());
+    }
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of sessions"))
 }
 
 /// How logs are written.
@@ -470,44 +532,90 @@ pub struct BenchSoakArgs {
     pub input: Option<PathBuf>,
 }
 
-/// Parses `500ms`, `2s`, `1m` or a bare number of seconds.
+/// Parses a duration as Go's `time.ParseDuration` does (`500ms`, `2s`, `1h30m`, `5m0s`; units
+/// ns, us, µs, ms, s, m, h), or a bare number of seconds (`1.5`). Negative durations are
+/// refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 2s)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("{s:?} is not a duration"));
+    let text = s.trim();
+    let not_a_duration = || format!("{text:?} is not a duration (e.g. 500ms, 2s, 1m30s)");
+    if text.is_empty() {
+        return Err(not_a_duration());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        let seconds: f64 = rest.parse().map_err(|_| not_a_duration())?;
+        return Duration::try_from_secs_f64(seconds).map_err(|_| not_a_duration());
+    }
+    let mut seconds = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let value: f64 = number.parse().map_err(|_| not_a_duration())?;
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("{text:?}: a number needs a unit (ms, s, m or h)")),
+            _ => {
+                return Err(format!(
+                    "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+                ));
+            }
+        };
+        seconds += value * scale;
+        rest = after;
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| not_a_duration())
+}
+
+/// The node's command line: [`Cli`] plus every go-livepeer flag it does not implement yet
+/// (hidden, parsed with its go type so that it can be refused by name; see
+/// [`crate::go_flags`]), with go's rule that a flag given twice takes the last value.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command().args_override_self(true);
+    let declared: Vec<String> = command
+        .get_arguments()
+        .flat_map(|arg| {
+            arg.get_long()
+                .into_iter()
+                .chain(arg.get_all_aliases().into_iter().flatten())
+        })
+        .map(str::to_string)
+        .collect();
+    for flag in crate::go_flags::table() {
+        if !declared.iter().any(|d| d == flag.name) {
+            command = command.arg(flag.placeholder_arg());
+        }
+    }
+    command.after_help(crate::go_flags::help_footer())
 }
 
 /// Rewrites go-livepeer single-dash long flags (`-orchAddr x`, `-maxSessions=3`) into clap's
-/// double-dash form. Only names that are long flags of this CLI are rewritten, so short flags
-/// (`-v 6`), values that start with a dash and everything after `--` pass through.
+/// double-dash form. Only names that are long flags (or aliases) of [`command`] or of its
+/// subcommands are rewritten, so values that start with a dash and everything after `--` pass
+/// through.
 pub fn normalize_args<I, T>(args: I) -> Vec<OsString>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let command = Cli::command();
+    let mut command = command();
+    command.build();
     let mut longs: Vec<String> = Vec::new();
     let mut collect = |cmd: &clap::Command| {
         for arg in cmd.get_arguments() {
-            if let Some(long) = arg.get_long() {
-                longs.push(long.to_string());
-            }
+            let names = arg.get_long().into_iter();
+            let aliases = arg.get_all_aliases().into_iter().flatten();
+            longs.extend(names.chain(aliases).map(str::to_string));
         }
     };
     collect(&command);
@@ -656,7 +764,15 @@ mod tests {
         for (s, want) in [("500ms", 0.5), ("2s", 2.0), ("1.5", 1.5), ("1m", 60.0)] {
             assert_eq!(parse_duration(s).expect(s), Duration::from_secs_f64(want));
         }
-        for bad in ["", "x", "5 parsecs", "-1s"] {
+        for (s, want) in [
+            ("5m0s", 300.0),
+            ("1h30m", 5400.0),
+            ("1.5h", 5400.0),
+            ("250us", 0.00025),
+        ] {
+            assert_eq!(parse_duration(s).expect(s), Duration::from_secs_f64(want));
+        }
+        for bad in ["", "x", "5 parsecs", "-1s", "1m30", "s", "1.2.3s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -6,19 +6,21 @@ pub mod bench;
 pub mod chain;
 pub mod cli;
 pub mod cli_api;
+pub mod config;
 pub mod demo;
 pub mod devnet;
+pub mod go_flags;
 mod logging;
 pub mod network;
 pub mod paid_demo;
 pub mod push;
 pub mod soak;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
 use livepeer_gateway::{GatewayConfig, GatewayService};
 use livepeer_orchestrator::{LocalTranscoder, OrchestratorConfig, OrchestratorService};
 use tokio::task::JoinSet;
@@ -30,12 +32,34 @@ use crate::cli::{BenchCommand, Cli, Command, NodeArgs, TicketCommand, TicketInsp
 /// How long shutdown waits for services to stop after Ctrl-C.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the binary with the process's arguments; the exit code says whether it worked.
+/// Runs the binary with the process's arguments, `LP_` environment variables and `-config`
+/// file (see [`config`]); the exit code says whether it worked.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(cli::normalize_args(std::env::args_os())) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
+    let parsed =
+        match config::parse_command_line(std::env::args_os(), &|key| std::env::var(key).ok()) {
+            Ok(parsed) => parsed,
+            Err(config::CommandLineError::Clap(err)) => err.exit(),
+            Err(config::CommandLineError::Config(line)) => {
+                eprintln!("error: {line}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let cli = parsed.cli;
+    if cli.command.is_none() {
+        // As go-livepeer: -j, then -version, before anything starts.
+        if cli.node.mist_json {
+            print!("{}", go_flags::mist_json(&cli::command()));
+            return ExitCode::SUCCESS;
+        }
+        if cli.node.version {
+            print!("{}", go_flags::version_text());
+            return ExitCode::SUCCESS;
+        }
+        if let Some(line) = parsed.refused {
+            eprintln!("error: {line}");
+            return ExitCode::FAILURE;
+        }
+    }
     logging::init(&cli.node);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -163,19 +187,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
 pub async fn connect_chain(
     args: &NodeArgs,
 ) -> anyhow::Result<livepeer_eth::deployment::ProtocolAddresses> {
-    let Some(url) = args.eth_url.as_deref() else {
-        bail!(
-            "-network {} needs -ethUrl (an Ethereum JSON-RPC endpoint)",
-            args.network
-        );
-    };
-    let controller = match (args.eth_controller.as_deref(), args.network.as_str()) {
-        (Some(address), _) => address
-            .parse()
-            .with_context(|| format!("-ethController {address:?} is not an address"))?,
-        (None, "arbitrum-one-mainnet") => livepeer_eth::deployment::ARBITRUM_ONE_CONTROLLER,
-        (None, other) => bail!("-network {other} has no built-in Controller; pass -ethController"),
-    };
+    let (url, controller) = chain_endpoint(args)?;
     info!(controller = %controller, "connecting to the Ethereum node at {url}");
     // Reads only: any key will do for the provider.
     let provider =
@@ -190,6 +202,37 @@ pub async fn connect_chain(
         })?;
     info!(controller = %contracts.controller, bonding_manager = %contracts.bonding_manager, ticket_broker = %contracts.ticket_broker, "protocol contracts found");
     Ok(contracts)
+}
+
+/// The `-ethUrl` and Controller address (`-ethController`, or the network's built-in one) of an
+/// on-chain network.
+///
+/// Errors, each one line: no `-ethUrl`, an unknown network without `-ethController`, an invalid
+/// address.
+pub fn chain_endpoint(args: &NodeArgs) -> anyhow::Result<(&str, alloy_primitives::Address)> {
+    let Some(url) = args.eth_url.as_deref() else {
+        bail!(
+            "-network {} needs -ethUrl (an Ethereum JSON-RPC endpoint)",
+            args.network
+        );
+    };
+    let controller = match (args.eth_controller.as_deref(), args.network.as_str()) {
+        (Some(address), _) => address
+            .parse()
+            .with_context(|| format!("-ethController {address:?} is not an address"))?,
+        (None, "arbitrum-one-mainnet") => livepeer_eth::deployment::ARBITRUM_ONE_CONTROLLER,
+        (None, other) => bail!("-network {other} has no built-in Controller; pass -ethController"),
+    };
+    Ok((url, controller))
+}
+
+/// go-livepeer's default data directory: `<home>/.lpData/<network>` (`StartLivepeer`), with
+/// `home` from `$HOME`, else the user's home directory; `None` when there is neither.
+pub fn default_data_dir(network: &str, home: Option<PathBuf>) -> Option<PathBuf> {
+    let home = home
+        .filter(|h| !h.as_os_str().is_empty())
+        .or_else(std::env::home_dir)?;
+    Some(home.join(".lpData").join(network))
 }
 
 /// Opens the node's account as `-ethAcctAddr`, `-ethKeystorePath` (default
@@ -237,7 +280,7 @@ pub async fn open_account(
 }
 
 /// Runs the roles the flags select until `cancel` fires.
-pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let gateway = args.gateway || args.broadcaster;
     if args.broadcaster {
         warn!("-broadcaster is deprecated; use -gateway");
@@ -255,6 +298,23 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
             "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
         );
     }
+    if args.network != "offchain" {
+        // Settings first: nothing is read or created for a node that cannot start.
+        chain_endpoint(&args)?;
+    }
+    let data_dir = match args.data_dir.take() {
+        Some(dir) => dir,
+        None => default_data_dir(&args.network, std::env::var_os("HOME").map(PathBuf::from))
+            .context(
+                "no home directory for the default -dataDir ~/.lpData/<network>; pass -dataDir",
+            )?,
+    };
+    if !data_dir.exists() {
+        info!(data_dir = %data_dir.display(), "creating the data directory");
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create -dataDir {}", data_dir.display()))?;
+    }
+    args.data_dir = Some(data_dir);
     let mut services = JoinSet::new();
     let mut on_chain: Option<chain::OnChain> = None;
     if args.network != "offchain" {
@@ -376,4 +436,21 @@ pub async fn run_node(args: NodeArgs, cancel: CancellationToken) -> anyhow::Resu
         }
     }
     failed.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_data_dir_is_go_livepeers() {
+        assert_eq!(
+            default_data_dir("offchain", Some(PathBuf::from("/home/op"))),
+            Some(PathBuf::from("/home/op/.lpData/offchain"))
+        );
+        assert_eq!(
+            default_data_dir("arbitrum-one-mainnet", Some(PathBuf::from("/root"))),
+            Some(PathBuf::from("/root/.lpData/arbitrum-one-mainnet"))
+        );
+    }
 }

@@ -408,7 +408,8 @@ pub(crate) fn sign_ping(signer: &LocalSigner, value: &[u8]) -> Vec<u8> {
 
 /// Parses `-pricePerGateway` as go-livepeer takes it:
 /// `{"gateways":[{"ethaddress":"0x…","priceperunit":1000,"pixelsperunit":1}]}` (prices in wei;
-/// go also accepts a `currency`, which must be absent or `WEI` here).
+/// go also accepts a `currency`, which must be absent or `WEI` here). The deprecated
+/// `broadcasters` list is read too, as go-livepeer `getGatewayPrices` does.
 ///
 /// Errors: a line naming what is wrong.
 pub fn parse_price_per_gateway(json: &str) -> Result<HashMap<Address, PriceInfo>, String> {
@@ -426,9 +427,19 @@ pub fn parse_price_per_gateway(json: &str) -> Result<HashMap<Address, PriceInfo>
     }
     #[derive(serde::Deserialize)]
     struct Doc {
-        gateways: Vec<Entry>,
+        gateways: Option<Vec<Entry>>,
+        /// go-livepeer's deprecated name of `gateways`; both lists are read, this one first.
+        broadcasters: Option<Vec<Entry>>,
     }
     let doc: Doc = serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
+    if doc.gateways.is_none() && doc.broadcasters.is_none() {
+        return Err("no \"gateways\" list".into());
+    }
+    let entries = doc
+        .broadcasters
+        .into_iter()
+        .flatten()
+        .chain(doc.gateways.into_iter().flatten());
     let int = |v: &serde_json::Value, what: &str| -> Result<i64, String> {
         v.as_i64()
             .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
@@ -436,7 +447,7 @@ pub fn parse_price_per_gateway(json: &str) -> Result<HashMap<Address, PriceInfo>
             .ok_or_else(|| format!("{what} {v} is not a non-negative integer"))
     };
     let mut out = HashMap::new();
-    for e in doc.gateways {
+    for e in entries {
         let address: Address = e
             .ethaddress
             .parse()
@@ -493,6 +504,19 @@ mod tests {
         assert_eq!(
             map.get(&a.parse::<Address>().expect("address")),
             Some(&PriceInfo::new(500, 2))
+        );
+        let b = "0x00000000000000000000000000000000000000bb";
+        let map = parse_price_per_gateway(&format!(
+            r#"{{"broadcasters":[{{"ethaddress":"{b}","priceperunit":7}}],"gateways":[{{"ethaddress":"{a}","priceperunit":9}}]}}"#
+        ))
+        .expect("valid");
+        assert_eq!(
+            map.get(&b.parse::<Address>().expect("address")),
+            Some(&PriceInfo::new(7, 1))
+        );
+        assert_eq!(
+            map.get(&a.parse::<Address>().expect("address")),
+            Some(&PriceInfo::new(9, 1))
         );
         for bad in [
             "{}",

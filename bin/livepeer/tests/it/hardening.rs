@@ -34,7 +34,7 @@ impl Node {
     /// Starts the binary with `extra` flags, on a free port of 127.0.0.1, and waits until it
     /// says where it serves.
     fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        let mut child = crate::livepeer_command()
             .args([
                 "-orchestrator",
                 "-transcoder",

@@ -1,5 +1,6 @@
 //! The binary as an operator runs it.
 
+mod flags;
 mod hardening;
 mod network;
 
@@ -7,8 +8,22 @@ use std::process::Command;
 
 use livepeer_testing::process::{children_of, is_dead};
 
+/// The binary, with `HOME` in this test target's scratch directory (so the default
+/// `-dataDir ~/.lpData/<network>` never lands in the real home) and no `LP_` variables from
+/// the caller's environment (they would set flags).
+fn livepeer_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_livepeer"));
+    command.env("HOME", concat!(env!("CARGO_TARGET_TMPDIR"), "/home"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LP_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 fn livepeer(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    livepeer_command()
         .args(args)
         .output()
         .expect("the binary runs")
@@ -35,6 +50,12 @@ fn help_groups_go_livepeer_flags() {
 
 #[test]
 fn bad_setups_exit_non_zero_with_one_line() {
+    // An on-chain node opens (or creates) its account before it connects.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let password = tmp.path().join("password");
+    std::fs::write(&password, "secret\n").expect("password file");
+    let data_dir = tmp.path().to_str().expect("utf-8").to_string();
+    let password = password.to_str().expect("utf-8").to_string();
     let cases: [(&[&str], &str); 6] = [
         (
             &["-gateway", "-network", "arbitrum-one-mainnet"],
@@ -59,6 +80,10 @@ fn bad_setups_exit_non_zero_with_one_line() {
                 "http://127.0.0.1:9",
                 "-ethController",
                 "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "-dataDir",
+                &data_dir,
+                "-ethPassword",
+                &password,
             ],
             "cannot reach the Ethereum node at http://127.0.0.1:9",
         ),
@@ -94,7 +119,7 @@ fn interrupt_after_ready(args: &[&str], ready: &str) -> (std::process::ExitStatu
     use std::process::Stdio;
     use std::time::{Duration, Instant};
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    let mut child = crate::livepeer_command()
         .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -318,10 +343,16 @@ fn a_signal_stops_a_node_stuck_connecting_to_a_silent_eth_node() {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
 
+    // The account is opened (created, the first time) before the chain is reached.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let password = tmp.path().join("password");
+    std::fs::write(&password, "secret\n").expect("password file");
+    let data_dir = tmp.path().to_str().expect("utf-8");
+    let password = password.to_str().expect("utf-8");
     for signal in ["-TERM", "-INT"] {
         let endpoint = SilentEndpoint::start();
         let url = format!("http://{}", endpoint.addr);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        let mut child = crate::livepeer_command()
             .args([
                 "-orchestrator",
                 "-network",
@@ -330,6 +361,10 @@ fn a_signal_stops_a_node_stuck_connecting_to_a_silent_eth_node() {
                 &url,
                 "-ethController",
                 "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "-dataDir",
+                data_dir,
+                "-ethPassword",
+                password,
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -407,7 +442,7 @@ fn a_sigkilled_devnet_takes_its_anvil_with_it() {
     use std::process::Stdio;
     use std::time::{Duration, Instant};
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    let mut child = crate::livepeer_command()
         .args(["devnet", "--orchestrators", "1", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

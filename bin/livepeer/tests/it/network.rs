@@ -43,7 +43,7 @@ impl DevnetProcess {
 
     fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+        let mut child = crate::livepeer_command()
             .args(["devnet", "--json"])
             .args(args)
             .arg("--dir")
@@ -515,7 +515,7 @@ async fn a_sigkilled_orchestrator_redeems_its_winners_after_a_restart() {
         .collect();
     let log = std::path::Path::new(&data_dir).join("restarted.log");
     let log_file = std::fs::File::create(&log).expect("log file");
-    let mut restarted = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    let mut restarted = crate::livepeer_command()
         .args(&args)
         .stdout(Stdio::null())
         .stderr(log_file)
@@ -809,7 +809,7 @@ fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
 #[test]
 fn the_demo_runs_the_paid_network_and_reports_redeemed_tickets_and_fees() {
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    let out = crate::livepeer_command()
         .args(["demo", "--exit", "--transcodingOptions", LADDER, "--out"])
         .arg(out_dir.path())
         .output()
@@ -858,7 +858,7 @@ fn the_demo_runs_the_paid_network_and_reports_redeemed_tickets_and_fees() {
 #[test]
 fn the_offchain_demo_still_takes_the_quick_unpaid_path() {
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    let out = crate::livepeer_command()
         .args([
             "demo",
             "--exit",
@@ -883,7 +883,7 @@ fn an_account_that_is_not_a_registered_orchestrator_cannot_start_one_on_chain() 
     let dir = tempfile::tempdir().expect("temp dir");
     let password = dir.path().join("password");
     std::fs::write(&password, "secret\n").expect("password file");
-    let out = Command::new(env!("CARGO_BIN_EXE_livepeer"))
+    let out = crate::livepeer_command()
         .args([
             "-orchestrator",
             "-transcoder",
