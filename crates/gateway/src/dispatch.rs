@@ -502,7 +502,9 @@ mod tests {
 
     #[test]
     fn input_codecs_map_to_gos_decode_capabilities() {
-        let cases: [(&str, Option<&str>, Option<&[u32]>); 9] = [
+        // (codec, pixel format, the decode capabilities, or None for a 422)
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a [u32]>);
+        let cases: [Case<'_>; 9] = [
             ("h264", Some("yuv420p"), Some(&[])),
             ("h264", Some("yuvj420p"), Some(&[])),
             ("h264", None, Some(&[])),
