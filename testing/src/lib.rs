@@ -28,7 +28,9 @@ use livepeer_primitives::profile::{
 };
 
 pub use gateway::{Answer, Gateway, Http, Part, check_pushed, http, parts, push, request};
-pub use media::{Clip, Segment, bikes, city, count_video, long_segment, test_segment, video_size};
+pub use media::{
+    Clip, Segment, bikes, city, city_mpeg2, count_video, long_segment, test_segment, video_size,
+};
 pub use orchestrator::{
     Orch, check_renditions, get_orchestrator, new_session, post_segment, seg_for, segment_request,
     send, transcode,

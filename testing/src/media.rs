@@ -97,6 +97,7 @@ pub struct Segment {
 
 static BIKES: OnceCell<Vec<Segment>> = OnceCell::const_new();
 static CITY: OnceCell<Vec<Segment>> = OnceCell::const_new();
+static CITY_MPEG2: OnceCell<Vec<Segment>> = OnceCell::const_new();
 
 /// The bikes clip (10 s, H.264 640x272) in ~2 s segments (5 of them).
 pub async fn bikes() -> &'static [Segment] {
@@ -106,9 +107,19 @@ pub async fn bikes() -> &'static [Segment] {
         .as_slice()
 }
 
-/// The city clip (7.6 s, MPEG-2 720x405) in ~1 s segments (7 or more).
+/// The city clip (7.6 s, 720x405, cropped to 720x404) re-encoded to H.264 with a keyframe every second, in ~1 s
+/// segments (7 or more). Gateways accept only H.264, HEVC, VP8 and VP9 pushes, as
+/// go-livepeer's do; [`city_mpeg2`] has the clip's own MPEG-2.
 pub async fn city() -> &'static [Segment] {
-    CITY.get_or_init(|| cut(testing::CITY_MPG, "1"))
+    CITY.get_or_init(|| cut_with(testing::CITY_MPG, "1", true))
+        .await
+        .as_slice()
+}
+
+/// The city clip as it is (MPEG-2 video) in ~1 s segments, stream copy.
+pub async fn city_mpeg2() -> &'static [Segment] {
+    CITY_MPEG2
+        .get_or_init(|| cut(testing::CITY_MPG, "1"))
         .await
         .as_slice()
 }
@@ -116,12 +127,33 @@ pub async fn city() -> &'static [Segment] {
 /// Cuts `clip` into MPEG-TS segments of about `seconds` by stream copy (`-f segment`), reading
 /// durations from ffmpeg's CSV segment list.
 async fn cut(clip: &str, seconds: &str) -> Vec<Segment> {
+    cut_with(clip, seconds, false).await
+}
+
+/// As [`cut`], re-encoding the video to H.264 first when `h264` is set.
+async fn cut_with(clip: &str, seconds: &str, h264: bool) -> Vec<Segment> {
     let dir = tempfile::tempdir().expect("temp dir");
     let list = dir.path().join("list.csv");
     let run = tokio::process::Command::new(ffmpeg().ffmpeg_path())
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i"])
         .arg(testing::media_file(clip))
-        .args(["-map", "0:v:0", "-c", "copy", "-f", "segment"])
+        .args(["-map", "0:v:0"])
+        .args(if h264 {
+            vec![
+                "-c:v".to_string(),
+                "libx264".into(),
+                "-preset".into(),
+                "veryfast".into(),
+                // x264 needs an even height; the clip is 720x405.
+                "-vf".into(),
+                "crop=iw:ih-mod(ih\\,2)".into(),
+                "-force_key_frames".into(),
+                format!("expr:gte(t,n_forced*{seconds})"),
+            ]
+        } else {
+            vec!["-c".to_string(), "copy".into()]
+        })
+        .args(["-f", "segment"])
         .args(["-segment_time", seconds, "-segment_format", "mpegts"])
         .args(["-segment_list_type", "csv", "-segment_list"])
         .arg(&list)

@@ -105,6 +105,7 @@ pub fn seg_for(
         duration,
         data: data.clone(),
         slice: None,
+        input: Default::default(),
     };
     seg_data(
         &segment,

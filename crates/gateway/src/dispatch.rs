@@ -53,6 +53,9 @@ pub struct SourceSegment {
     pub data: Bytes,
     /// `Content-Slice-From`/`Content-Slice-To`, milliseconds, when given.
     pub slice: Option<(u64, u64)>,
+    /// What decoding the source needs beyond H.264 4:2:0 ([`input_capabilities`]), from the
+    /// gateway's probe; empty when unknown.
+    pub input: CapabilitySet,
 }
 
 /// An orchestrator session a stream sends segments to.
@@ -151,6 +154,41 @@ pub fn job_capabilities(profiles: &[VideoProfile], sliced: bool) -> Capabilities
         bitstring: bits,
         ..Default::default()
     }
+}
+
+/// The capabilities decoding a source needs (go-livepeer `JobCapabilities`, from lpms's
+/// codec probe): HEVC decode (15), VP8 decode (17) or VP9 decode (18) for those codecs; for
+/// H.264, the chroma/bit-depth decoder bit of a 4:4:4, 4:2:2 or 10-bit pixel format
+/// (21–25), nothing for 8-bit 4:2:0 or a pixel format go does not classify. `video_codec`
+/// and `pixel_format` are ffmpeg's names (`h264`, `yuv422p10le`).
+///
+/// Errors: [`GatewayError::UnknownInputCodec`] for any other codec (go answers the push 422
+/// "Unknown input stream codec=<name>").
+pub fn input_capabilities(
+    video_codec: &str,
+    pixel_format: Option<&str>,
+) -> Result<CapabilitySet, GatewayError> {
+    let cap = match video_codec {
+        "h264" => {
+            match pixel_format.map(|f| f.trim_start_matches("yuvj").trim_start_matches("yuv")) {
+                Some("444p") => Some(Capability::H264Decode444_8bit),
+                Some("422p") => Some(Capability::H264Decode422_8bit),
+                Some("444p10le" | "444p10be") => Some(Capability::H264Decode444_10bit),
+                Some("422p10le" | "422p10be") => Some(Capability::H264Decode422_10bit),
+                Some("420p10le" | "420p10be") => Some(Capability::H264Decode420_10bit),
+                _ => None,
+            }
+        }
+        "hevc" => Some(Capability::HevcDecode),
+        "vp8" => Some(Capability::Vp8Decode),
+        "vp9" => Some(Capability::Vp9Decode),
+        other => {
+            return Err(GatewayError::UnknownInputCodec {
+                codec: other.to_owned(),
+            });
+        }
+    };
+    Ok(CapabilitySet::from_capabilities(cap))
 }
 
 /// The `SegData` for a segment (unsigned: off-chain signatures are empty).
@@ -463,6 +501,38 @@ mod tests {
     }
 
     #[test]
+    fn input_codecs_map_to_gos_decode_capabilities() {
+        // (codec, pixel format, the decode capabilities, or None for a 422)
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a [u32]>);
+        let cases: [Case<'_>; 9] = [
+            ("h264", Some("yuv420p"), Some(&[])),
+            ("h264", Some("yuvj420p"), Some(&[])),
+            ("h264", None, Some(&[])),
+            ("h264", Some("yuv422p10le"), Some(&[24])),
+            ("h264", Some("yuv444p"), Some(&[21])),
+            ("hevc", Some("yuv420p"), Some(&[15])),
+            ("vp9", None, Some(&[18])),
+            ("mpeg2video", Some("yuv420p"), None),
+            ("av1", None, None),
+        ];
+        for (codec, pix, want) in cases {
+            let got = input_capabilities(codec, pix);
+            match want {
+                Some(ids) => assert_eq!(
+                    got.expect("known codec").ids().collect::<Vec<_>>(),
+                    ids,
+                    "{codec} {pix:?}"
+                ),
+                None => assert!(
+                    matches!(&got, Err(e @ GatewayError::UnknownInputCodec { .. })
+                        if e.to_string() == format!("Unknown input stream codec={codec}")),
+                    "{codec}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
     fn job_capabilities_follow_the_profiles() {
         let plain = job_capabilities(&std_profiles(&["P240p30fps16x9"]), false);
         assert_eq!(plain.bitstring.ids().collect::<Vec<_>>(), vec![0, 1, 12]);
@@ -485,6 +555,7 @@ mod tests {
             duration: Duration::from_millis(2000),
             data: Bytes::from_static(b"segment bytes"),
             slice: None,
+            input: CapabilitySet::new(),
         };
         let token = net::AuthToken {
             token: vec![1],

@@ -128,6 +128,21 @@ pub enum GatewayError {
         /// The limit, milliseconds.
         max_ms: u64,
     },
+    /// The pushed segment's video codec has no go-livepeer capability (only H.264, HEVC,
+    /// VP8 and VP9 do; lpms `FfmpegNameToVideoCodec`), so no orchestrator can be asked for it:
+    /// 422 with go-livepeer's text (`server/mediaserver.go:HandlePush`).
+    #[error("Unknown input stream codec={codec}")]
+    UnknownInputCodec {
+        /// ffmpeg's name for the codec (`mpeg2video`, `av1`, ...).
+        codec: String,
+    },
+    /// The `Livepeer-Transcode-Configuration` header is not the JSON go-livepeer expects
+    /// (400, go's text).
+    #[error("failed to parse transcode config header: {reason:?}")]
+    BadTranscodeConfiguration {
+        /// Why.
+        reason: String,
+    },
     /// The push body is larger than the gateway accepts.
     #[error("segment exceeds the maximum of {limit_bytes} bytes")]
     SegmentTooLarge {
@@ -315,6 +330,8 @@ impl GatewayError {
             | GatewayError::SegmentTooLarge { .. }
             | GatewayError::PushTimeout(_)
             | GatewayError::SenderUnusable(_)
+            | GatewayError::UnknownInputCodec { .. }
+            | GatewayError::BadTranscodeConfiguration { .. }
             | GatewayError::UnsupportedFormat { .. } => false,
             // Discovery, selection and configuration: not the outcome of a segment attempt, so
             // no other orchestrator is tried for them.
@@ -392,7 +409,9 @@ impl GatewayError {
             | GatewayError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             e if e.is_discovery() => StatusCode::SERVICE_UNAVAILABLE,
             e if e.is_config() => StatusCode::INTERNAL_SERVER_ERROR,
-            GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BadRequest(_) | GatewayError::BadTranscodeConfiguration { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             GatewayError::SenderUnusable(_) => StatusCode::PAYMENT_REQUIRED,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::PushTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -87,6 +87,11 @@ pub struct GatewayConfig {
     pub profiles: Vec<VideoProfile>,
     /// `-maxAttempts`: attempts per segment.
     pub max_attempts: usize,
+    /// `-orchMinLivepeerVersion`: the lowest `Capabilities.version` an orchestrator may
+    /// report to be used (go-livepeer semver rules, see
+    /// `livepeer_primitives::is_version_compatible`); empty for no floor. Sent to
+    /// orchestrators as `constraints.minVersion`.
+    pub orch_min_livepeer_version: String,
     /// `-discoveryTimeout`: first wait for discovery answers.
     pub discovery_timeout: Duration,
     /// Idle time after which a pushed stream ends.
@@ -122,6 +127,7 @@ impl Default for GatewayConfig {
             profiles: parse_transcoding_options(DEFAULT_TRANSCODING_OPTIONS)
                 .expect("the default ladder names standard profiles"),
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            orch_min_livepeer_version: String::new(),
             discovery_timeout: discovery::DEFAULT_DISCOVERY_TIMEOUT,
             push_idle_timeout: PUSH_IDLE_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,

@@ -5,12 +5,21 @@
 //!
 //! | Request | Answer |
 //! |---|---|
-//! | manifest ID not `[A-Za-z0-9_.-]{1,128}`, seq not a number in 0..=`i64::MAX` (the wire's int64), an extension other than `.ts`/`.mp4`, empty body, `Content-Duration`/`Content-Slice-*` not a number of ms, slice from > to | 400 |
+//! | manifest ID not `[A-Za-z0-9_.-]{1,128}`, a numeric seq above `i64::MAX` (the wire's int64), an extension other than `.ts`/`.mp4`, empty body, slice from > to, a `Livepeer-Transcode-Configuration` that is not go's JSON | 400 |
 //! | `<seq>.mp4`: orchestrators here decode segment input as MPEG-TS (`-f mpegts`), so only MPEG-TS segments are accepted | 415 |
 //! | `Content-Length` over the segment limit ([`MAX_PUSH_BYTES`] by default): answered at once, the body is not read; a body without `Content-Length` is read up to the limit | 413 |
 //! | the body does not arrive within [`PUSH_READ_TIMEOUT`] | 408 |
 //! | `Content-Duration` above [`MAX_SEGMENT_DURATION`] (orchestrators refuse longer segments) | 422 |
 //! | a new manifest while `-maxSessions` streams are live | 503 "Too many streams…" |
+//! | ffprobe finds a video codec other than H.264, HEVC, VP8 or VP9 | 422 "Unknown input stream codec=…" |
+//!
+//! Lenient where go-livepeer is: a seq that is not a number is 0, a missing or malformed
+//! `Content-Duration` is 2000 ms, a malformed `Content-Slice-From`/`-To` is 0 (no bound), and
+//! a body ffprobe cannot read (or one without video) is sent on unprobed, as lpms's codec probe
+//! does not fail either. `Livepeer-Transcode-Configuration` (the auth-webhook JSON) sets the
+//! ladder of a stream it starts from its `profiles` and `presets`; its other fields are
+//! accepted and not acted on. `Content-Resolution` is not used: it names the source
+//! rendition in go's master playlist, and this gateway does not publish the source.
 //!
 //! Then the segment is transcoded: 503 "No sessions available" without any orchestrator,
 //! 422 for non-retryable errors and after `-maxAttempts` failed attempts, 500 otherwise.
@@ -25,12 +34,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use livepeer_primitives::ManifestId;
-use livepeer_primitives::profile::Format;
-use tracing::{Instrument, info_span};
+use livepeer_primitives::profile::{Format, VideoProfile, parse_profiles_json};
+use livepeer_primitives::{CapabilitySet, ManifestId};
+use tracing::{Instrument, debug, info_span};
 
 use crate::GatewayError;
-use crate::dispatch::SourceSegment;
+use crate::dispatch::{SourceSegment, input_capabilities};
 use crate::multipart::{self, Part};
 use crate::streams::Gateway;
 
@@ -45,7 +54,10 @@ pub const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(300);
 /// How long a push body may take to arrive by default; a 300 MB segment needs 5 MB/s.
 pub const PUSH_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-const HLS_PLAYLIST: &str = "application/vnd.apple.mpegurl";
+/// go-livepeer's playlist content type (`server/mediaserver.go`).
+const HLS_PLAYLIST: &str = "application/x-mpegURL";
+/// The header carrying the auth-webhook JSON for a push (go-livepeer `server/auth.go`).
+pub const TRANSCODE_CONFIGURATION_HEADER: &str = "Livepeer-Transcode-Configuration";
 
 pub(crate) fn router(state: Arc<Gateway>) -> Router {
     Router::new()
@@ -58,23 +70,20 @@ pub(crate) fn router(state: Arc<Gateway>) -> Router {
         .with_state(state)
 }
 
-fn header_ms(headers: &HeaderMap, name: &str) -> Result<Option<u64>, GatewayError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                GatewayError::BadRequest(format!("{name} must be a number of milliseconds"))
-            }),
-    }
+/// A header as a number of milliseconds; `None` when absent or not a plain unsigned number
+/// (go-livepeer's `strconv` parse failing, after which it uses its default).
+fn header_ms(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)?
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
 }
 
-/// The sequence number of a pushed `<seq>.ts`.
+/// The sequence number of a pushed `<seq>.ts`; a seq that is not a number is 0, as in
+/// go-livepeer (`strconv.ParseUint` failing).
 ///
-/// Errors: 415 for `.mp4`, 400 for anything else that is not `<0..=i64::MAX>.ts`.
+/// Errors: 415 for `.mp4`, 400 for another extension or a number above `i64::MAX`.
 fn push_seq(file: &str) -> Result<u64, GatewayError> {
     if file.ends_with(".mp4") {
         return Err(GatewayError::UnsupportedFormat {
@@ -84,6 +93,9 @@ fn push_seq(file: &str) -> Result<u64, GatewayError> {
     let seq = file
         .strip_suffix(".ts")
         .ok_or_else(|| GatewayError::BadRequest(format!("expected <seq>.ts, got {file:?}")))?;
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(0);
+    }
     // The wire's SegData.seq is an int64 (go-livepeer parses a uint64 and converts).
     seq.parse::<i64>()
         .ok()
@@ -93,9 +105,10 @@ fn push_seq(file: &str) -> Result<u64, GatewayError> {
         })
 }
 
-/// `Content-Duration`, checked against [`MAX_SEGMENT_DURATION`]; 0 or absent is the default.
+/// `Content-Duration`, checked against [`MAX_SEGMENT_DURATION`]; absent, 0 or malformed is
+/// [`DEFAULT_PUSH_DURATION`] (go-livepeer: `strconv.Atoi` failing means 2000 ms).
 fn push_duration(headers: &HeaderMap) -> Result<Duration, GatewayError> {
-    let duration = header_ms(headers, "Content-Duration")?
+    let duration = header_ms(headers, "Content-Duration")
         .filter(|&ms| ms > 0)
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_PUSH_DURATION);
@@ -108,17 +121,76 @@ fn push_duration(headers: &HeaderMap) -> Result<Duration, GatewayError> {
     Ok(duration)
 }
 
-/// `Content-Slice-From`/`Content-Slice-To`, ms (go-livepeer refuses from > to when both set).
+/// `Content-Slice-From`/`Content-Slice-To`, ms, as go-livepeer reads them: a malformed value
+/// is 0, both 0 is no slice, and from > to (both set) is refused.
 fn push_slice(headers: &HeaderMap) -> Result<Option<(u64, u64)>, GatewayError> {
-    match (
-        header_ms(headers, "Content-Slice-From")?,
-        header_ms(headers, "Content-Slice-To")?,
-    ) {
-        (None, None) => Ok(None),
-        (Some(from), Some(to)) if from > 0 && to > 0 && from > to => Err(GatewayError::BadRequest(
-            format!("invalid slice: from {from} ms > to {to} ms"),
-        )),
-        (from, to) => Ok(Some((from.unwrap_or(0), to.unwrap_or(0)))),
+    let from = header_ms(headers, "Content-Slice-From").unwrap_or(0);
+    let to = header_ms(headers, "Content-Slice-To").unwrap_or(0);
+    match (from, to) {
+        (0, 0) => Ok(None),
+        (from, to) if from > 0 && to > 0 && from > to => Err(GatewayError::BadRequest(format!(
+            "Invalid slice config from={from}ms to={to}ms"
+        ))),
+        slice => Ok(Some(slice)),
+    }
+}
+
+/// The `Livepeer-Transcode-Configuration` header: go-livepeer's auth-webhook response JSON
+/// (`server/auth.go:authWebhookResponse`). Only the ladder is used.
+#[derive(Debug, Default, serde::Deserialize)]
+struct TranscodeConfiguration {
+    /// Standard profile names; unknown names are skipped, as go-livepeer's `parsePresets`
+    /// does.
+    #[serde(default)]
+    presets: Vec<String>,
+    /// JSON profiles, in `-transcodingOptions` file form.
+    #[serde(default)]
+    profiles: Option<serde_json::Value>,
+}
+
+/// The ladder a `Livepeer-Transcode-Configuration` header asks for: presets then profiles, as
+/// go-livepeer builds it; `None` without the header or when it names neither (the
+/// `-transcodingOptions` ladder).
+///
+/// Errors: [`GatewayError::BadTranscodeConfiguration`] for JSON go would not parse, or
+/// profiles our profile parser refuses (an empty list included).
+fn transcode_configuration(headers: &HeaderMap) -> Result<Option<Vec<VideoProfile>>, GatewayError> {
+    let Some(value) = headers.get(TRANSCODE_CONFIGURATION_HEADER) else {
+        return Ok(None);
+    };
+    let bad = |reason: String| GatewayError::BadTranscodeConfiguration { reason };
+    let text = value.to_str().map_err(|e| bad(e.to_string()))?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let config: TranscodeConfiguration =
+        serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let mut ladder: Vec<VideoProfile> = config
+        .presets
+        .iter()
+        .filter_map(|name| VideoProfile::standard(name))
+        .collect();
+    if let Some(profiles) = config.profiles {
+        ladder.extend(parse_profiles_json(&profiles.to_string()).map_err(|e| bad(e.to_string()))?);
+    }
+    Ok((!ladder.is_empty()).then_some(ladder))
+}
+
+/// What decoding the pushed segment needs ([`input_capabilities`]), from one ffprobe run on
+/// its bytes. A body ffprobe cannot read, or one without video, needs nothing more (lpms's
+/// probe does not fail the push either; the orchestrator reports what it cannot decode).
+///
+/// Errors: [`GatewayError::UnknownInputCodec`] (422).
+async fn probe_input(gw: &Gateway, body: &Bytes) -> Result<CapabilitySet, GatewayError> {
+    let Some(ffmpeg) = &gw.ffmpeg else {
+        return Ok(CapabilitySet::new());
+    };
+    match ffmpeg.probe(body).await {
+        Ok(info) => input_capabilities(&info.video_codec, info.pixel_format.as_deref()),
+        Err(err) => {
+            debug!(%err, "pushed segment not probed");
+            Ok(CapabilitySet::new())
+        }
     }
 }
 
@@ -178,6 +250,7 @@ async fn push(
         let seq = push_seq(&file)?;
         let duration = push_duration(&headers)?;
         let slice = push_slice(&headers)?;
+        let ladder = transcode_configuration(&headers)?;
         // Room for the body in the gateway's in-flight budget, held until the push is done.
         let _budget = gw
             .reserve_push_bytes(
@@ -195,13 +268,22 @@ async fn push(
         if body.is_empty() {
             return Err(GatewayError::BadRequest("empty segment".into()));
         }
-        let stream = gw.stream_for_push(&manifest)?;
+        // Admission first, so a refused push costs no ffprobe run.
+        let stream = gw.stream_for_push(&manifest, ladder)?;
+        let input = match probe_input(&gw, &body).await {
+            Ok(input) => input,
+            Err(err) => {
+                gw.after_push(&stream).await;
+                return Err(err);
+            }
+        };
         let segment = SourceSegment {
             manifest,
             seq,
             duration,
             data: body,
             slice,
+            input,
         };
         let renditions = gw
             .process_segment(&stream, segment)
@@ -308,13 +390,11 @@ mod tests {
             push_seq("9223372036854775807.ts").expect("i64::MAX"),
             i64::MAX as u64
         );
-        for bad in [
-            "9223372036854775808.ts",
-            "18446744073709551616.ts",
-            "-1.ts",
-            "x.ts",
-            "7",
-        ] {
+        // Not a number: 0, as go-livepeer.
+        for lenient in ["x.ts", "-1.ts", "1e3.ts", ".ts", "seg7.ts"] {
+            assert_eq!(push_seq(lenient).expect(lenient), 0, "{lenient}");
+        }
+        for bad in ["9223372036854775808.ts", "18446744073709551616.ts", "7"] {
             assert!(
                 matches!(push_seq(bad), Err(GatewayError::BadRequest(_))),
                 "{bad}"
@@ -336,6 +416,13 @@ mod tests {
             push_duration(&with(&[])).expect("default"),
             DEFAULT_PUSH_DURATION
         );
+        for malformed in ["2.5", "abc", "-5", ""] {
+            assert_eq!(
+                push_duration(&with(&[("Content-Duration", malformed)])).expect(malformed),
+                DEFAULT_PUSH_DURATION,
+                "{malformed:?}"
+            );
+        }
         assert_eq!(
             push_duration(&with(&[("Content-Duration", "300000")])).expect("5 min"),
             MAX_SEGMENT_DURATION
@@ -347,13 +434,21 @@ mod tests {
                 max_ms: 300_000
             })
         ));
-        assert!(matches!(
-            push_duration(&with(&[("Content-Duration", "2.5")])),
-            Err(GatewayError::BadRequest(_))
-        ));
         assert_eq!(
             push_slice(&with(&[("Content-Slice-From", "500")])).expect("from only"),
             Some((500, 0))
+        );
+        assert_eq!(
+            push_slice(&with(&[
+                ("Content-Slice-From", "junk"),
+                ("Content-Slice-To", "800")
+            ]))
+            .expect("malformed from is 0"),
+            Some((0, 800))
+        );
+        assert_eq!(
+            push_slice(&with(&[("Content-Slice-To", "x")])).expect("none"),
+            None
         );
         assert!(matches!(
             push_slice(&with(&[
@@ -362,5 +457,49 @@ mod tests {
             ])),
             Err(GatewayError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn transcode_configuration_header() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(TRANSCODE_CONFIGURATION_HEADER, v.parse().expect("value"));
+            h
+        };
+        assert!(
+            transcode_configuration(&HeaderMap::new())
+                .expect("none")
+                .is_none()
+        );
+        // go-livepeer's own test values: a manifest ID alone changes no ladder.
+        assert!(
+            transcode_configuration(&with(r#"{"manifestID": "id-123", "sessionID": "id-456"}"#))
+                .expect("parsed")
+                .is_none()
+        );
+        let ladder = transcode_configuration(&with(concat!(
+            r#"{"presets":["P144p30fps16x9","NoSuchPreset"],"#,
+            r#""profiles":[{"name":"tiny","width":320,"height":180,"bitrate":250000,"fps":15}]}"#
+        )))
+        .expect("parsed")
+        .expect("a ladder");
+        let names: Vec<&str> = ladder.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["P144p30fps16x9", "tiny"]);
+        assert_eq!(
+            (ladder[1].width, ladder[1].height, ladder[1].fps),
+            (320, 180, 15)
+        );
+        for bad in [
+            r#"{"end brace": "is missing""#,
+            r#"{"profiles":[{"name":"x"}]}"#,
+        ] {
+            let err = transcode_configuration(&with(bad)).expect_err(bad);
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}");
+            assert!(
+                err.to_string()
+                    .starts_with("failed to parse transcode config header"),
+                "{err}"
+            );
+        }
     }
 }

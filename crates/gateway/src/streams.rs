@@ -61,6 +61,9 @@ pub(crate) struct Gateway {
     payments: Option<Payments>,
     /// Segments each orchestrator (by service URI) transcoded.
     transcoded_by: Mutex<HashMap<Uri, u64>>,
+    /// ffprobe, for the source's codecs (go-livepeer probes every push with lpms); `None`
+    /// when ffmpeg is not installed, and then pushes go out unprobed.
+    pub(crate) ffmpeg: Option<livepeer_media::Ffmpeg>,
 }
 
 /// One pushed stream.
@@ -126,6 +129,9 @@ impl Gateway {
             push_budget_mib: budget_mib,
             payments: config_payments,
             transcoded_by: Mutex::new(HashMap::new()),
+            ffmpeg: livepeer_media::Ffmpeg::locate()
+                .inspect_err(|err| warn!(%err, "pushed segments will not be probed"))
+                .ok(),
         }
     }
 
@@ -154,9 +160,13 @@ impl Gateway {
     ///
     /// Errors: [`GatewayError::TooManyStreams`] when that would make more than `-maxSessions`
     /// live streams (go-livepeer `server/mediaserver.go:createRTMPStreamIDHandler`).
+    /// `profiles` is the ladder of a stream this push starts (from a
+    /// `Livepeer-Transcode-Configuration` header); `None` means `-transcodingOptions`. As in
+    /// go-livepeer, a stream keeps the ladder it started with.
     pub(crate) fn stream_for_push(
         &self,
         manifest: &ManifestId,
+        profiles: Option<Vec<VideoProfile>>,
     ) -> Result<PushInFlight, GatewayError> {
         let mut streams = lock(&self.streams);
         let max = self.config.max_sessions;
@@ -174,7 +184,7 @@ impl Gateway {
                 info!(manifest_id = %manifest, "stream started");
                 Arc::new(Stream {
                     manifest: manifest.clone(),
-                    profiles: self.config.profiles.clone(),
+                    profiles: profiles.unwrap_or_else(|| self.config.profiles.clone()),
                     sessions: tokio::sync::Mutex::new(Vec::new()),
                     media: Mutex::new(StreamMedia::default()),
                 })
@@ -243,7 +253,13 @@ impl Gateway {
         stream: &Stream,
         segment: SourceSegment,
     ) -> Result<Vec<TranscodedRendition>, GatewayError> {
-        let job = job_capabilities(&stream.profiles, segment.slice.is_some());
+        // go-livepeer's HTTP push always passes segment parameters to `JobCapabilities`, so
+        // its jobs always need SegmentSlicing (26), sliced or not.
+        let mut job = job_capabilities(&stream.profiles, true);
+        for id in segment.input.ids() {
+            job.bitstring.insert_id(id);
+        }
+        job.min_version = self.config.orch_min_livepeer_version.clone();
         let attempts = self.config.max_attempts.max(1);
         let mut last_error = None;
         for attempt in 1..=attempts {

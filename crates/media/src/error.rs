@@ -73,6 +73,14 @@ pub enum MediaError {
         /// The rendition's profile name.
         profile: String,
     },
+    /// A slice whose end is before its start (lpms `ErrTranscoderClipConfig`).
+    #[error("invalid slice: to {to_ms} ms is before from {from_ms} ms")]
+    InvalidSlice {
+        /// `SegParameters.from`, ms.
+        from_ms: u64,
+        /// `SegParameters.to`, ms.
+        to_ms: u64,
+    },
     /// `transcode` was given an empty ladder.
     #[error("no video profiles to transcode to")]
     NoProfiles,
@@ -138,11 +146,15 @@ impl MediaError {
 
     /// True when the error is the input's fault (undecodable, no video, no frames), so a
     /// transcoder should report it to the sender rather than retry: ffmpeg/ffprobe failures on
-    /// the job's input, [`MediaError::NoVideoStream`] and [`MediaError::NoFrames`].
+    /// the job's input, [`MediaError::NoVideoStream`], [`MediaError::NoFrames`] and an
+    /// [`MediaError::InvalidSlice`] asked for with it.
     pub fn is_input_fault(&self) -> bool {
         matches!(
             self,
-            Self::Ffmpeg { .. } | Self::NoVideoStream | Self::NoFrames { .. }
+            Self::Ffmpeg { .. }
+                | Self::NoVideoStream
+                | Self::NoFrames { .. }
+                | Self::InvalidSlice { .. }
         )
     }
 

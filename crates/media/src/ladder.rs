@@ -48,6 +48,43 @@ pub struct TranscodeOptions {
     pub timeout: Duration,
     /// What the input is; [`InputFormat::MpegTs`] for anything that came from the network.
     pub input_format: InputFormat,
+    /// Transcode only this part of the input; `None` (the default) for all of it.
+    pub slice: Option<Slice>,
+}
+
+/// The part of an input to transcode: go-livepeer's `SegParameters` from/to, lpms
+/// `TranscodeOptions.From`/`To` (Livepeer's "segment slicing", capability 26).
+///
+/// Both ends are measured from the input's first video frame (lpms `clip_start_pts`). Frames before `from` and after
+/// `to` are dropped (video and audio), the first frame kept is a keyframe, and the output's
+/// timestamps start at zero, as lpms rebases a clip by `from`. So the rendition lasts
+/// `to − from` (or from `from` to the end) and its frame and pixel counts are the slice's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    /// Where the slice starts, from the input's start.
+    pub from: Duration,
+    /// Where it ends, from the input's start; `None` for the end of the input.
+    pub to: Option<Duration>,
+}
+
+impl Slice {
+    /// The slice for wire values `from_ms`/`to_ms` (`SegParameters`; 0 means unset):
+    /// `Ok(None)` when both are 0 (the whole input).
+    ///
+    /// Errors: [`MediaError::InvalidSlice`] when `to` is set and before `from` (lpms
+    /// `ErrTranscoderClipConfig`).
+    pub fn from_ms(from_ms: u64, to_ms: u64) -> Result<Option<Self>, MediaError> {
+        if from_ms == 0 && to_ms == 0 {
+            return Ok(None);
+        }
+        if to_ms > 0 && to_ms < from_ms {
+            return Err(MediaError::InvalidSlice { from_ms, to_ms });
+        }
+        Ok(Some(Self {
+            from: Duration::from_millis(from_ms),
+            to: (to_ms > 0).then(|| Duration::from_millis(to_ms)),
+        }))
+    }
 }
 
 impl Default for TranscodeOptions {
@@ -56,6 +93,7 @@ impl Default for TranscodeOptions {
             preset: DEFAULT_X264_PRESET.to_owned(),
             timeout: DEFAULT_TRANSCODE_TIMEOUT,
             input_format: InputFormat::Detect,
+            slice: None,
         }
     }
 }
@@ -116,8 +154,11 @@ pub fn rendition_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> P
 
 /// The exact ffmpeg arguments (without the program name) that [`Ffmpeg::transcode`] runs:
 /// decode `input` once, `split` it per rendition, scale (see [`output_resolution`]) then fps
-/// (after the scaler, as lpms does), encode with libx264 and write rendition `i` to
-/// [`rendition_path`]`(out_dir, i, ..)`.
+/// (after the scaler, as lpms does), convert to 8-bit 4:2:0 (`format=yuv420p`, the only pixel
+/// format lpms's filter sinks accept, so 4:2:2, 4:4:4 and 10-bit H.264 sources encode in
+/// every H.264 profile), encode with libx264 and write rendition `i` to
+/// [`rendition_path`]`(out_dir, i, ..)`. The input format, preset and slice come from
+/// `opts` (its timeout is not part of the command).
 ///
 /// Per rendition, as lpms `ffmpeg/ffmpeg.go` sets them: bitrate as `-b:v`, `-minrate`,
 /// `-maxrate` and `-bufsize`; `-forced-idr 1`; B-frames 0 for Baseline and Constrained High,
@@ -125,7 +166,10 @@ pub fn rendition_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> P
 /// fps) with an fps set, or keyframes forced by elapsed time with fps passthrough; intra-only
 /// is `-g 1`; `quality` becomes `-crf`. The first audio stream, if any, is copied. Timestamps
 /// are kept (`-copyts`, and `-muxdelay 0 -muxpreload 0` for MPEG-TS) so renditions of
-/// consecutive segments play as one stream. Logging is `-loglevel level+verbose`, which
+/// consecutive segments play as one stream. A [`Slice`] is cut per output with `-ss`/`-to`:
+/// the whole input is decoded (seeking inside an MPEG-TS segment can land after its only
+/// keyframe) and frames and audio packets outside the slice are dropped; its timestamps start
+/// at zero instead, as lpms's do. Logging is `-loglevel level+verbose`, which
 /// prints the per-output frame counts this crate reads. The input is opened with
 /// [`InputFormat::input_args`]: local files only, and the MPEG-TS demuxer forced for segments.
 ///
@@ -133,11 +177,11 @@ pub fn rendition_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> P
 /// for a codec other than H.264 or a zero size or bitrate, [`MediaError::UnknownPreset`].
 pub fn ladder_args(
     input: &Path,
-    input_format: InputFormat,
     profiles: &[VideoProfile],
     out_dir: &Path,
-    preset: &str,
+    opts: &TranscodeOptions,
 ) -> Result<Vec<String>, MediaError> {
+    let preset = opts.preset.as_str();
     if profiles.is_empty() {
         return Err(MediaError::NoProfiles);
     }
@@ -162,7 +206,7 @@ pub fn ladder_args(
         if let Some((num, den)) = profile.frame_rate() {
             graph.push_str(&format!(",fps={num}/{den}"));
         }
-        graph.push_str(&format!("[v{i}]"));
+        graph.push_str(&format!(",format=yuv420p[v{i}]"));
     }
 
     let mut args: Vec<String> = [
@@ -172,11 +216,14 @@ pub fn ladder_args(
         "-loglevel",
         "level+verbose",
         "-y",
-        "-copyts",
     ]
     .map(String::from)
     .to_vec();
-    args.extend(input_format.input_args());
+    // A slice rebases its timestamps to zero, so only whole segments keep the input's.
+    if opts.slice.is_none() {
+        args.push("-copyts".into());
+    }
+    args.extend(opts.input_format.input_args());
     args.push("-i".into());
     args.push(crate::file_url(input));
     args.push("-filter_complex".into());
@@ -233,6 +280,14 @@ pub fn ladder_args(
             out(&mut args, &["-crf", &profile.quality.to_string()]);
         }
         out(&mut args, &["-c:a", "copy"]);
+        if let Some(slice) = opts.slice {
+            if !slice.from.is_zero() {
+                out(&mut args, &["-ss", &seconds_arg(slice.from)]);
+            }
+            if let Some(to) = slice.to {
+                out(&mut args, &["-to", &seconds_arg(to)]);
+            }
+        }
         match profile.format {
             Format::MpegTs => out(
                 &mut args,
@@ -243,6 +298,11 @@ pub fn ladder_args(
         args.push(crate::file_url(&rendition_path(out_dir, i, profile)));
     }
     Ok(args)
+}
+
+/// A duration as ffmpeg's seconds syntax, to the millisecond (`1.500`).
+fn seconds_arg(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
 }
 
 fn check_profile(profile: &VideoProfile) -> Result<(), MediaError> {
@@ -270,7 +330,8 @@ fn check_profile(profile: &VideoProfile) -> Result<(), MediaError> {
 
 impl Ffmpeg {
     /// Transcodes `input` (a file, or the bytes of a segment) into one rendition per profile,
-    /// with one ffmpeg process running [`ladder_args`] (decode once, encode N times).
+    /// with one ffmpeg process running [`ladder_args`] (decode once, encode N times). A
+    /// [`Slice`] costs one ffprobe run first, to measure it from the first video frame.
     ///
     /// Renditions come back in profile order, each with its encoded bytes, size, and frame and
     /// pixel counts read from ffmpeg's own report (no extra ffprobe run). Work files live in a
@@ -291,13 +352,7 @@ impl Ffmpeg {
     ) -> Result<Vec<Rendition>, MediaError> {
         let input = input.into();
         // Fail on bad arguments before touching the disk.
-        ladder_args(
-            Path::new("in"),
-            opts.input_format,
-            profiles,
-            Path::new("out"),
-            &opts.preset,
-        )?;
+        ladder_args(Path::new("in"), profiles, Path::new("out"), opts)?;
         let scratch = self.scratch_dir().await?;
         let result = self
             .transcode_in(&scratch, input, profiles, opts, cancel)
@@ -319,13 +374,28 @@ impl Ffmpeg {
             MediaInput::Path(path) => path.to_owned(),
             MediaInput::Bytes(data) => scratch.write_input(data).await?,
         };
-        let args = ladder_args(
-            &input_path,
-            opts.input_format,
-            profiles,
-            scratch.path(),
-            &opts.preset,
-        )?;
+        let sliced;
+        let opts = match opts.slice {
+            // ffmpeg cuts on the file's timeline, which starts with its earliest stream; lpms
+            // measures a slice from the first video frame, so shift the cut by the video's lag.
+            Some(slice) => {
+                let info = self.probe_path(&input_path, opts.input_format).await?;
+                let lag = info
+                    .video_start_time
+                    .zip(info.start_time)
+                    .map_or(Duration::ZERO, |(video, file)| video.saturating_sub(file));
+                sliced = TranscodeOptions {
+                    slice: Some(Slice {
+                        from: slice.from + lag,
+                        to: slice.to.map(|to| to + lag),
+                    }),
+                    ..opts.clone()
+                };
+                &sliced
+            }
+            None => opts,
+        };
+        let args = ladder_args(&input_path, profiles, scratch.path(), opts)?;
         let started = std::time::Instant::now();
         let out = self
             .ffmpeg_job()
@@ -376,6 +446,14 @@ impl Ffmpeg {
 mod tests {
     use super::*;
     use livepeer_primitives::profile::ChromaSubsampling;
+
+    fn opts(input_format: InputFormat, preset: &str) -> TranscodeOptions {
+        TranscodeOptions {
+            preset: preset.into(),
+            input_format,
+            ..TranscodeOptions::default()
+        }
+    }
 
     fn standard(name: &str) -> VideoProfile {
         VideoProfile::standard(name).expect("standard profile")
@@ -446,16 +524,15 @@ mod tests {
         let profiles = [standard("P240p30fps16x9"), standard("P360p30fps16x9")];
         let args = ladder_args(
             Path::new("/in/seg.ts"),
-            InputFormat::MpegTs,
             &profiles,
             Path::new("/out"),
-            "veryfast",
+            &opts(InputFormat::MpegTs, "veryfast"),
         )
         .expect("args");
         let want = "-hide_banner -nostdin -nostats -loglevel level+verbose -y -copyts -protocol_whitelist file -f mpegts -i file:/in/seg.ts \
             -filter_complex [0:v]split=2[s0][s1];\
-            [s0]scale=w='if(gte(iw,ih),426,-2)':h='if(gte(iw,ih),-2,426)',fps=30/1[v0];\
-            [s1]scale=w='if(gte(iw,ih),640,-2)':h='if(gte(iw,ih),-2,640)',fps=30/1[v1] \
+            [s0]scale=w='if(gte(iw,ih),426,-2)':h='if(gte(iw,ih),-2,426)',fps=30/1,format=yuv420p[v0];\
+            [s1]scale=w='if(gte(iw,ih),640,-2)':h='if(gte(iw,ih),-2,640)',fps=30/1,format=yuv420p[v1] \
             -map [v0] -map 0:a:0? -c:v libx264 -preset veryfast -b:v 600000 -minrate 600000 -maxrate 600000 \
             -bufsize 600000 -forced-idr 1 -bf 3 -c:a copy -muxdelay 0 -muxpreload 0 -f mpegts \
             file:/out/rendition_0.ts \
@@ -472,10 +549,9 @@ mod tests {
             f(&mut p);
             let args = ladder_args(
                 Path::new("in.ts"),
-                InputFormat::Detect,
                 &[p],
                 Path::new("o"),
-                "medium",
+                &opts(InputFormat::Detect, "medium"),
             )
             .expect("args");
             args.join(" ")
@@ -485,7 +561,7 @@ mod tests {
         let cases: [Case<'_>; 10] = [
             (
                 &|_| {},
-                &["-preset medium", "-bf 3", "fps=30/1[v0]"],
+                &["-preset medium", "-bf 3", "fps=30/1,format=yuv420p[v0]"],
                 &["-profile:v", "-g ", "-crf", "force_key"],
             ),
             (
@@ -519,12 +595,15 @@ mod tests {
                     p.gop = Gop::Every(Duration::from_millis(500));
                     p.fps = 0;
                 },
-                &["-force_key_frames expr:gte(t,n_forced*0.5)", "-2,640)'[v0]"],
+                &[
+                    "-force_key_frames expr:gte(t,n_forced*0.5)",
+                    "-2,640)',format=yuv420p[v0]",
+                ],
                 &["-g ", "fps="],
             ),
             (
                 &|p| (p.fps, p.fps_den) = (30_000, 1001),
-                &["fps=30000/1001[v0]"],
+                &["fps=30000/1001,format=yuv420p[v0]"],
                 &[],
             ),
             (
@@ -559,10 +638,9 @@ mod tests {
         let check = |profiles: &[VideoProfile], preset: &str| {
             ladder_args(
                 Path::new("i"),
-                InputFormat::Detect,
                 profiles,
                 Path::new("o"),
-                preset,
+                &opts(InputFormat::Detect, preset),
             )
         };
         assert!(matches!(
@@ -587,6 +665,57 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn slices() {
+        assert_eq!(Slice::from_ms(0, 0).expect("none"), None);
+        assert_eq!(
+            Slice::from_ms(500, 0).expect("from only"),
+            Some(Slice {
+                from: Duration::from_millis(500),
+                to: None
+            })
+        );
+        assert!(matches!(
+            Slice::from_ms(900, 100),
+            Err(MediaError::InvalidSlice {
+                from_ms: 900,
+                to_ms: 100
+            })
+        ));
+        let cmd = |slice| {
+            let opts = TranscodeOptions {
+                slice,
+                ..opts(InputFormat::MpegTs, "veryfast")
+            };
+            ladder_args(
+                Path::new("i.ts"),
+                &[standard("P240p30fps16x9")],
+                Path::new("o"),
+                &opts,
+            )
+            .expect("args")
+            .join(" ")
+        };
+        let sliced = cmd(Slice::from_ms(250, 1500).expect("slice"));
+        assert!(
+            sliced.contains("-y -protocol_whitelist file -f mpegts -i"),
+            "{sliced}"
+        );
+        assert!(
+            sliced.contains("-c:a copy -ss 0.250 -to 1.500 -muxdelay 0"),
+            "{sliced}"
+        );
+        assert!(!sliced.contains("-copyts"), "{sliced}");
+        let from_start = cmd(Slice::from_ms(0, 1000).expect("slice"));
+        assert!(
+            from_start.contains("-c:a copy -to 1.000 -muxdelay"),
+            "{from_start}"
+        );
+        let to_end = cmd(Slice::from_ms(40, 0).expect("slice"));
+        assert!(to_end.contains("-c:a copy -ss 0.040 -muxdelay"), "{to_end}");
+        assert!(cmd(None).contains("-y -copyts -protocol_whitelist"));
     }
 
     #[test]

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::MediaError;
 pub use ladder::{
-    DEFAULT_TRANSCODE_TIMEOUT, DEFAULT_X264_PRESET, MAX_OUTPUT_SIDE, Rendition, TranscodeOptions,
-    X264_PRESETS, ladder_args, output_resolution, rendition_path,
+    DEFAULT_TRANSCODE_TIMEOUT, DEFAULT_X264_PRESET, MAX_OUTPUT_SIDE, Rendition, Slice,
+    TranscodeOptions, X264_PRESETS, ladder_args, output_resolution, rendition_path,
 };
 pub use probe::{DEFAULT_PROBE_TIMEOUT, FrameRate, MediaInfo};
 pub use process::{FFMPEG_ENV, FFPROBE_ENV, Ffmpeg};

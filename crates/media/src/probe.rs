@@ -67,6 +67,12 @@ pub struct MediaInfo {
     /// Frames in the first video stream when the container records it (MP4 does, MPEG-TS
     /// does not); counting otherwise needs a full decode, which `probe` does not do.
     pub video_frames: Option<u64>,
+    /// Presentation time of the first video frame; `None` when unknown or negative. It can be
+    /// later than [`MediaInfo::start_time`] when audio starts first.
+    pub video_start_time: Option<Duration>,
+    /// ffmpeg pixel format of the first video stream (`yuv420p`, `yuv422p10le`, ...), if
+    /// known.
+    pub pixel_format: Option<String>,
 }
 
 impl MediaInfo {
@@ -93,6 +99,8 @@ struct ProbeStream {
     r_frame_rate: Option<String>,
     nb_frames: Option<String>,
     duration: Option<String>,
+    start_time: Option<String>,
+    pix_fmt: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,7 +140,11 @@ impl Ffmpeg {
         }
     }
 
-    async fn probe_path(&self, path: &Path, format: InputFormat) -> Result<MediaInfo, MediaError> {
+    pub(crate) async fn probe_path(
+        &self,
+        path: &Path,
+        format: InputFormat,
+    ) -> Result<MediaInfo, MediaError> {
         let mut args: Vec<String> = [
             "-hide_banner",
             "-loglevel",
@@ -198,6 +210,8 @@ fn parse_probe_json(json: &[u8]) -> Result<MediaInfo, MediaError> {
         video_codec: video.codec_name.clone().unwrap_or_default(),
         audio_codec: audio.map(|a| a.codec_name.clone().unwrap_or_default()),
         video_frames: video.nb_frames.as_deref().and_then(|n| n.parse().ok()),
+        video_start_time: seconds(video.start_time.as_deref()),
+        pixel_format: video.pix_fmt.clone(),
     })
 }
 
@@ -238,7 +252,8 @@ mod tests {
           "streams": [
             {"codec_type": "audio", "codec_name": "aac", "duration": "5.333"},
             {"codec_type": "video", "codec_name": "h264", "width": 1280, "height": 720,
-             "avg_frame_rate": "25/1", "r_frame_rate": "50/1", "nb_frames": "132"}
+             "avg_frame_rate": "25/1", "r_frame_rate": "50/1", "nb_frames": "132",
+             "start_time": "0.080000", "pix_fmt": "yuv420p"}
           ],
           "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "5.312000",
                      "start_time": "0.000000"}
@@ -256,6 +271,8 @@ mod tests {
                 video_codec: "h264".into(),
                 audio_codec: Some("aac".into()),
                 video_frames: Some(132),
+                video_start_time: Some(Duration::from_millis(80)),
+                pixel_format: Some("yuv420p".into()),
             }
         );
         assert!(info.has_audio());

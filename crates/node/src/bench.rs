@@ -151,10 +151,13 @@ pub async fn transcode(args: BenchTranscodeArgs) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(&out_dir).await?;
     let bare_args = livepeer_media::ladder_args(
         &segment,
-        livepeer_media::InputFormat::MpegTs,
         &profiles,
         &out_dir,
-        &args.preset,
+        &livepeer_media::TranscodeOptions {
+            preset: args.preset.clone(),
+            input_format: livepeer_media::InputFormat::MpegTs,
+            ..Default::default()
+        },
     )?;
     let network = LocalNetwork::start(&args.profiles, &args.preset).await?;
     let client: Client<HttpConnector, Full<Bytes>> =

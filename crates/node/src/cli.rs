@@ -334,6 +334,13 @@ pub struct NodeArgs {
     /// Gateway: attempts per segment before it fails.
     #[arg(long = "maxAttempts", help_heading = "Transcoding", default_value_t = livepeer_gateway::DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: usize,
+    /// Gateway: lowest go-livepeer version (semver) an orchestrator may report to be used.
+    #[arg(
+        long = "orchMinLivepeerVersion",
+        help_heading = "Transcoding",
+        default_value = ""
+    )]
+    pub orch_min_livepeer_version: String,
     /// Gateway: first wait for orchestrator discovery answers (e.g. 500ms, 2s).
     #[arg(long = "discoveryTimeout", help_heading = "Transcoding", default_value = "500ms", value_parser = parse_duration)]
     pub discovery_timeout: Duration,
@@ -734,6 +741,7 @@ mod tests {
         );
         assert_eq!(cli.node.max_sessions, 10);
         assert_eq!(cli.node.max_attempts, 3);
+        assert_eq!(cli.node.orch_min_livepeer_version, "");
         assert_eq!(cli.node.discovery_timeout, Duration::from_millis(500));
     }
 

@@ -50,6 +50,8 @@ impl NodeView {
         });
         json!({
             "version": env!("CARGO_PKG_VERSION"),
+            // What orchestrators put in Capabilities.version (go-livepeer's release numbering).
+            "livepeerVersion": livepeer_primitives::LIVEPEER_VERSION,
             "network": self.network,
             "address": self.address,
             "orchestrator": orchestrator,

@@ -170,6 +170,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         orch_addrs,
         profiles,
         max_attempts: args.max_attempts,
+        orch_min_livepeer_version: args.orch_min_livepeer_version.clone(),
         discovery_timeout: args.discovery_timeout,
         max_sessions: args.max_sessions,
         ..Default::default()

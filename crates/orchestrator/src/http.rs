@@ -358,7 +358,14 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
         .as_ref()
         .map(|t| t.session_id.clone())
         .unwrap_or_default();
-    let job_caps = convert::capabilities_from_net(seg.capabilities.as_ref());
+    // A segment without capabilities (an old gateway's) needs the empty set, with no version
+    // floor (go-livepeer `server/rpc.go:coreSegMetadata`), not the legacy set.
+    let job_caps = seg
+        .capabilities
+        .as_ref()
+        .map_or_else(Default::default, |caps| {
+            convert::capabilities_from_net(Some(caps))
+        });
     if !job_caps.compatible_with(&state.capabilities) {
         return Err(OrchestratorError::IncompatibleCapabilities {
             job: job_caps.bitstring.to_string(),

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use livepeer_media::ScratchRoot;
+pub use livepeer_primitives::LIVEPEER_VERSION;
 use livepeer_primitives::{Capabilities, Capability, CapabilitySet};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -58,7 +59,9 @@ pub type OrchestratorResult<T> = Result<T, OrchestratorError>;
 pub const DEFAULT_SERVICE_PORT: u16 = 8935;
 /// go-livepeer's default `-maxSessions`.
 pub const DEFAULT_MAX_SESSIONS: usize = 10;
-/// The version this node reports in `Capabilities.version`.
+/// This node's own version (the crate version). Peers see [`LIVEPEER_VERSION`] in
+/// `Capabilities.version` instead: go gateways compare that field with go-livepeer release
+/// numbers (`-orchMinLivepeerVersion`).
 pub const NODE_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How long shutdown waits for open connections to finish before closing them.
 pub const SHUTDOWN_DRAIN: Duration = livepeer_server::DEFAULT_DRAIN_TIMEOUT;
@@ -110,29 +113,44 @@ impl Default for OrchestratorConfig {
     }
 }
 
-/// The capabilities this node's software transcoder offers: go-livepeer's default set minus
-/// what we cannot do yet (S3/GCS storage, MPEG-7 signatures, segment slicing), plus the
-/// decoders ffmpeg has.
+/// The capabilities this node's software transcoder offers: go-livepeer's software
+/// transcoder set ([`CapabilitySet::go_software_transcoder`], {0–12, 14, 17, 21–32, 34, 36})
+/// kept where this transcoder really does the work, plus HEVC decoding, reported with
+/// version [`LIVEPEER_VERSION`] and no mandatories (go-livepeer's orchestrators send none).
+///
+/// Against go's set:
+/// - kept: H.264 in and out (0), MPEG-TS and MP4 out (1, 2), fractional frame rates (3),
+///   the H.264 profiles and GOP (7–11), auth tokens (12), segment slicing (26), and the H.264
+///   4:4:4 / 4:2:2 / 10-bit decoders (21–25: ffmpeg decodes them and the ladder converts to
+///   8-bit 4:2:0, as lpms does); storage (4–6): renditions are served from this node, and a
+///   go gateway with an object store copies any rendition URL that is not its own into it
+///   (`server/broadcast.go:downloadResults`);
+/// - dropped: MPEG-7 signatures (14: none are computed, so a verifying gateway would fail
+///   every segment), VP8 decoding (17: segments are read as MPEG-TS, which cannot carry VP8),
+///   and the AI pipelines (27–32, 34, 36: this node runs no AI models);
+/// - added: HEVC decoding (15: ffmpeg's software decoder handles HEVC in MPEG-TS; go adds it
+///   with `-hevcDecoding`). Still absent: HEVC, VP8 and VP9 encoding (16, 19, 20: the ladder
+///   encodes H.264 only) and VP9 decoding (18: not carried in MPEG-TS either).
 pub fn software_capabilities() -> Capabilities {
-    let mut bits = CapabilitySet::default_transcoding();
+    let mut bits = CapabilitySet::go_software_transcoder();
     for cap in [
-        Capability::StorageS3,
-        Capability::StorageGcs,
         Capability::Mpeg7VideoSignature,
-        Capability::SegmentSlicing,
+        Capability::Vp8Decode,
+        Capability::TextToImage,
+        Capability::ImageToImage,
+        Capability::ImageToVideo,
+        Capability::Upscale,
+        Capability::AudioToText,
+        Capability::SegmentAnything2,
+        Capability::ImageToText,
+        Capability::TextToSpeech,
     ] {
         bits.remove(cap);
     }
-    for cap in [
-        Capability::HevcDecode,
-        Capability::Vp8Decode,
-        Capability::Vp9Decode,
-    ] {
-        bits.insert(cap);
-    }
+    bits.insert(Capability::HevcDecode);
     Capabilities {
         bitstring: bits,
-        version: NODE_VERSION.to_string(),
+        version: LIVEPEER_VERSION.to_string(),
         ..Default::default()
     }
 }
@@ -472,13 +490,31 @@ mod tests {
     }
 
     #[test]
-    fn software_capabilities_drop_what_we_cannot_do() {
+    fn software_capabilities_are_gos_where_we_do_the_work() {
         let caps = software_capabilities();
-        assert!(caps.bitstring.contains(Capability::H264));
-        assert!(caps.bitstring.contains(Capability::AuthToken));
-        assert!(!caps.bitstring.contains(Capability::SegmentSlicing));
-        assert!(!caps.bitstring.contains(Capability::StorageS3));
-        assert!(!caps.bitstring.contains(Capability::Mpeg7VideoSignature));
-        assert_eq!(caps.version, NODE_VERSION);
+        let mut want: Vec<u32> = (0..=12).collect();
+        want.push(15);
+        want.extend(21..=26);
+        assert_eq!(caps.bitstring.ids().collect::<Vec<_>>(), want);
+        assert_eq!(caps.bitstring.words(), &[0x7E0_9FFF]);
+        assert!(caps.mandatories.words().is_empty());
+        assert_eq!(caps.version, "0.9.1");
+        // A go-livepeer HTTP-push job (auth token, slicing, H.264 in, MPEG-TS out, a
+        // profile) with a 0.9.x floor is served; one needing MPEG-7 or HEVC out is not.
+        let mut job = Capabilities {
+            bitstring: CapabilitySet::from_capabilities([
+                Capability::AuthToken,
+                Capability::SegmentSlicing,
+                Capability::H264,
+                Capability::MpegTs,
+                Capability::ProfileH264Main,
+                Capability::H264Decode422_10bit,
+            ]),
+            min_version: "0.9.0".into(),
+            ..Default::default()
+        };
+        assert!(job.compatible_with(&caps));
+        job.bitstring.insert(Capability::Mpeg7VideoSignature);
+        assert!(!job.compatible_with(&caps));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use livepeer_media::{CancellationToken, Ffmpeg, InputFormat, Rendition, TranscodeOptions};
+use livepeer_media::{CancellationToken, Ffmpeg, InputFormat, Rendition, Slice, TranscodeOptions};
 use livepeer_primitives::profile::VideoProfile;
 
 use crate::OrchestratorError;
@@ -35,12 +35,12 @@ impl LocalTranscoder {
     /// [`InputFormat::MpegTs`]) into `profiles`, killing ffmpeg after `timeout` or when
     /// `cancel` fires.
     ///
-    /// `slice` (`SegParameters` from/to, ms) is not supported yet: this node does not
-    /// advertise the SegmentSlicing capability, so compatible gateways never send it; a
-    /// non-empty slice is refused rather than ignored.
+    /// `slice` is `SegParameters` from/to in ms (0 = unset; capability SegmentSlicing): only
+    /// that part of the segment is transcoded, so the renditions last `to − from` and their
+    /// pixels are the slice's (see `livepeer_media::Slice`).
     ///
-    /// Errors: [`OrchestratorError::Transcode`] with ffmpeg's own message, or
-    /// [`OrchestratorError::BadProfiles`] for a slice.
+    /// Errors: [`OrchestratorError::Transcode`] with ffmpeg's own message, also for a slice
+    /// whose `to` is before its `from` (lpms `ErrTranscoderClipConfig`).
     pub async fn transcode(
         &self,
         input: &Path,
@@ -49,15 +49,15 @@ impl LocalTranscoder {
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<Rendition>, OrchestratorError> {
-        if slice.is_some_and(|(from, to)| from != 0 || to != 0) {
-            return Err(OrchestratorError::BadProfiles(
-                "segment slicing is not supported".into(),
-            ));
-        }
+        let slice = match slice {
+            Some((from_ms, to_ms)) => Slice::from_ms(from_ms, to_ms)?,
+            None => None,
+        };
         let opts = TranscodeOptions {
             preset: self.preset.clone(),
             timeout,
             input_format: InputFormat::MpegTs,
+            slice,
         };
         Ok(self
             .ffmpeg

@@ -9,10 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// One capability ID, as numbered by go-livepeer (`core/capabilities.go`).
-///
-/// Only the IDs this node reasons about by name are listed; any other `u32` can still be
-/// carried in a [`CapabilitySet`].
+/// One capability ID, as numbered by go-livepeer (`core/capabilities.go`): every ID from 0 to
+/// 37. Any other `u32` can still be carried in a [`CapabilitySet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u32)]
 pub enum Capability {
@@ -42,6 +40,8 @@ pub enum Capability {
     Gop = 11,
     /// Auth tokens in `SegData`.
     AuthToken = 12,
+    /// Deprecated scene classification; the ID stays reserved.
+    SceneClassification = 13,
     /// MPEG-7 video signature (perceptual hash) of renditions.
     Mpeg7VideoSignature = 14,
     /// HEVC decoding.
@@ -56,23 +56,184 @@ pub enum Capability {
     Vp8Encode = 19,
     /// VP9 encoding.
     Vp9Encode = 20,
+    /// Decoding H.264 in YUV 4:4:4, 8 bits.
+    H264Decode444_8bit = 21,
+    /// Decoding H.264 in YUV 4:2:2, 8 bits.
+    H264Decode422_8bit = 22,
+    /// Decoding H.264 in YUV 4:4:4, 10 bits.
+    H264Decode444_10bit = 23,
+    /// Decoding H.264 in YUV 4:2:2, 10 bits.
+    H264Decode422_10bit = 24,
+    /// Decoding H.264 in YUV 4:2:0, 10 bits.
+    H264Decode420_10bit = 25,
     /// Transcoding a slice (`SegParameters` from/to) of a segment.
     SegmentSlicing = 26,
+    /// AI text-to-image.
+    TextToImage = 27,
+    /// AI image-to-image.
+    ImageToImage = 28,
+    /// AI image-to-video.
+    ImageToVideo = 29,
+    /// AI upscale.
+    Upscale = 30,
+    /// AI audio-to-text.
+    AudioToText = 31,
+    /// AI segment-anything-2.
+    SegmentAnything2 = 32,
+    /// AI large language model.
+    Llm = 33,
+    /// AI image-to-text.
+    ImageToText = 34,
+    /// Live video-to-video.
+    LiveVideoToVideo = 35,
+    /// AI text-to-speech.
+    TextToSpeech = 36,
+    /// Bring-your-own-container jobs.
+    Byoc = 37,
 }
 
 impl Capability {
+    /// Every capability, in ID order.
+    pub const ALL: [Capability; 38] = {
+        use Capability::*;
+        [
+            H264,
+            MpegTs,
+            Mp4,
+            FractionalFramerates,
+            StorageDirect,
+            StorageS3,
+            StorageGcs,
+            ProfileH264Baseline,
+            ProfileH264Main,
+            ProfileH264High,
+            ProfileH264ConstrainedHigh,
+            Gop,
+            AuthToken,
+            SceneClassification,
+            Mpeg7VideoSignature,
+            HevcDecode,
+            HevcEncode,
+            Vp8Decode,
+            Vp9Decode,
+            Vp8Encode,
+            Vp9Encode,
+            H264Decode444_8bit,
+            H264Decode422_8bit,
+            H264Decode444_10bit,
+            H264Decode422_10bit,
+            H264Decode420_10bit,
+            SegmentSlicing,
+            TextToImage,
+            ImageToImage,
+            ImageToVideo,
+            Upscale,
+            AudioToText,
+            SegmentAnything2,
+            Llm,
+            ImageToText,
+            LiveVideoToVideo,
+            TextToSpeech,
+            Byoc,
+        ]
+    };
+
     /// The numeric ID used on the wire.
     pub const fn id(self) -> u32 {
         self as u32
+    }
+
+    /// The capability with wire ID `id`, if go-livepeer defines one.
+    pub fn from_id(id: u32) -> Option<Self> {
+        Self::ALL.get(usize::try_from(id).ok()?).copied()
+    }
+
+    /// go-livepeer's display name (`core/capabilities.go:CapabilityNameLookup`), e.g.
+    /// "H.264", "Segment slicing", "Text to image". Scene classification (13) has no entry
+    /// there; go prints its number, and so does this.
+    pub const fn name(self) -> &'static str {
+        use Capability::*;
+        match self {
+            H264 => "H.264",
+            MpegTs => "MPEGTS",
+            Mp4 => "MP4",
+            FractionalFramerates => "Fractional framerates",
+            StorageDirect => "Storage direct",
+            StorageS3 => "Storage S3",
+            StorageGcs => "Storage GCS",
+            ProfileH264Baseline => "H264 Baseline profile",
+            ProfileH264Main => "H264 Main profile",
+            ProfileH264High => "H264 High profile",
+            ProfileH264ConstrainedHigh => "H264 Constrained, Contained High profile",
+            Gop => "GOP",
+            AuthToken => "Auth token",
+            SceneClassification => "13",
+            Mpeg7VideoSignature => "MPEG7 signature",
+            HevcDecode => "HEVC decode",
+            HevcEncode => "HEVC encode",
+            Vp8Decode => "VP8 decode",
+            Vp9Decode => "VP9 decode",
+            Vp8Encode => "VP8 encode",
+            Vp9Encode => "VP9 encode",
+            H264Decode444_8bit => "H264 Decode YUV444 8-bit",
+            H264Decode422_8bit => "H264 Decode YUV422 8-bit",
+            H264Decode444_10bit => "H264 Decode YUV444 10-bit",
+            H264Decode422_10bit => "H264 Decode YUV422 10-bit",
+            H264Decode420_10bit => "H264 Decode YUV420 10-bit",
+            SegmentSlicing => "Segment slicing",
+            TextToImage => "Text to image",
+            ImageToImage => "Image to image",
+            ImageToVideo => "Image to video",
+            Upscale => "Upscale",
+            AudioToText => "Audio to text",
+            SegmentAnything2 => "Segment anything 2",
+            Llm => "Llm",
+            ImageToText => "Image to text",
+            LiveVideoToVideo => "Live video to video",
+            TextToSpeech => "Text to speech",
+            Byoc => "byoc",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// go-livepeer's name for capability ID `id` (`Capability.String()`): the
+/// `CapabilityNameLookup` entry, or the number for an ID it does not name.
+pub fn capability_name(id: u32) -> String {
+    match Capability::from_id(id) {
+        Some(cap) => cap.name().to_owned(),
+        None => id.to_string(),
     }
 }
 
 /// A set of capability IDs in go-livepeer's bitstring layout (`repeated uint64`).
 ///
-/// Invariant: no trailing zero words, so two equal sets have equal words.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+/// The words are kept exactly as built or received, trailing zero words included, because
+/// go-livepeer's subset test is length-sensitive (a job bitstring with more words than the
+/// orchestrator's is never compatible, whatever those words hold). Equality and hashing
+/// ignore trailing zero words: `[1]` and `[1, 0]` hold the same capabilities.
+#[derive(Debug, Clone, Default)]
 pub struct CapabilitySet {
     words: Vec<u64>,
+}
+
+impl PartialEq for CapabilitySet {
+    fn eq(&self, other: &Self) -> bool {
+        self.trimmed() == other.trimmed()
+    }
+}
+
+impl Eq for CapabilitySet {}
+
+impl std::hash::Hash for CapabilitySet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.trimmed().hash(state);
+    }
 }
 
 impl CapabilitySet {
@@ -95,13 +256,20 @@ impl CapabilitySet {
         set
     }
 
-    /// Builds a set from wire words, dropping trailing zero words.
+    /// Builds a set from wire words, kept as they are (trailing zero words included).
     pub fn from_words(words: &[u64]) -> Self {
-        let mut words = words.to_vec();
-        while words.last() == Some(&0) {
-            words.pop();
+        Self {
+            words: words.to_vec(),
         }
-        Self { words }
+    }
+
+    fn trimmed(&self) -> &[u64] {
+        let len = self
+            .words
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(0, |i| i + 1);
+        &self.words[..len]
     }
 
     /// The wire words (`Capabilities.bitstring`).
@@ -123,7 +291,9 @@ impl CapabilitySet {
         self.insert_id(cap.id());
     }
 
-    /// Removes a capability.
+    /// Removes a capability, dropping the trailing zero words this leaves (go-livepeer's
+    /// `removeCapability` keeps them; a shorter bitstring only makes fewer jobs compatible with
+    /// a set this node advertises, never more).
     pub fn remove(&mut self, cap: Capability) {
         let id = cap.id();
         let (word, bit) = ((id / 64) as usize, id % 64);
@@ -156,7 +326,8 @@ impl CapabilitySet {
     }
 
     /// Whether every member of `self` is in `other`, word by word (go-livepeer
-    /// `bitstring.CompatibleWith`: a longer job bitstring is never a subset).
+    /// `CapabilityString.CompatibleWith`): a bitstring with more words than `other` is never
+    /// a subset, even when the extra words are zero.
     pub fn is_subset_of(&self, other: &Self) -> bool {
         self.words.len() <= other.words.len()
             && self
@@ -172,7 +343,7 @@ impl CapabilitySet {
         self.is_subset_of(&Self::legacy())
     }
 
-    /// go-livepeer's default set {0–12, 14, 26} = `0x4005FFF`.
+    /// go-livepeer's default set {0–12, 14, 26} = `0x4005FFF` (`DefaultCapabilities`).
     pub fn default_transcoding() -> Self {
         Self::from_words(&[DEFAULT_CAPABILITY_WORD])
     }
@@ -180,6 +351,53 @@ impl CapabilitySet {
     /// go-livepeer's legacy set {0–11} = `0xFFF`.
     pub fn legacy() -> Self {
         Self::from_words(&[LEGACY_CAPABILITY_WORD])
+    }
+
+    /// go-livepeer's optional set (`OptionalCapabilities`): HEVC decode/encode, VP8/VP9
+    /// decode, the H.264 4:4:4 / 4:2:2 / 10-bit decoders (21–25) and the AI pipelines 27–32,
+    /// 34 and 36.
+    pub fn optional() -> Self {
+        use Capability::*;
+        Self::from_capabilities([
+            HevcDecode,
+            HevcEncode,
+            Vp8Decode,
+            Vp9Decode,
+            H264Decode444_8bit,
+            H264Decode422_8bit,
+            H264Decode444_10bit,
+            H264Decode422_10bit,
+            H264Decode420_10bit,
+            TextToImage,
+            ImageToImage,
+            ImageToVideo,
+            Upscale,
+            AudioToText,
+            SegmentAnything2,
+            ImageToText,
+            TextToSpeech,
+        ])
+    }
+
+    /// What a go-livepeer software transcoder (`-transcoder` without `-nvidia`/`-netint`)
+    /// advertises (`cmd/livepeer/starter/starter.go`): the default set plus the optional set
+    /// minus HEVC decode/encode, VP8 encode and VP9 decode/encode (15, 16, 18, 19, 20), i.e.
+    /// {0–12, 14, 17, 21–32, 34, 36}. `-hevcDecoding=true` adds 15 back.
+    pub fn go_software_transcoder() -> Self {
+        let mut set = Self::default_transcoding();
+        for id in Self::optional().ids() {
+            set.insert_id(id);
+        }
+        for cap in [
+            Capability::HevcDecode,
+            Capability::HevcEncode,
+            Capability::Vp8Encode,
+            Capability::Vp9Decode,
+            Capability::Vp9Encode,
+        ] {
+            set.remove(cap);
+        }
+        set
     }
 }
 
@@ -213,36 +431,103 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Whether an orchestrator offering `orch` can serve a job needing `self`
-    /// (go-livepeer `Capabilities.CompatibleWith`, without AI model constraints):
-    /// the version floor, mandatories ⊆ job, job ⊆ orchestrator.
+    /// (go-livepeer `Capabilities.CompatibleWith`, without AI model constraints), in go's
+    /// order: the version floor ([`is_version_compatible`]), the orchestrator's mandatories
+    /// ⊆ the job, the job ⊆ the orchestrator (both word-length sensitive, see
+    /// [`CapabilitySet::is_subset_of`]).
     pub fn compatible_with(&self, orch: &Capabilities) -> bool {
-        if !self.min_version.is_empty() && !version_at_least(&orch.version, &self.min_version) {
-            return false;
-        }
-        orch.mandatories.is_subset_of(&self.bitstring)
+        is_version_compatible(&self.min_version, &orch.version)
+            && orch.mandatories.is_subset_of(&self.bitstring)
             && self.bitstring.is_subset_of(&orch.bitstring)
     }
 }
 
-/// Whether semver `version` is ≥ `minimum`, comparing major.minor.patch after stripping any
-/// pre-release or build suffix (go-livepeer uses the same loose rule). An empty or
-/// unparseable `version` (e.g. "undefined") fails.
-pub fn version_at_least(version: &str, minimum: &str) -> bool {
-    match (parse_semver(version), parse_semver(minimum)) {
-        (Some(v), Some(m)) => v >= m,
-        (None, _) => false,
-        (Some(_), None) => true,
+/// The go-livepeer release whose wire protocol this node speaks (its `VERSION` file at the
+/// snapshot studied). Orchestrators report it in `Capabilities.version`, because go gateways
+/// compare that field with their `-orchMinLivepeerVersion` floor; this node's own version
+/// (the crate version) is reported separately, by `livepeer -version` and the CLI status.
+pub const LIVEPEER_VERSION: &str = "0.9.1";
+
+/// A version as go-livepeer's semver library reads it (Masterminds/semver v3
+/// `NewVersion`): `v?MAJOR(.MINOR)?(.PATCH)?(-PRERELEASE)?(+METADATA)?`, missing parts 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseSemver {
+    /// Major, minor and patch.
+    pub core: (u64, u64, u64),
+    /// The pre-release suffix, without the dash; empty for none.
+    pub pre: String,
+}
+
+impl LooseSemver {
+    /// Parses `s` as Masterminds/semver v3 `NewVersion` does (no trimming, an optional
+    /// lowercase `v`, numbers that fit a `u64`, identifiers of `[0-9A-Za-z-]`, no numeric
+    /// pre-release identifier with a leading zero); `None` where it returns an error.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.strip_prefix('v').unwrap_or(s);
+        let (rest, metadata) = match s.split_once('+') {
+            Some((rest, meta)) => (rest, Some(meta)),
+            None => (s, None),
+        };
+        let (numbers, pre) = match rest.split_once('-') {
+            Some((numbers, pre)) => (numbers, Some(pre)),
+            None => (rest, None),
+        };
+        let idents_ok = |text: &str| {
+            text.split('.').all(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+        };
+        if metadata.is_some_and(|m| !idents_ok(m)) {
+            return None;
+        }
+        if let Some(pre) = pre {
+            let leading_zero = pre.split('.').any(|id| {
+                id.len() > 1 && id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit())
+            });
+            if !idents_ok(pre) || leading_zero {
+                return None;
+            }
+        }
+        let mut parts = numbers.split('.');
+        let mut number = |required: bool| -> Option<u64> {
+            match parts.next() {
+                None if !required => Some(0),
+                None => None,
+                Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok(),
+                Some(_) => None,
+            }
+        };
+        let core = (number(true)?, number(false)?, number(false)?);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            core,
+            pre: pre.unwrap_or_default().to_owned(),
+        })
     }
 }
 
-fn parse_semver(s: &str) -> Option<(u64, u64, u64)> {
-    let s = s.trim().trim_start_matches('v');
-    let core = s.split(['-', '+']).next()?;
-    let mut parts = core.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next().unwrap_or("0").parse().ok()?;
-    let patch = parts.next().unwrap_or("0").parse().ok()?;
-    Some((major, minor, patch))
+/// Whether `version` meets the floor `min_version`, exactly as go-livepeer decides it
+/// (`core/capabilities.go:isVersionCompatible`), in this order:
+/// no floor (`""`) → compatible; `version` `""` or `"undefined"` → incompatible; a floor
+/// that does not parse → compatible; a `version` that does not parse → incompatible;
+/// otherwise major.minor.patch compared with the pre-release suffixes dropped (go-livepeer
+/// and ai-runner use them as post-release tags), so `0.9.1-rc1` meets `0.9.1`.
+pub fn is_version_compatible(min_version: &str, version: &str) -> bool {
+    if min_version.is_empty() {
+        return true;
+    }
+    if version.is_empty() || version == "undefined" {
+        return false;
+    }
+    let Some(min) = LooseSemver::parse(min_version) else {
+        return true;
+    };
+    let Some(version) = LooseSemver::parse(version) else {
+        return false;
+    };
+    version.core >= min.core
 }
 
 #[cfg(test)]
@@ -296,6 +581,78 @@ mod tests {
         let mut set = CapabilitySet::from_ids([1]);
         set.remove(Capability::MpegTs);
         assert_eq!(set, CapabilitySet::new());
+        assert!(set.words().is_empty());
+    }
+
+    #[test]
+    fn trailing_zero_words_compare_as_go_does() {
+        // Equal as sets, but go's length-sensitive subset test tells them apart.
+        let one = CapabilitySet::from_words(&[0b11]);
+        let padded = CapabilitySet::from_words(&[0b11, 0]);
+        assert_eq!(one, padded);
+        assert_eq!(padded.words(), &[0b11, 0], "wire words kept as received");
+        assert!(one.is_subset_of(&padded));
+        assert!(!padded.is_subset_of(&one));
+
+        let orch = |bits: &[u64], mandatories: &[u64]| Capabilities {
+            bitstring: CapabilitySet::from_words(bits),
+            mandatories: CapabilitySet::from_words(mandatories),
+            version: LIVEPEER_VERSION.into(),
+            ..Default::default()
+        };
+        let job = |bits: &[u64]| Capabilities {
+            bitstring: CapabilitySet::from_words(bits),
+            ..Default::default()
+        };
+        assert!(job(&[0b1]).compatible_with(&orch(&[0b11], &[])));
+        assert!(!job(&[0b1, 0]).compatible_with(&orch(&[0b11], &[])));
+        assert!(job(&[0b1, 0]).compatible_with(&orch(&[0b11, 0], &[])));
+        // Mandatories with an extra zero word are not a subset of a one-word job.
+        assert!(!job(&[0b1]).compatible_with(&orch(&[0b11], &[0b1, 0])));
+        assert!(job(&[0b1]).compatible_with(&orch(&[0b11], &[0b1])));
+        // A segment that carries no capabilities is the empty set: compatible with anyone
+        // who has no mandatories.
+        assert!(Capabilities::default().compatible_with(&orch(&[0b11], &[])));
+        assert!(!Capabilities::default().compatible_with(&orch(&[0b11], &[0b1])));
+    }
+
+    #[test]
+    fn names_are_go_livepeers() {
+        let cases = [
+            (0, "H.264"),
+            (10, "H264 Constrained, Contained High profile"),
+            (12, "Auth token"),
+            (13, "13"),
+            (14, "MPEG7 signature"),
+            (25, "H264 Decode YUV420 10-bit"),
+            (26, "Segment slicing"),
+            (27, "Text to image"),
+            (33, "Llm"),
+            (37, "byoc"),
+            (38, "38"),
+        ];
+        for (id, name) in cases {
+            assert_eq!(capability_name(id), name, "{id}");
+        }
+        for (i, cap) in Capability::ALL.iter().enumerate() {
+            assert_eq!(cap.id() as usize, i);
+            assert_eq!(Capability::from_id(cap.id()), Some(*cap));
+        }
+        assert_eq!(Capability::SegmentSlicing.to_string(), "Segment slicing");
+    }
+
+    #[test]
+    fn go_software_transcoder_set() {
+        let mut want: Vec<u32> = (0..=12).collect();
+        want.extend([14, 17]);
+        want.extend(21..=32);
+        want.extend([34, 36]);
+        assert_eq!(
+            CapabilitySet::go_software_transcoder()
+                .ids()
+                .collect::<Vec<_>>(),
+            want
+        );
     }
 
     #[test]
@@ -337,16 +694,39 @@ mod tests {
 
     #[test]
     fn versions() {
+        // (floor, version, compatible), go-livepeer's isVersionCompatible with
+        // Masterminds/semver v3 parsing.
         let cases = [
+            ("", "", true),
+            ("", "anything", true),
             ("0.9.1", "0.9.1", true),
-            ("0.10.0", "0.9.9", true),
-            ("0.9.0", "0.9.1", false),
-            ("undefined", "0.1.0", false),
-            ("", "0.1.0", false),
-            ("v1.2.3-dirty", "1.2.3", true),
+            ("0.9.9", "0.10.0", true),
+            ("0.9.1", "0.9.0", false),
+            ("0.1.0", "undefined", false),
+            ("0.1.0", "", false),
+            ("1.2.3", "v1.2.3-dirty", true),
+            ("0.9.1", "0.9.1-rc1", true),
+            ("0.9.1-rc1", "0.9.1", true),
+            ("0.9.2", "0.9.1-10-gabcdef", false),
+            ("0.9", "0.9.0", true),
+            ("1", "0.9.9", false),
+            ("0.9.1", "0.9.1+build.7", true),
+            // An unparseable floor lets everyone through; an unparseable version fails.
+            ("not-a-version", "0.0.1", true),
+            ("0.9.1", "0.9.1.4", false),
+            ("0.9.1", " 0.9.1", false),
+            ("0.9.1", "V0.9.1", false),
+            ("0.9.1", "0.9.1-01", false),
+            ("0.9.1", "0.9.1-", false),
+            ("0.9.1", "99999999999999999999.0.0", false),
+            ("0.9.1", LIVEPEER_VERSION, true),
         ];
-        for (v, m, want) in cases {
-            assert_eq!(version_at_least(v, m), want, "{v} >= {m}");
+        for (floor, version, want) in cases {
+            assert_eq!(
+                is_version_compatible(floor, version),
+                want,
+                "{version:?} meets {floor:?}"
+            );
         }
     }
 }

@@ -5,7 +5,10 @@
 pub mod capabilities;
 pub mod profile;
 
-pub use capabilities::{Capabilities, Capability, CapabilitySet};
+pub use capabilities::{
+    Capabilities, Capability, CapabilitySet, LIVEPEER_VERSION, capability_name,
+    is_version_compatible,
+};
 pub use profile::{
     ChromaSubsampling, Format, Gop, H264Profile, ProfileError, VideoCodec, VideoProfile,
     parse_profiles_json, parse_transcoding_options,

@@ -95,9 +95,6 @@ async fn a_push_over_five_minutes_is_422_and_the_orchestrator_stays_in_use() {
     let cases = [
         ("300001", StatusCode::UNPROCESSABLE_ENTITY),
         ("86400000", StatusCode::UNPROCESSABLE_ENTITY),
-        ("2000ms", StatusCode::BAD_REQUEST),
-        ("-5", StatusCode::BAD_REQUEST),
-        ("99999999999999999999999", StatusCode::BAD_REQUEST),
     ];
     for (duration, status) in cases {
         let answer = post(

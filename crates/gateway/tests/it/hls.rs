@@ -62,7 +62,7 @@ async fn live_playlists_keep_the_last_six_and_ended_ones_list_everything() {
     }
     assert_eq!(
         video_size(&served[0]).await,
-        output_resolution(720, 405, &single(P144)[0])
+        output_resolution(720, 404, &single(P144)[0])
     );
     // Segments that left the live window are still served.
     let oldest = get(&http, &gw, &format!("/stream/city/{P144}/0.ts")).await;

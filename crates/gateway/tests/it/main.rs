@@ -10,6 +10,7 @@ mod onchain_pool;
 mod paid;
 mod push;
 mod rogue;
+mod slicing;
 
 pub(crate) use std::time::Duration;
 

@@ -40,10 +40,7 @@ async fn pushed_clip_completes_when_the_first_orchestrator_is_dead() {
     // The master playlist names every rendition.
     let master = get(&http, &gw, "/stream/bikes.m3u8").await;
     assert_eq!(master.status, StatusCode::OK);
-    assert_eq!(
-        master.headers[CONTENT_TYPE],
-        "application/vnd.apple.mpegurl"
-    );
+    assert_eq!(master.headers[CONTENT_TYPE], "application/x-mpegURL");
     let variants = playlist_entries(&master.text());
     let want: Vec<String> = ladder
         .iter()
@@ -126,6 +123,8 @@ async fn no_orchestrator_alive_answers_503_no_sessions_available() {
 
 #[tokio::test]
 async fn malformed_pushes_are_refused_with_400() {
+    // A non-numeric or negative seq (0) and malformed Content-Duration (2000 ms) or
+    // Content-Slice-* (0) are accepted as go-livepeer accepts them (tests/it/slicing.rs).
     // No orchestrator at all: a push that got as far as dispatch would get 503, not 400.
     let gw = Gateway::start(Vec::new(), single(P144)).await;
     let http = http();
@@ -135,18 +134,11 @@ async fn malformed_pushes_are_refused_with_400() {
     let no_header: Option<(&str, &str)> = None;
     let cases = [
         (
-            "non-numeric seq",
-            "/live/good/abc.ts".to_string(),
+            "no extension",
+            "/live/good/7".to_string(),
             no_header,
             segment.clone(),
         ),
-        (
-            "negative seq",
-            "/live/good/-1.ts".into(),
-            None,
-            segment.clone(),
-        ),
-        ("no extension", "/live/good/7".into(), None, segment.clone()),
         (
             "other extension",
             "/live/good/7.flv".into(),
@@ -176,18 +168,6 @@ async fn malformed_pushes_are_refused_with_400() {
             "129-character manifest id",
             format!("/live/{long_id}/0.ts"),
             None,
-            segment.clone(),
-        ),
-        (
-            "non-numeric Content-Duration",
-            "/live/good/0.ts".into(),
-            Some(("Content-Duration", "two seconds")),
-            segment.clone(),
-        ),
-        (
-            "non-numeric Content-Slice-From",
-            "/live/good/0.ts".into(),
-            Some(("Content-Slice-From", "x")),
             segment.clone(),
         ),
     ];

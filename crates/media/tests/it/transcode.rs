@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use livepeer_media::{
-    CancellationToken, MediaError, MediaInput, TranscodeOptions, output_resolution, testing,
+    CancellationToken, InputFormat, MediaError, MediaInput, Slice, TranscodeOptions,
+    output_resolution, testing,
 };
 use livepeer_primitives::profile::{
     DEFAULT_TRANSCODING_OPTIONS, Format, Gop, H264Profile, parse_transcoding_options,
@@ -265,4 +266,131 @@ async fn rejects_unsupported_requests_before_running() {
         matches!(result, Err(MediaError::UnknownPreset { .. })),
         "{result:?}"
     );
+}
+
+/// A slice of a segment comes out as long as asked, to within one output frame, in frames
+/// counted by ffprobe and in the file's duration; its timestamps start at zero and the
+/// reported frames and pixels are the slice's.
+#[tokio::test]
+async fn a_slice_transcodes_to_its_duration() {
+    let ff = ff();
+    // The Big Buck Bunny clip has AAC audio, which is cut with the video.
+    let (dir, segs) = segments(testing::BBB_MP4).await;
+    let seg = segs.get(1).unwrap_or(&segs[0]);
+    let data = std::fs::read(&seg.path).expect("read segment");
+    let profiles = parse_transcoding_options("P240p30fps16x9,P144p30fps16x9").expect("ladder");
+    let frame = 1.0 / 30.0;
+    let mpegts = TranscodeOptions {
+        input_format: InputFormat::MpegTs,
+        ..TranscodeOptions::default()
+    };
+    // The whole segment first: how long its video is at the ladder's 30 fps.
+    let whole = ff
+        .transcode(
+            MediaInput::Bytes(&data),
+            &profiles,
+            &mpegts,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("whole");
+    let whole_secs = whole[0].frames as f64 * frame;
+    assert!(whole_secs > 1.9, "the segment lasts {whole_secs} s");
+    for (from_ms, to_ms) in [(500, 1500), (0, 700), (1200, 0)] {
+        let slice = Slice::from_ms(from_ms, to_ms).expect("slice");
+        let end = if to_ms > 0 {
+            to_ms as f64 / 1000.0
+        } else {
+            whole_secs
+        };
+        let want = end - from_ms as f64 / 1000.0;
+        let opts = TranscodeOptions {
+            slice,
+            ..mpegts.clone()
+        };
+        let renditions = ff
+            .transcode(
+                MediaInput::Bytes(&data),
+                &profiles,
+                &opts,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("slice {from_ms}..{to_ms}: {e}"));
+        for (i, r) in renditions.iter().enumerate() {
+            let what = format!("slice {from_ms}..{to_ms} ms -> {}", r.profile.name);
+            let out = write(dir.path(), &format!("slice_{i}.ts"), &r.data);
+            let seen = count(&out).await;
+            assert_close(&what, seen.frames as f64 * frame, want, frame + 1e-6);
+            assert_close(&what, seen.duration, want, frame + 0.03);
+            assert_close(&what, seen.start_time, 0.0, 0.1);
+            assert!(seen.has_audio, "{what}: audio kept");
+            assert_eq!(r.frames, seen.frames, "{what}: reported frames");
+            assert_eq!(
+                r.pixels,
+                u64::from(seen.width) * u64::from(seen.height) * seen.frames,
+                "{what}: pixels"
+            );
+            assert!(
+                r.pixels < whole[i].pixels,
+                "{what}: fewer pixels than the whole"
+            );
+            assert!(decode_errors(&out).await.is_empty(), "{what}: clean decode");
+        }
+    }
+    assert!(matches!(
+        Slice::from_ms(1500, 500),
+        Err(MediaError::InvalidSlice { .. })
+    ));
+}
+
+/// H.264 sources in 4:2:2 10-bit and 4:4:4 (capabilities 21–25, which go-livepeer's software
+/// transcoder advertises) transcode into 8-bit 4:2:0 renditions in a Main-profile ladder.
+#[tokio::test]
+async fn high_chroma_and_bit_depth_h264_sources_transcode() {
+    let ff = ff();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut profiles = parse_transcoding_options("P240p30fps16x9").expect("ladder");
+    profiles[0].profile = H264Profile::Main;
+    for pix_fmt in ["yuv422p10le", "yuv444p"] {
+        let src = dir.path().join(format!("{pix_fmt}.ts"));
+        let made = tokio::process::Command::new(ff.ffmpeg_path())
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30",
+            ])
+            .args([
+                "-t", "1", "-c:v", "libx264", "-pix_fmt", pix_fmt, "-f", "mpegts",
+            ])
+            .arg(&src)
+            .status()
+            .await
+            .expect("run ffmpeg");
+        assert!(made.success(), "make a {pix_fmt} source");
+        let renditions = ff
+            .transcode(
+                &src,
+                &profiles,
+                &TranscodeOptions {
+                    input_format: InputFormat::MpegTs,
+                    ..TranscodeOptions::default()
+                },
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{pix_fmt}: {e}"));
+        let out = write(
+            dir.path(),
+            &format!("{pix_fmt}_out.ts"),
+            &renditions[0].data,
+        );
+        let seen = count(&out).await;
+        assert_eq!(seen.video_profile, "Main", "{pix_fmt}");
+        assert_eq!(seen.frames, 30, "{pix_fmt}");
+    }
 }

@@ -146,10 +146,10 @@ async fn segment_credentials_out_of_range_are_refused_with_403() {
     let token = new_session(&client, &orch.uri).await;
     let base = || seg_for(&token, 0, &clip.data, clip.duration, &profiles(&[P144]));
 
-    let mut sliced = base();
+    let mut signed = base();
     let mut job = job_capabilities(&profiles(&[P144]), false);
-    job.bitstring.insert(Capability::SegmentSlicing);
-    sliced.capabilities = Some(livepeer_proto::convert::capabilities_to_net(&job));
+    job.bitstring.insert(Capability::Mpeg7VideoSignature);
+    signed.capabilities = Some(livepeer_proto::convert::capabilities_to_net(&job));
     let mut too_long = base();
     too_long.duration = 300_001;
     let mut negative = base();
@@ -162,7 +162,7 @@ async fn segment_credentials_out_of_range_are_refused_with_403() {
     for (name, seg, want) in [
         (
             "needs a capability we lack",
-            sliced,
+            signed,
             "incompatible capabilities",
         ),
         ("longer than 5 minutes", too_long, "segment duration"),
@@ -306,6 +306,121 @@ async fn garbage_body_reports_ffmpegs_error_and_the_orchestrator_keeps_serving()
             orch.base, token.session_id, profile.name
         );
         assert_eq!(get(&client, &url).await.0, StatusCode::NOT_FOUND, "{url}");
+    }
+    orch.stop().await;
+}
+
+/// `SegData.segment_parameters` (capability 26): only the slice is transcoded, so the
+/// rendition holds one second of frames at the profile's 30 fps (within one frame) and is
+/// charged for those pixels only.
+#[tokio::test]
+async fn a_sliced_segment_is_transcoded_to_its_slice() {
+    let orch = Orch::start(|_| {}).await;
+    let client = OrchestratorClient::new();
+    let clip = test_segment().await;
+    let token = new_session(&client, &orch.uri).await;
+    let ladder = profiles(&[P144]);
+    let whole = transcode(
+        &client,
+        &orch.base,
+        &seg_for(&token, 0, &clip.data, clip.duration, &ladder),
+        clip.data.clone(),
+    )
+    .await;
+    check_renditions(&client, &orch.base, &token, 0, &whole, &ladder).await;
+
+    let mut seg = seg_for(&token, 1, &clip.data, clip.duration, &ladder);
+    seg.capabilities = Some(livepeer_proto::convert::capabilities_to_net(
+        &job_capabilities(&ladder, true),
+    ));
+    seg.segment_parameters = Some(net::SegParameters {
+        from: 500,
+        to: 1500,
+    });
+    let sliced = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
+    let urls = check_renditions(&client, &orch.base, &token, 1, &sliced, &ladder).await;
+    let (_, bytes) = get(&client, &urls[0]).await;
+    let (_, _, frames) = count_video(&bytes).await;
+    assert!(
+        (29..=31).contains(&frames),
+        "1 s at 30 fps, got {frames} frames"
+    );
+    let pixels = |r: &net::TranscodeResult| match &r.result {
+        Some(net::transcode_result::Result::Data(d)) => d.segments[0].pixels,
+        other => panic!("expected renditions, got {other:?}"),
+    };
+    assert!(
+        pixels(&sliced) * 3 / 2 < pixels(&whole),
+        "a 1 s slice of a {:?} segment is charged less: {} vs {}",
+        clip.duration,
+        pixels(&sliced),
+        pixels(&whole)
+    );
+
+    // A slice that ends before it starts comes back as a transcode error in the 200.
+    let mut backwards = seg_for(&token, 2, &clip.data, clip.duration, &ladder);
+    backwards.segment_parameters = Some(net::SegParameters { from: 900, to: 100 });
+    let refused = transcode(&client, &orch.base, &backwards, clip.data.clone()).await;
+    assert!(
+        matches!(&refused.result, Some(net::transcode_result::Result::Error(e)) if e.contains("invalid slice")),
+        "{:?}",
+        refused.result
+    );
+    orch.stop().await;
+}
+
+/// Capabilities as go-livepeer's orchestrator checks them: a segment with none (an old
+/// gateway) is served; a job bitstring with an extra zero word, or a version floor above
+/// 0.9.1, is refused; a floor of 0.9.1 or an unparseable one is served.
+#[tokio::test]
+async fn segment_capabilities_are_checked_as_go_does() {
+    let orch = Orch::start(|_| {}).await;
+    let client = OrchestratorClient::new();
+    let clip = test_segment().await;
+    let token = new_session(&client, &orch.uri).await;
+    let ladder = profiles(&[P144]);
+    let job = job_capabilities(&ladder, false);
+    let with = |seq: u64, f: &dyn Fn(&mut net::Capabilities)| {
+        let mut seg = seg_for(&token, seq, &clip.data, clip.duration, &ladder);
+        let mut caps = livepeer_proto::convert::capabilities_to_net(&job);
+        f(&mut caps);
+        seg.capabilities = Some(caps);
+        seg
+    };
+    let mut none = seg_for(&token, 0, &clip.data, clip.duration, &ladder);
+    none.capabilities = None;
+    let floor = |v: &'static str| {
+        move |c: &mut net::Capabilities| {
+            c.constraints = Some(net::capabilities::Constraints {
+                min_version: v.into(),
+                ..Default::default()
+            })
+        }
+    };
+    let served = [
+        ("no capabilities", none),
+        ("floor 0.9.1", with(1, &floor("0.9.1"))),
+        ("floor 0.9.1-rc2", with(2, &floor("0.9.1-rc2"))),
+        ("unparseable floor", with(3, &floor("latest"))),
+    ];
+    for (seq, (name, seg)) in served.into_iter().enumerate() {
+        let result = transcode(&client, &orch.base, &seg, clip.data.clone()).await;
+        let seq = i64::try_from(seq).expect("seq");
+        check_renditions(&client, &orch.base, &token, seq, &result, &ladder).await;
+        eprintln!("{name}: served");
+    }
+    let refused = [
+        ("trailing zero word", with(4, &|c| c.bitstring.push(0))),
+        ("floor 0.10.0", with(5, &floor("0.10.0"))),
+    ];
+    for (name, seg) in refused {
+        let (status, body) = post_segment(&client, &orch.base, &seg, clip.data.clone()).await;
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+        assert!(
+            body.starts_with("incompatible capabilities"),
+            "{name}: {body}"
+        );
     }
     orch.stop().await;
 }

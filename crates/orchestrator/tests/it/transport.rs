@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::StatusCode;
 use livepeer_gateway::client::OrchestratorClient;
 use livepeer_orchestrator::auth::{AUTH_TOKEN_VALIDITY, is_session_id};
-use livepeer_orchestrator::{NODE_VERSION, software_capabilities};
+use livepeer_orchestrator::{LIVEPEER_VERSION, software_capabilities};
 use livepeer_proto::convert::capabilities_from_net;
 
 use crate::*;
@@ -27,7 +27,7 @@ async fn one_tls_port_answers_grpc_and_http() {
     assert_eq!(info.transcoder, orch.base);
     let caps = capabilities_from_net(info.capabilities.as_ref());
     assert_eq!(caps.bitstring, software_capabilities().bitstring);
-    assert_eq!(caps.version, NODE_VERSION);
+    assert_eq!(caps.version, LIVEPEER_VERSION);
     let token = info.auth_token.expect("auth token");
     assert!(is_session_id(&token.session_id), "{}", token.session_id);
     assert_eq!(token.token.len(), 32, "HMAC-SHA256");
