@@ -1,7 +1,12 @@
 //! Uploads with a presigned POST form (go-tools `s3Session.postData`): a
 //! `multipart/form-data` POST to the target's host with the policy, its signature, `acl`,
-//! `Content-Type`, `key` = `<dir>/${filename}` and the file last. The object is then at
-//! `<host>/<dir>/<file>` (go-tools `getAbsURL`).
+//! `Content-Type`, `key` and the file last. The object is then at `<host>/<dir>/<file>`
+//! (go-tools `getAbsURL`).
+//!
+//! go-tools sends `key` = `<dir>/${filename}` and lets the store substitute the file name;
+//! here the key is sent whole, `<dir>/<file>`. Both name the same object and satisfy the
+//! policy's `starts-with $key` condition, and stores that do not implement `${filename}` work
+//! too.
 //!
 //! go-tools takes any answer with an empty body as success and makes its error from a
 //! non-empty one (S3 answers 204 to a stored form and an XML `<Error>` otherwise); here an
@@ -70,7 +75,7 @@ pub async fn save(
     let mut form = reqwest::multipart::Form::new()
         .text("acl", "public-read")
         .text("Content-Type", mime)
-        .text("key", format!("{dir}${{filename}}"))
+        .text("key", format!("{dir}{file}"))
         .text("policy", target.policy.clone());
     form = match target.kind {
         StorageKind::S3 => form

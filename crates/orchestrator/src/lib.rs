@@ -11,7 +11,11 @@
 //!   headers, token, capabilities, capacity and body hash, answers 200 at once, transcodes, and
 //!   writes a raw protobuf `TranscodeResult`;
 //! - renditions are kept in memory ([`storage`]) and served at
-//!   `GET /stream/<session>/<profile>/<seq>.ts`; idle sessions are torn down ([`sessions`]).
+//!   `GET /stream/<session>/<profile>/<seq>.ts`, or, when the segment carries the gateway's
+//!   object storage (`SegData.storage`: an S3 or GCS POST policy), uploaded there and their
+//!   bucket URLs returned; idle sessions are torn down ([`sessions`]);
+//! - a body with `Content-Type: application/vnd+livepeer.uri` is the segment's URL, downloaded
+//!   within bounds ([`segment_url`]).
 //!
 //! Off-chain (no [`PaymentConfig`]) there is no price and no ticket parameters, and signatures
 //! are not checked (go-livepeer's `VerifySig` is a no-op off-chain too). On chain
@@ -25,6 +29,7 @@ mod error;
 mod grpc;
 mod http;
 pub mod payment;
+pub mod segment_url;
 pub mod sessions;
 pub mod storage;
 pub mod tls;
@@ -47,6 +52,7 @@ pub use error::OrchestratorError;
 pub use http::{
     BODY_IDLE_TIMEOUT, BODY_READ_TIMEOUT, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT, MAX_SEGMENT_BYTES,
 };
+pub use livepeer_objectstore::FetchPolicy;
 pub use livepeer_server::ServerConfig;
 pub use payment::{PaymentChain, PaymentConfig, Pricing};
 pub use transcode::LocalTranscoder;
@@ -92,6 +98,13 @@ pub struct OrchestratorConfig {
     pub body_idle_timeout: Duration,
     /// On chain: how the orchestrator is paid. `None` serves off-chain, for free.
     pub payments: Option<PaymentConfig>,
+    /// Which addresses URLs from gateways may reach: segment URLs downloaded and storage
+    /// hosts renditions are uploaded to (see [`segment_url`] and
+    /// `livepeer_objectstore::fetch`). By default public addresses only.
+    pub fetch_policy: FetchPolicy,
+    /// How long the download of a segment sent by URL may take (default
+    /// [`segment_url::SEGMENT_URL_TIMEOUT`]).
+    pub segment_url_timeout: Duration,
 }
 
 impl Default for OrchestratorConfig {
@@ -106,21 +119,19 @@ impl Default for OrchestratorConfig {
             server: ServerConfig::named("orchestrator"),
             body_idle_timeout: BODY_IDLE_TIMEOUT,
             payments: None,
+            fetch_policy: FetchPolicy::default(),
+            segment_url_timeout: segment_url::SEGMENT_URL_TIMEOUT,
         }
     }
 }
 
-/// The capabilities this node's software transcoder offers: go-livepeer's default set minus
-/// what we cannot do yet (S3/GCS storage, MPEG-7 signatures, segment slicing), plus the
-/// decoders ffmpeg has.
+/// The capabilities this node's software transcoder offers: go-livepeer's default set
+/// (storage direct, S3 and GCS among them: renditions go to the gateway's bucket when it sends
+/// one) minus what we cannot do yet (MPEG-7 signatures, segment slicing), plus the decoders
+/// ffmpeg has.
 pub fn software_capabilities() -> Capabilities {
     let mut bits = CapabilitySet::default_transcoding();
-    for cap in [
-        Capability::StorageS3,
-        Capability::StorageGcs,
-        Capability::Mpeg7VideoSignature,
-        Capability::SegmentSlicing,
-    ] {
+    for cap in [Capability::Mpeg7VideoSignature, Capability::SegmentSlicing] {
         bits.remove(cap);
     }
     for cap in [
@@ -156,6 +167,10 @@ pub(crate) struct State {
     pub(crate) body_idle_timeout: Duration,
     /// On chain: prices, tickets and balances.
     pub(crate) payments: Option<payment::Payments>,
+    /// HTTP for URLs from gateways (segment URLs, their storage hosts).
+    pub(crate) fetcher: livepeer_objectstore::Fetcher,
+    /// How long a segment URL download may take.
+    pub(crate) segment_url_timeout: Duration,
 }
 
 impl State {
@@ -298,6 +313,8 @@ impl OrchestratorService {
             stop_jobs: CancellationToken::new(),
             body_idle_timeout: config.body_idle_timeout,
             payments: config.payments.map(payment::Payments::new),
+            fetcher: livepeer_objectstore::Fetcher::new(config.fetch_policy),
+            segment_url_timeout: config.segment_url_timeout,
         });
         Ok(Self {
             listener,
@@ -477,7 +494,11 @@ mod tests {
         assert!(caps.bitstring.contains(Capability::H264));
         assert!(caps.bitstring.contains(Capability::AuthToken));
         assert!(!caps.bitstring.contains(Capability::SegmentSlicing));
-        assert!(!caps.bitstring.contains(Capability::StorageS3));
+        // go-livepeer's default set holds the storage capabilities (5, 6): renditions go to
+        // the gateway's S3 or GCS bucket when it sends one.
+        assert!(caps.bitstring.contains(Capability::StorageDirect));
+        assert!(caps.bitstring.contains(Capability::StorageS3));
+        assert!(caps.bitstring.contains(Capability::StorageGcs));
         assert!(!caps.bitstring.contains(Capability::Mpeg7VideoSignature));
         assert_eq!(caps.version, NODE_VERSION);
     }
