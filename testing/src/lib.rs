@@ -9,6 +9,7 @@
 //! - [`gateway`]: [`Gateway`] (start, stop), an HTTP/1.1 pusher client, multipart answers;
 //! - [`media`]: test segments cut from the clips once per test binary;
 //! - [`chain`]: a paid orchestrator and gateway over an in-memory chain;
+//! - [`s3`]: a real S3 server (s3s-fs, SigV4 and POST policies checked) on 127.0.0.1;
 //! - [`process`]: this process's children and memory, for tests that assert no ffmpeg child
 //!   is left and that memory stays bounded.
 
@@ -17,6 +18,7 @@ pub mod gateway;
 pub mod media;
 pub mod orchestrator;
 pub mod process;
+pub mod s3;
 
 use std::time::Duration;
 

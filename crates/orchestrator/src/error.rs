@@ -106,9 +106,18 @@ pub enum OrchestratorError {
     /// keccak256 of the body differs from `SegData.hash`.
     #[error("segment hash mismatch")]
     HashMismatch,
-    /// The body is a URL (`application/vnd+livepeer.uri`); fetching inputs is not supported.
-    #[error("unsupported segment content type {0:?}")]
-    UnsupportedContentType(String),
+    /// The body is a URL (`application/vnd+livepeer.uri`) that could not be downloaded: refused
+    /// by the fetch policy, failed, too large or too slow. The answer is go-livepeer's 400
+    /// "BadRequest"; `reason` goes to the logs only.
+    #[error("BadRequest")]
+    SegmentUrl {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The renditions could not be stored in the gateway's object storage; the text is the
+    /// store's answer (go-tools `postData`'s error).
+    #[error("{0}")]
+    Storage(#[from] livepeer_objectstore::ObjectStoreError),
     /// The session was ended while its segment was being transcoded.
     #[error("session ended")]
     SessionEnded,
@@ -140,7 +149,7 @@ impl OrchestratorError {
             | BadProfiles(_)
             | Capped
             | HashMismatch => StatusCode::FORBIDDEN,
-            UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SegmentUrl { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -121,6 +121,8 @@ struct Admitted {
     session_id: String,
     profiles: Vec<VideoProfile>,
     duration: Duration,
+    /// The body is a URL to download the segment from (`application/vnd+livepeer.uri`).
+    uri_body: bool,
     /// The session's queue place, or "OrchestratorBusy", which go-livepeer answers inside
     /// the 200.
     slot: Result<QueueSlot, OrchestratorError>,
@@ -174,10 +176,16 @@ async fn post_segment(
         manifest_id = %String::from_utf8_lossy(&admitted.seg.manifest_id),
         seq = admitted.seg.seq
     );
-    let accepted = match receive_body(&state, admitted.seg, admitted.duration, &headers, body)
-        .instrument(span.clone())
-        .await
-    {
+    let received = if admitted.uri_body {
+        crate::segment_url::receive_url_body(&state, admitted.seg, &headers, body)
+            .instrument(span.clone())
+            .await
+    } else {
+        receive_body(&state, admitted.seg, admitted.duration, &headers, body)
+            .instrument(span.clone())
+            .await
+    };
+    let accepted = match received {
         Ok((seg, scratch, input)) => AcceptedSegment {
             seg,
             info,
@@ -193,7 +201,10 @@ async fn post_segment(
             warn!(parent: &span, %err, status = %err.status(), "segment refused");
             state.sessions.release_refused(slot);
             // A body that ended is read; one that failed or ran over is left unread.
-            let read_whole = matches!(err, OrchestratorError::HashMismatch);
+            let read_whole = matches!(
+                err,
+                OrchestratorError::HashMismatch | OrchestratorError::SegmentUrl { .. }
+            );
             return answer(err.status(), Body::from(err.to_string()), read_whole);
         }
     };
@@ -375,13 +386,10 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
     // 403: the work asked for, bounded before anything is admitted.
     let request = check_segment(&seg)?;
 
-    if let Some(ct) = headers
+    let uri_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .filter(|ct| ct.starts_with("application/vnd+livepeer.uri"))
-    {
-        return Err(OrchestratorError::UnsupportedContentType(ct.to_string()));
-    }
+        .is_some_and(|ct| ct.starts_with(crate::segment_url::URI_CONTENT_TYPE));
     // 500 (go-livepeer's status for a body over `MaxSegSize`), known from the headers alone.
     if let Some(length) = content_length(headers).filter(|&n| n > MAX_SEGMENT_BYTES) {
         return Err(OrchestratorError::BodyTooLarge {
@@ -402,6 +410,7 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
         session_id,
         profiles: request.profiles,
         duration: request.duration,
+        uri_body,
         slot,
     })
 }
@@ -415,7 +424,7 @@ fn admit_segment(state: &State, headers: &HeaderMap) -> Result<Admitted, Orchest
 /// the segment's duration plus [`BODY_READ_TIMEOUT`], [`OrchestratorError::BodyTooLarge`] past
 /// [`MAX_SEGMENT_BYTES`]; 403 [`OrchestratorError::HashMismatch`] when the bytes are not
 /// what was signed.
-async fn receive_body(
+pub(crate) async fn receive_body(
     state: &State,
     seg: net::SegData,
     duration: Duration,
@@ -519,21 +528,44 @@ async fn transcode_segment(
             p.signer().sign(&hash).to_vec()
         });
         let pixels: u64 = renditions.iter().map(|r| r.pixels).sum();
+        if renditions
+            .iter()
+            .any(|r| r.data.len() < MIN_RENDITION_BYTES)
+        {
+            return Err(OrchestratorError::BadProfiles("ZeroSegments".into()));
+        }
+        // The gateway's storage when it sent one (go-livepeer `drivers.NewSession` of
+        // `SegData.storage[0]`), else this node's memory.
+        let remote = seg
+            .storage
+            .first()
+            .and_then(livepeer_objectstore::PostTarget::from_net);
         let mut segments = Vec::with_capacity(renditions.len());
         for rendition in renditions {
-            if rendition.data.len() < MIN_RENDITION_BYTES {
-                return Err(OrchestratorError::BadProfiles("ZeroSegments".into()));
-            }
             let profile = safe_component(&rendition.profile.name);
             let file = format!("{}{}", seg.seq, rendition.profile.format.extension());
+            let url = match &remote {
+                Some(target) => {
+                    livepeer_objectstore::save(
+                        &state.fetcher,
+                        target,
+                        &format!("{profile}/{file}"),
+                        rendition.data,
+                    )
+                    .await?
+                }
+                None => {
+                    state
+                        .store
+                        .put(&session_id, &profile, &file, rendition.data);
+                    format!("{}/stream/{session_id}/{profile}/{file}", state.service_uri)
+                }
+            };
             segments.push(net::TranscodedSegmentData {
-                url: format!("{}/stream/{session_id}/{profile}/{file}", state.service_uri),
+                url,
                 pixels: i64::try_from(rendition.pixels).unwrap_or(i64::MAX),
                 perceptual_hash_url: String::new(),
             });
-            state
-                .store
-                .put(&session_id, &profile, &file, rendition.data);
         }
         // Closing marks the session before freeing its storage, so checking after the puts
         // catches every interleaving with EndTranscodingSession or the idle sweep.

@@ -11,7 +11,11 @@
 //!   headers, token, capabilities, capacity and body hash, answers 200 at once, transcodes, and
 //!   writes a raw protobuf `TranscodeResult`;
 //! - renditions are kept in memory ([`storage`]) and served at
-//!   `GET /stream/<session>/<profile>/<seq>.ts`; idle sessions are torn down ([`sessions`]).
+//!   `GET /stream/<session>/<profile>/<seq>.ts`, or, when the segment carries the gateway's
+//!   object storage (`SegData.storage`: an S3 or GCS POST policy), uploaded there and their
+//!   bucket URLs returned; idle sessions are torn down ([`sessions`]);
+//! - a body with `Content-Type: application/vnd+livepeer.uri` is the segment's URL, downloaded
+//!   within bounds ([`segment_url`]).
 //!
 //! Off-chain (no [`PaymentConfig`]) there is no price and no ticket parameters, and signatures
 //! are not checked (go-livepeer's `VerifySig` is a no-op off-chain too). On chain
@@ -25,6 +29,7 @@ mod error;
 mod grpc;
 mod http;
 pub mod payment;
+pub mod segment_url;
 pub mod sessions;
 pub mod storage;
 pub mod tls;
@@ -48,6 +53,7 @@ pub use error::OrchestratorError;
 pub use http::{
     BODY_IDLE_TIMEOUT, BODY_READ_TIMEOUT, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT, MAX_SEGMENT_BYTES,
 };
+pub use livepeer_objectstore::FetchPolicy;
 pub use livepeer_server::ServerConfig;
 pub use payment::{PaymentChain, PaymentConfig, Pricing};
 pub use transcode::LocalTranscoder;
@@ -95,6 +101,13 @@ pub struct OrchestratorConfig {
     pub body_idle_timeout: Duration,
     /// On chain: how the orchestrator is paid. `None` serves off-chain, for free.
     pub payments: Option<PaymentConfig>,
+    /// Which addresses URLs from gateways may reach: segment URLs downloaded and storage
+    /// hosts renditions are uploaded to (see [`segment_url`] and
+    /// `livepeer_objectstore::fetch`). By default public addresses only.
+    pub fetch_policy: FetchPolicy,
+    /// How long the download of a segment sent by URL may take (default
+    /// [`segment_url::SEGMENT_URL_TIMEOUT`]).
+    pub segment_url_timeout: Duration,
 }
 
 impl Default for OrchestratorConfig {
@@ -109,6 +122,8 @@ impl Default for OrchestratorConfig {
             server: ServerConfig::named("orchestrator"),
             body_idle_timeout: BODY_IDLE_TIMEOUT,
             payments: None,
+            fetch_policy: FetchPolicy::default(),
+            segment_url_timeout: segment_url::SEGMENT_URL_TIMEOUT,
         }
     }
 }
@@ -174,6 +189,10 @@ pub(crate) struct State {
     pub(crate) body_idle_timeout: Duration,
     /// On chain: prices, tickets and balances.
     pub(crate) payments: Option<payment::Payments>,
+    /// HTTP for URLs from gateways (segment URLs, their storage hosts).
+    pub(crate) fetcher: livepeer_objectstore::Fetcher,
+    /// How long a segment URL download may take.
+    pub(crate) segment_url_timeout: Duration,
 }
 
 impl State {
@@ -316,6 +335,8 @@ impl OrchestratorService {
             stop_jobs: CancellationToken::new(),
             body_idle_timeout: config.body_idle_timeout,
             payments: config.payments.map(payment::Payments::new),
+            fetcher: livepeer_objectstore::Fetcher::new(config.fetch_policy),
+            segment_url_timeout: config.segment_url_timeout,
         });
         Ok(Self {
             listener,
@@ -492,6 +513,7 @@ mod tests {
     #[test]
     fn software_capabilities_are_gos_where_we_do_the_work() {
         let caps = software_capabilities();
+<<<<<<< HEAD
         let mut want: Vec<u32> = (0..=12).collect();
         want.push(15);
         want.extend(21..=26);
@@ -516,5 +538,17 @@ mod tests {
         assert!(job.compatible_with(&caps));
         job.bitstring.insert(Capability::Mpeg7VideoSignature);
         assert!(!job.compatible_with(&caps));
+=======
+        assert!(caps.bitstring.contains(Capability::H264));
+        assert!(caps.bitstring.contains(Capability::AuthToken));
+        assert!(!caps.bitstring.contains(Capability::SegmentSlicing));
+        // go-livepeer's default set holds the storage capabilities (5, 6): renditions go to
+        // the gateway's S3 or GCS bucket when it sends one.
+        assert!(caps.bitstring.contains(Capability::StorageDirect));
+        assert!(caps.bitstring.contains(Capability::StorageS3));
+        assert!(caps.bitstring.contains(Capability::StorageGcs));
+        assert!(!caps.bitstring.contains(Capability::Mpeg7VideoSignature));
+        assert_eq!(caps.version, NODE_VERSION);
+>>>>>>> objstore
     }
 }

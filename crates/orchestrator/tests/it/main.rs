@@ -4,6 +4,7 @@
 
 mod exploits;
 mod limits;
+mod objstore;
 mod payment;
 mod segment;
 mod sessions;
