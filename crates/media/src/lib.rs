@@ -10,7 +10,8 @@
 //!   rendition), returning each [`Rendition`]'s bytes, size, frames and pixels (what
 //!   go-livepeer charges for). [`ladder_args`] is the same command as a pure function, so a
 //!   benchmark can run it bare, and [`output_resolution`] the lpms geometry rule;
-//! - [`Ffmpeg::segment_file`]: a file into ~2 s MPEG-TS segments by stream copy.
+//! - [`Ffmpeg::segment_file`]: a file into ~2 s MPEG-TS segments by stream copy;
+//!   [`Ffmpeg::segment_file_for_ingest`] re-encodes video a gateway would refuse to H.264.
 //!
 //! Children run under tokio with `kill_on_drop`, a deadline and a cancellation token; a
 //! killed job returns [`MediaError::Timeout`] or [`MediaError::Cancelled`] after the child is
@@ -34,7 +35,7 @@ pub use ladder::{
 };
 pub use probe::{DEFAULT_PROBE_TIMEOUT, FrameRate, MediaInfo};
 pub use process::{FFMPEG_ENV, FFPROBE_ENV, Ffmpeg};
-pub use segment::{DEFAULT_SEGMENT_DURATION, SegmentInfo};
+pub use segment::{DEFAULT_SEGMENT_DURATION, INGEST_VIDEO_CODECS, SegmentInfo};
 pub use tokio_util::sync::CancellationToken;
 
 /// Media to work on: a file, or bytes in memory (a segment received over HTTP). Bytes are

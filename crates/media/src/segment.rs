@@ -73,6 +73,32 @@ impl Ffmpeg {
         Ok(copied)
     }
 
+    /// As [`Ffmpeg::segment_file`], for pushing to a gateway: video a go-livepeer gateway
+    /// refuses with 422 (any codec but H.264 and HEVC, the two it takes in MPEG-TS; see
+    /// [`INGEST_VIDEO_CODECS`]) is re-encoded to H.264 (x264 veryfast, CRF 18, 8-bit 4:2:0,
+    /// an odd width or height cropped by one pixel, a keyframe every `segment_len`), audio
+    /// copied. A source the gateway takes is cut by stream copy as `segment_file` cuts it.
+    ///
+    /// Errors: those of [`Ffmpeg::segment_file`], and [`Ffmpeg::probe`]'s for the source.
+    pub async fn segment_file_for_ingest(
+        &self,
+        input: &Path,
+        out_dir: &Path,
+        segment_len: Duration,
+    ) -> Result<Vec<SegmentInfo>, MediaError> {
+        let source = self.probe(input).await?;
+        if INGEST_VIDEO_CODECS.contains(&source.video_codec.as_str()) {
+            return self.segment_file(input, out_dir, segment_len).await;
+        }
+        if segment_len.is_zero() {
+            return Err(MediaError::InvalidSegmentLength { segment_len });
+        }
+        tokio::fs::create_dir_all(out_dir)
+            .await
+            .map_err(|e| MediaError::io("create directory", out_dir, e))?;
+        self.segment_pass(input, out_dir, segment_len, true).await
+    }
+
     async fn segment_pass(
         &self,
         input: &Path,
@@ -107,6 +133,11 @@ impl Ffmpeg {
                     "veryfast",
                     "-crf",
                     "18",
+                    // x264's 4:2:0 needs even sizes: crop an odd row or column.
+                    "-vf",
+                    "crop=iw-mod(iw\\,2):ih-mod(ih\\,2)",
+                    "-pix_fmt",
+                    "yuv420p",
                     "-force_key_frames",
                 ]
                 .map(String::from),
@@ -133,6 +164,10 @@ impl Ffmpeg {
         result
     }
 }
+
+/// The source video codecs (ffprobe names) a go-livepeer gateway takes in MPEG-TS pushes;
+/// anything else is answered 422 (`server/mediaserver.go`, "Unknown input stream codec").
+pub const INGEST_VIDEO_CODECS: &[&str] = &["h264", "hevc"];
 
 /// How much longer than asked a stream-copied segment may be before the file is cut again
 /// with re-encoded video.

@@ -115,7 +115,7 @@ pub async fn push_file(
     let ffmpeg = livepeer_media::Ffmpeg::locate()?;
     let work = tempfile::tempdir().context("cannot make a temporary directory")?;
     let segments = ffmpeg
-        .segment_file(
+        .segment_file_for_ingest(
             &args.file,
             work.path(),
             livepeer_media::DEFAULT_SEGMENT_DURATION,

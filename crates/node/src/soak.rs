@@ -122,7 +122,7 @@ pub async fn soak(args: BenchSoakArgs, cancel: CancellationToken) -> anyhow::Res
         .clone()
         .unwrap_or_else(|| livepeer_media::testing::media_file(livepeer_media::testing::BIKES_MP4));
     let segments = ffmpeg
-        .segment_file(&clip, &work.path().join("segments"), Duration::from_secs(2))
+        .segment_file_for_ingest(&clip, &work.path().join("segments"), Duration::from_secs(2))
         .await
         .with_context(|| format!("cannot segment {}", clip.display()))?;
     let mut source = Vec::new();

@@ -513,7 +513,6 @@ mod tests {
     #[test]
     fn software_capabilities_are_gos_where_we_do_the_work() {
         let caps = software_capabilities();
-<<<<<<< HEAD
         let mut want: Vec<u32> = (0..=12).collect();
         want.push(15);
         want.extend(21..=26);
@@ -538,17 +537,5 @@ mod tests {
         assert!(job.compatible_with(&caps));
         job.bitstring.insert(Capability::Mpeg7VideoSignature);
         assert!(!job.compatible_with(&caps));
-=======
-        assert!(caps.bitstring.contains(Capability::H264));
-        assert!(caps.bitstring.contains(Capability::AuthToken));
-        assert!(!caps.bitstring.contains(Capability::SegmentSlicing));
-        // go-livepeer's default set holds the storage capabilities (5, 6): renditions go to
-        // the gateway's S3 or GCS bucket when it sends one.
-        assert!(caps.bitstring.contains(Capability::StorageDirect));
-        assert!(caps.bitstring.contains(Capability::StorageS3));
-        assert!(caps.bitstring.contains(Capability::StorageGcs));
-        assert!(!caps.bitstring.contains(Capability::Mpeg7VideoSignature));
-        assert_eq!(caps.version, NODE_VERSION);
->>>>>>> objstore
     }
 }

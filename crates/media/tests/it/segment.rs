@@ -85,3 +85,57 @@ async fn segment_errors() {
         other => panic!("want an ffmpeg error, got {other:?}"),
     }
 }
+
+/// The push client's cut: the MPEG-2 city clip (which a gateway refuses with 422) comes out as
+/// decodable H.264 segments with an even height; an H.264 clip is stream-copied unchanged.
+#[tokio::test]
+async fn segments_for_ingest_are_h264_or_hevc() {
+    let ff = ff();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let city = ff
+        .segment_file_for_ingest(
+            &testing::media_file(testing::CITY_MPG),
+            &dir.path().join("city"),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("segments");
+    assert!(!city.is_empty());
+    let total: Duration = city.iter().map(|s| s.duration).sum();
+    let source = ff
+        .probe(&testing::media_file(testing::CITY_MPG))
+        .await
+        .expect("probe");
+    assert_close("city", secs(total), secs(source.duration), 0.1);
+    for seg in &city {
+        let info = ff.probe(&seg.path).await.expect("probe segment");
+        assert_eq!(info.video_codec, "h264", "{}", seg.path.display());
+        assert_eq!((info.width, info.height), (720, 404));
+        let errors = decode_errors(&seg.path).await;
+        assert!(errors.is_empty(), "{}: {errors}", seg.path.display());
+    }
+    let bikes = ff
+        .segment_file_for_ingest(
+            &testing::media_file(testing::BIKES_MP4),
+            &dir.path().join("bikes"),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("segments");
+    let copied = ff
+        .segment_file(
+            &testing::media_file(testing::BIKES_MP4),
+            &dir.path().join("copied"),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("segments");
+    assert_eq!(bikes.len(), copied.len());
+    for (a, b) in bikes.iter().zip(&copied) {
+        assert_eq!(
+            std::fs::read(&a.path).expect("read"),
+            std::fs::read(&b.path).expect("read"),
+            "stream copy, byte for byte"
+        );
+    }
+}
