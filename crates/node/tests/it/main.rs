@@ -90,8 +90,16 @@ async fn push_every_clip(ladder: &str) {
             );
 
             // Resolution (lpms geometry rule), codec, audio iff the source has it.
-            let (want_w, want_h) =
-                output_resolution(source_info.width, source_info.height, profile);
+            // `livepeer push` re-encodes what a gateway refuses (the MPEG-2 city clip) to
+            // H.264, cropping an odd height by one row.
+            let (in_w, in_h) = if livepeer_media::INGEST_VIDEO_CODECS
+                .contains(&source_info.video_codec.as_str())
+            {
+                (source_info.width, source_info.height)
+            } else {
+                (source_info.width & !1, source_info.height & !1)
+            };
+            let (want_w, want_h) = output_resolution(in_w, in_h, profile);
             for seq in 0..report.segments {
                 let seg = out.join(&profile.name).join(format!("{seq}.ts"));
                 let info = ffmpeg
