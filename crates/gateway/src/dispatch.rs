@@ -248,16 +248,27 @@ pub fn parse_transcode_result(
     body: &[u8],
     renditions: usize,
 ) -> Result<Vec<RenditionRef>, GatewayError> {
-    parse_transcode_result_with_info(uri, body, renditions).map(|(refs, _)| refs)
+    parse_transcode_result_with_info(uri, body, renditions).map(|parsed| parsed.renditions)
 }
 
-/// [`parse_transcode_result`], also returning the result's `OrchestratorInfo` (the fresh
-/// ticket parameters on chain).
+/// A parsed `TranscodeResult` with data.
+#[derive(Debug, Clone)]
+pub struct ParsedTranscodeResult {
+    /// The renditions, in profile order.
+    pub renditions: Vec<RenditionRef>,
+    /// The result's `OrchestratorInfo` (the fresh ticket parameters on chain).
+    pub info: Option<net::OrchestratorInfo>,
+    /// `TranscodeData.sig`: the orchestrator's signature over the renditions' hashes
+    /// (empty off-chain).
+    pub sig: Vec<u8>,
+}
+
+/// [`parse_transcode_result`], also returning the result's `OrchestratorInfo` and signature.
 pub fn parse_transcode_result_with_info(
     uri: &str,
     body: &[u8],
     renditions: usize,
-) -> Result<(Vec<RenditionRef>, Option<net::OrchestratorInfo>), GatewayError> {
+) -> Result<ParsedTranscodeResult, GatewayError> {
     let bad = |reason: String| GatewayError::BadTranscodeResult {
         uri: uri.to_string(),
         reason,
@@ -280,6 +291,7 @@ pub fn parse_transcode_result_with_info(
         }
         None => return Err(bad("empty result".into())),
     };
+    let sig = data.sig;
     if data.segments.len() != renditions {
         return Err(bad(format!(
             "{} renditions for {renditions} profiles",
@@ -307,7 +319,11 @@ pub fn parse_transcode_result_with_info(
             })
         })
         .collect::<Result<Vec<_>, _>>()
-        .map(|refs| (refs, info))
+        .map(|refs| ParsedTranscodeResult {
+            renditions: refs,
+            info,
+            sig,
+        })
 }
 
 /// The first [`MAX_REFUSAL_TEXT_CHARS`] characters of an orchestrator's text.
@@ -394,6 +410,16 @@ pub(crate) async fn submit(
         max_rendition_bytes,
     )
     .await;
+    // On chain the renditions must be signed by the orchestrator being paid.
+    let result = match (result, &session.terms) {
+        (Ok((renditions, info, sig)), Some(terms)) => {
+            check_renditions_signature(&url, terms.recipient, &renditions, &sig)
+                .map(|()| (renditions, info))
+                .map_err(Exchange::Sent)
+        }
+        (Ok((renditions, info, _)), None) => Ok((renditions, info)),
+        (Err(e), _) => Err(e),
+    };
     if let Some((payments, price, staged)) = &staged {
         let outcome = match &result {
             Err(Exchange::NotSent(_)) => None,
@@ -428,7 +454,14 @@ async fn exchange(
     segment: &SourceSegment,
     profiles: &[VideoProfile],
     max_rendition_bytes: usize,
-) -> Result<(Vec<TranscodedRendition>, Option<net::OrchestratorInfo>), Exchange> {
+) -> Result<
+    (
+        Vec<TranscodedRendition>,
+        Option<net::OrchestratorInfo>,
+        Vec<u8>,
+    ),
+    Exchange,
+> {
     let url = url.to_string();
     let http_err = |reason: String| GatewayError::Http {
         uri: url.clone(),
@@ -466,21 +499,47 @@ async fn exchange(
             body: text,
         }));
     }
-    let (announced, info) =
+    let parsed =
         parse_transcode_result_with_info(&url, &body, profiles.len()).map_err(Exchange::Sent)?;
-    let downloads = announced
-        .into_iter()
-        .zip(profiles)
-        .map(|(rendition, profile)| async move {
-            let bytes = client.download(&rendition.url, max_rendition_bytes).await?;
-            Ok::<_, GatewayError>(TranscodedRendition {
-                profile: profile.clone(),
-                data: bytes,
-                pixels: rendition.pixels,
-            })
-        });
+    let downloads =
+        parsed
+            .renditions
+            .into_iter()
+            .zip(profiles)
+            .map(|(rendition, profile)| async move {
+                let bytes = client.download(&rendition.url, max_rendition_bytes).await?;
+                Ok::<_, GatewayError>(TranscodedRendition {
+                    profile: profile.clone(),
+                    data: bytes,
+                    pixels: rendition.pixels,
+                })
+            });
     let renditions = try_join_all(downloads).await.map_err(Exchange::Sent)?;
-    Ok((renditions, info))
+    Ok((renditions, parsed.info, parsed.sig))
+}
+
+/// Checks `TranscodeData.sig`: a 65-byte signature by `orchestrator` over the keccak256 of the
+/// renditions' keccak256 hashes, in profile order (wire-and-network.md §2.3; go-livepeer
+/// `verification.go`, where a mismatch is `ErrTampered`). go checks it only on sampled
+/// segments of verified streams; this gateway checks every paid segment, since it pays for
+/// each.
+///
+/// Errors: [`GatewayError::TamperedRenditions`].
+pub fn check_renditions_signature(
+    uri: &str,
+    orchestrator: alloy_primitives::Address,
+    renditions: &[TranscodedRendition],
+    sig: &[u8],
+) -> Result<(), GatewayError> {
+    let hash = livepeer_proto::signing::renditions_hash(renditions.iter().map(|r| r.data.as_ref()));
+    match livepeer_pm::verify_signature(orchestrator, &hash, sig) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(GatewayError::TamperedRenditions {
+            uri: uri.to_string(),
+            orchestrator: orchestrator.to_checksum(None),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 fn ensure_trailing_slash(uri: &Uri) -> String {
@@ -677,6 +736,56 @@ mod tests {
             let err = parse_transcode_result("u", &body, renditions).expect_err(what);
             assert!(check(&err), "{what}: {err:?}");
         }
+    }
+
+    /// Renditions signed by the paid orchestrator pass; another key, other bytes, another
+    /// order or no signature are tampering.
+    #[test]
+    fn renditions_must_be_signed_by_the_paid_orchestrator() {
+        let orchestrator = livepeer_pm::LocalSigner::from_bytes(&[0x21; 32]).expect("key");
+        let other = livepeer_pm::LocalSigner::from_bytes(&[0x22; 32]).expect("key");
+        let profiles = std_profiles(&["P240p30fps16x9", "P144p30fps16x9"]);
+        let rendition = |profile: &VideoProfile, data: &'static [u8]| TranscodedRendition {
+            profile: profile.clone(),
+            data: Bytes::from_static(data),
+            pixels: 1,
+        };
+        let renditions = vec![
+            rendition(&profiles[0], b"first rendition"),
+            rendition(&profiles[1], b"second rendition"),
+        ];
+        let hash =
+            livepeer_proto::signing::renditions_hash(renditions.iter().map(|r| r.data.as_ref()));
+        let sig = orchestrator.sign(&hash).to_vec();
+        let me = orchestrator.address();
+        check_renditions_signature("u", me, &renditions, &sig).expect("signed by it");
+        let tampered = |what: &str, result: Result<(), GatewayError>| {
+            let err = result.expect_err(what);
+            assert!(
+                matches!(err, GatewayError::TamperedRenditions { .. }),
+                "{what}: {err}"
+            );
+            assert!(err.is_retryable(), "{what}: another orchestrator is tried");
+        };
+        tampered(
+            "another key",
+            check_renditions_signature("u", me, &renditions, &other.sign(&hash)),
+        );
+        let mut changed = renditions.clone();
+        changed[1].data = Bytes::from_static(b"second renditioN");
+        tampered(
+            "other bytes",
+            check_renditions_signature("u", me, &changed, &sig),
+        );
+        let swapped = vec![renditions[1].clone(), renditions[0].clone()];
+        tampered(
+            "another order",
+            check_renditions_signature("u", me, &swapped, &sig),
+        );
+        tampered(
+            "no signature",
+            check_renditions_signature("u", me, &renditions, &[]),
+        );
     }
 
     #[test]

@@ -82,6 +82,17 @@ pub enum GatewayError {
         /// What is wrong.
         reason: String,
     },
+    /// On chain, the renditions are not signed by the orchestrator being paid (go-livepeer
+    /// `verification.go` `ErrTampered`): the session is dropped and another is tried.
+    #[error("renditions from {uri} are not signed by orchestrator {orchestrator}: {reason}")]
+    TamperedRenditions {
+        /// The segment URL.
+        uri: String,
+        /// The orchestrator's address (EIP-55).
+        orchestrator: String,
+        /// Why the signature does not verify.
+        reason: String,
+    },
     /// The orchestrator reported a transcoding error (its own text, e.g. ffmpeg's).
     #[error("transcode failed at {uri}: {message}")]
     Transcode {
