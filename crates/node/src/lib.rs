@@ -450,8 +450,8 @@ mod tests {
             Some(PathBuf::from("/home/op/.lpData/offchain"))
         );
         assert_eq!(
-            default_data_dir("arbitrum-one-mainnet", Some(PathBuf::from("/root"))),
-            Some(PathBuf::from("/root/.lpData/arbitrum-one-mainnet"))
+            default_data_dir("arbitrum-one-mainnet", Some(PathBuf::from("/home/orch"))),
+            Some(PathBuf::from("/home/orch/.lpData/arbitrum-one-mainnet"))
         );
     }
 }
