@@ -44,8 +44,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::BenchPaidArgs;
 use crate::network::{Network, NetworkConfig, free_port, node_command};
 
-/// Blocks per round of the paid devnet (`livepeer devnet`'s default).
-pub const BENCH_ROUND_LENGTH_BLOCKS: u64 = 50;
+/// Blocks per round of the bench's devnet: 200, so that every winner can be redeemed. A
+/// winner is redeemable from its parameters' expiry (40 blocks after they were issued) until
+/// its creation round is 2 rounds old (the TicketBroker's validity period), and the
+/// orchestrator redeems one winner per transaction, one after the other, as go-livepeer does;
+/// with `livepeer devnet`'s 50-block rounds, a window can be as short as 10 blocks, which the
+/// ~80 winners of a bench run do not fit into (runs with 50 blocks settled 6 of ~75 as expired).
+pub const BENCH_ROUND_LENGTH_BLOCKS: u64 = 200;
 /// Beyond the blocks a winner waits for its parameters to expire, how long the bench waits
 /// after the last push for the orchestrator to settle its winners.
 pub const WINNER_SETTLE_MARGIN: Duration = Duration::from_secs(20);
@@ -367,7 +372,8 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
         "waiting up to {:?} for the orchestrator to redeem its winners",
         expiry + WINNER_SETTLE_MARGIN
     );
-    let deadline = Instant::now() + expiry + WINNER_SETTLE_MARGIN;
+    let mut deadline = Instant::now() + expiry + WINNER_SETTLE_MARGIN;
+    let mut last_settled = 0;
     let winners = loop {
         let counts = winners_by_status(&store)?;
         let pending = counts
@@ -375,6 +381,16 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
             .any(|(status, n)| status == "pending" && *n > 0);
         if !pending || Instant::now() > deadline {
             break counts;
+        }
+        // Redemptions are one transaction after another: wait on while they progress.
+        let settled: usize = counts
+            .iter()
+            .filter(|(status, _)| status != "pending")
+            .map(|(_, n)| *n)
+            .sum();
+        if settled > last_settled {
+            last_settled = settled;
+            deadline = deadline.max(Instant::now() + WINNER_SETTLE_MARGIN);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
