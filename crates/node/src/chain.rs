@@ -283,7 +283,29 @@ pub async fn orchestrator_payments(
         redeemer.run(token).await;
         ("ticket redemption", Ok(()))
     });
-    if args.reward.unwrap_or(true) {
+    spawn_round_services(args, chain, true, services, cancel);
+    Ok(livepeer_orchestrator::PaymentConfig {
+        recipient,
+        signer: chain.signer.clone(),
+        pricing: pricing(args)?,
+        chain: Arc::new(ChainPayments(chain.node.clone())),
+    })
+}
+
+/// Starts the round services the flags ask for: the reward service when `-reward` is set,
+/// or when it is unset and `reward_by_default` (an orchestrator: go-livepeer runs it for a
+/// registered transcoder unless `-reward=false`), and the round initializer with
+/// `-initializeRound`. Without a role, go-livepeer runs just these
+/// (`cmd/livepeer/starter/starter.go`: neither role is valid only with `-reward` or
+/// `-initializeRound`).
+pub fn spawn_round_services(
+    args: &NodeArgs,
+    chain: &OnChain,
+    reward_by_default: bool,
+    services: &mut JoinSet<Service>,
+    cancel: &CancellationToken,
+) {
+    if args.reward.unwrap_or(reward_by_default) {
         let reward = RewardService::new(chain.node.clone());
         let token = cancel.clone();
         services.spawn(async move {
@@ -299,12 +321,6 @@ pub async fn orchestrator_payments(
             ("round initializer", Ok(()))
         });
     }
-    Ok(livepeer_orchestrator::PaymentConfig {
-        recipient,
-        signer: chain.signer.clone(),
-        pricing: pricing(args)?,
-        chain: Arc::new(ChainPayments(chain.node.clone())),
-    })
 }
 
 /// The on-chain pool for discovery: the BondingManager's transcoder pool with service URIs

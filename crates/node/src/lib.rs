@@ -294,7 +294,14 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             "a standalone -transcoder needs -orchSecret and remote transcoding, which this build does not support yet; use -orchestrator -transcoder"
         );
     }
-    if !gateway && !args.orchestrator {
+    let round_services_only =
+        !gateway && !args.orchestrator && (args.reward == Some(true) || args.initialize_round);
+    if round_services_only && args.network == "offchain" {
+        bail!(
+            "-reward and -initializeRound without a role run only the round services, which need an on-chain -network with -ethUrl"
+        );
+    }
+    if !gateway && !args.orchestrator && !round_services_only {
         bail!(
             "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
         );
@@ -350,6 +357,14 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             found = chain::connect(&args, &url, contracts.controller, &account, &mut services, &cancel) => found?,
         };
         on_chain = Some(connected);
+    }
+    if round_services_only && let Some(chain) = &on_chain {
+        info!(
+            reward = args.reward == Some(true),
+            initialize_round = args.initialize_round,
+            "no role: running the round services only"
+        );
+        chain::spawn_round_services(&args, chain, false, &mut services, &cancel);
     }
     let mut view = cli_api::NodeView {
         network: args.network.clone(),

@@ -916,3 +916,120 @@ fn an_account_that_is_not_a_registered_orchestrator_cannot_start_one_on_chain() 
         "says what to do: {last}"
     );
 }
+
+/// As go-livepeer, a node with no role but `-initializeRound` runs just the round services: it
+/// initializes a due round on chain with its own account. Off-chain that is one clear line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_no_role_but_initialize_round_initializes_rounds() {
+    let devnet = DevnetProcess::start_with(&["--chain-only", "--orchestrators", "0"]);
+    let provider = devnet.provider();
+    let rounds = RoundsManager::new(devnet.contract("roundsManager"), provider.clone());
+    let account = devnet.report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .first()
+        .expect("an account")
+        .clone();
+    let key: livepeer_eth::devnet::LocalKey = account["privateKey"]
+        .as_str()
+        .expect("privateKey")
+        .parse()
+        .expect("a key");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    livepeer_eth::accounts::import_key(&data_dir.join("keystore"), &key, "secret")
+        .expect("keystore");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "secret\n").expect("password file");
+    let log = std::fs::File::create(dir.path().join("node.log")).expect("log");
+    let mut node = crate::livepeer_command()
+        .args([
+            "-initializeRound",
+            "-initializeRoundMaxDelay",
+            "1s",
+            "-blockPollingInterval",
+            "1",
+            "-network",
+            "devnet",
+            "-ethUrl",
+            devnet.report["rpcUrl"].as_str().expect("rpc url"),
+            "-ethController",
+            devnet.report["contracts"]["controller"]
+                .as_str()
+                .expect("controller"),
+            "-dataDir",
+        ])
+        .arg(&data_dir)
+        .arg("-ethPassword")
+        .arg(&password)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the binary runs");
+
+    let round: U256 = rounds.currentRound().call().await.expect("round");
+    let length: U256 = rounds.roundLength().call().await.expect("length");
+    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
+    let block = provider.get_block_number().await.expect("block");
+    mine(
+        &provider,
+        (start + length)
+            .saturating_to::<u64>()
+            .saturating_sub(block)
+            .max(1),
+    )
+    .await;
+    let initialized = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if rounds.lastInitializedRound().call().await.expect("round") > round {
+                return true;
+            }
+            if Instant::now() > deadline || matches!(node.try_wait(), Ok(Some(_))) {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    .await;
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(
+        initialized,
+        "the role-less node did not initialize the round:\n{}",
+        std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default()
+    );
+    let new_rounds = provider
+        .get_logs(
+            &Filter::new()
+                .address(devnet.contract("roundsManager"))
+                .event_signature(RoundsManager::NewRound::SIGNATURE_HASH)
+                .from_block(block),
+        )
+        .await
+        .expect("logs");
+    let tx = provider
+        .get_transaction_by_hash(new_rounds[0].transaction_hash.expect("hash"))
+        .await
+        .expect("tx")
+        .expect("mined");
+    assert_eq!(tx.inner.signer(), DevnetProcess::address(&account));
+
+    // Off-chain there is nothing for the round services to do.
+    let out = crate::livepeer_command()
+        .args(["-initializeRound", "-dataDir"])
+        .arg(dir.path().join("offchain"))
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("need an on-chain -network"),
+        "{stderr}"
+    );
+}
