@@ -141,6 +141,49 @@ async fn mine(provider: &DynProvider, blocks: u64) {
         .expect("anvil_mine");
 }
 
+/// Mines up to the first block of the next round (at least one block); returns the round it
+/// was in and the block number before mining.
+async fn mine_to_next_round<P: Provider>(
+    provider: &DynProvider,
+    rounds: &RoundsManager::RoundsManagerInstance<P>,
+) -> (U256, u64) {
+    let round: U256 = rounds.currentRound().call().await.expect("round");
+    let length: U256 = rounds.roundLength().call().await.expect("round length");
+    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
+    let block = provider.get_block_number().await.expect("block");
+    let to_next = (start + length)
+        .saturating_to::<u64>()
+        .saturating_sub(block);
+    mine(provider, to_next.max(1)).await;
+    (round, block)
+}
+
+/// The account that sent the first `NewRound` from block `from` on, and its block.
+async fn round_initialized_by(
+    devnet: &DevnetProcess,
+    provider: &DynProvider,
+    from: u64,
+) -> (Address, u64) {
+    let new_rounds = provider
+        .get_logs(
+            &Filter::new()
+                .address(devnet.contract("roundsManager"))
+                .event_signature(RoundsManager::NewRound::SIGNATURE_HASH)
+                .from_block(from),
+        )
+        .await
+        .expect("logs");
+    let first = new_rounds.first().expect("a NewRound event");
+    let signer = provider
+        .get_transaction_by_hash(first.transaction_hash.expect("hash"))
+        .await
+        .expect("tx")
+        .expect("mined")
+        .inner
+        .signer();
+    (signer, first.block_number.expect("block"))
+}
+
 async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -361,13 +404,7 @@ async fn the_paid_network_transcodes_redeems_rewards_and_initializes_rounds() {
 
     // The next round: the test only mines blocks; a node initializes it, and every active
     // orchestrator calls reward() in it exactly once.
-    let length: U256 = rounds.roundLength().call().await.expect("round length");
-    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
-    let block = provider.get_block_number().await.expect("block");
-    let to_next = (start + length)
-        .saturating_to::<u64>()
-        .saturating_sub(block);
-    mine(&provider, to_next.max(1)).await;
+    let (_, block) = mine_to_next_round(&provider, &rounds).await;
     let next = round + U256::from(1);
     until(
         "a node initializes the next round",
@@ -375,26 +412,12 @@ async fn the_paid_network_transcodes_redeems_rewards_and_initializes_rounds() {
         || async { rounds.lastInitializedRound().call().await.expect("round") >= next },
     )
     .await;
-    let new_rounds = provider
-        .get_logs(
-            &Filter::new()
-                .address(devnet.contract("roundsManager"))
-                .event_signature(RoundsManager::NewRound::SIGNATURE_HASH)
-                .from_block(block),
-        )
-        .await
-        .expect("logs");
-    let tx = provider
-        .get_transaction_by_hash(new_rounds[0].transaction_hash.expect("hash"))
-        .await
-        .expect("tx")
-        .expect("mined");
+    let (initializer, new_round_block) = round_initialized_by(&devnet, &provider, block).await;
     assert_eq!(
-        tx.inner.signer(),
+        initializer,
         DevnetProcess::address(&orchestrators[0]),
         "initialized by the orchestrator running -initializeRound"
     );
-    let new_round_block = new_rounds[0].block_number.expect("block");
     let rewards = || async {
         let logs = provider
             .get_logs(
@@ -669,18 +692,7 @@ async fn an_orchestrator_that_leaves_the_active_set_stops_accepting_payment() {
         .get_receipt()
         .await
         .expect("unbond mined");
-    let round: U256 = rounds.currentRound().call().await.expect("round");
-    let length: U256 = rounds.roundLength().call().await.expect("length");
-    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
-    let block = provider.get_block_number().await.expect("block");
-    mine(
-        &provider,
-        (start + length)
-            .saturating_to::<u64>()
-            .saturating_sub(block)
-            .max(1),
-    )
-    .await;
+    let (round, _) = mine_to_next_round(&provider, &rounds).await;
     until(
         "a node initializes the next round",
         Duration::from_secs(30),
@@ -756,14 +768,8 @@ impl DirectGateway {
             let entry = entry.expect("entry");
             std::fs::copy(entry.path(), own_keystore.join(entry.file_name())).expect("copy key");
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
-        let cli_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
+        let port = livepeer_node::network::free_port().expect("port");
+        let cli_port = livepeer_node::network::free_port().expect("port");
         set_flag(&mut args, "-dataDir", &dir.path().display().to_string());
         set_flag(&mut args, "-httpAddr", &format!("127.0.0.1:{port}"));
         set_flag(&mut args, "-cliAddr", &format!("127.0.0.1:{cli_port}"));
@@ -967,18 +973,7 @@ async fn a_node_with_no_role_but_initialize_round_initializes_rounds() {
         .spawn()
         .expect("the binary runs");
 
-    let round: U256 = rounds.currentRound().call().await.expect("round");
-    let length: U256 = rounds.roundLength().call().await.expect("length");
-    let start: U256 = rounds.currentRoundStartBlock().call().await.expect("start");
-    let block = provider.get_block_number().await.expect("block");
-    mine(
-        &provider,
-        (start + length)
-            .saturating_to::<u64>()
-            .saturating_sub(block)
-            .max(1),
-    )
-    .await;
+    let (round, block) = mine_to_next_round(&provider, &rounds).await;
     let initialized = async {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -999,21 +994,10 @@ async fn a_node_with_no_role_but_initialize_round_initializes_rounds() {
         "the role-less node did not initialize the round:\n{}",
         std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default()
     );
-    let new_rounds = provider
-        .get_logs(
-            &Filter::new()
-                .address(devnet.contract("roundsManager"))
-                .event_signature(RoundsManager::NewRound::SIGNATURE_HASH)
-                .from_block(block),
-        )
-        .await
-        .expect("logs");
-    let tx = provider
-        .get_transaction_by_hash(new_rounds[0].transaction_hash.expect("hash"))
-        .await
-        .expect("tx")
-        .expect("mined");
-    assert_eq!(tx.inner.signer(), DevnetProcess::address(&account));
+    assert_eq!(
+        round_initialized_by(&devnet, &provider, block).await.0,
+        DevnetProcess::address(&account)
+    );
 
     // Off-chain there is nothing for the round services to do.
     let out = crate::livepeer_command()
