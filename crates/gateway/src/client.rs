@@ -124,6 +124,29 @@ impl OrchestratorClient {
         }
     }
 
+    /// Calls `Ping` with `value` and returns the answer's value: the orchestrator's signature
+    /// over keccak256(`value`) on chain, empty bytes off chain (go-livepeer `server/rpc.go:Ping`).
+    ///
+    /// Errors: [`GatewayError::Rpc`] for transport failures, timeouts and gRPC errors.
+    pub async fn ping(&self, uri: &Uri, value: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+        let mut grpc = net::orchestrator_client::OrchestratorClient::with_origin(
+            self.http.clone(),
+            uri.clone(),
+        );
+        let call = grpc.ping(net::PingPong { value });
+        match tokio::time::timeout(GRPC_TIMEOUT, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner().value),
+            Ok(Err(status)) => Err(GatewayError::Rpc {
+                uri: uri.to_string(),
+                reason: status.message().to_string(),
+            }),
+            Err(_) => Err(GatewayError::Rpc {
+                uri: uri.to_string(),
+                reason: format!("timed out after {GRPC_TIMEOUT:?}"),
+            }),
+        }
+    }
+
     /// Sends a request and returns the response with its body still streaming.
     pub async fn send(
         &self,

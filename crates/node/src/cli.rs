@@ -172,6 +172,10 @@ pub struct NodeArgs {
     /// Orchestrator: the public address gateways reach (`host:port`, https implied).
     #[arg(long = "serviceAddr", help_heading = "Network")]
     pub service_addr: Option<String>,
+    /// Orchestrator: at start-up, call Ping on the service address and stop unless the answer
+    /// is this node's own (go-livepeer's check; false skips it).
+    #[arg(long = "startupAvailabilityCheck", help_heading = "Network", num_args = 0..=1, default_missing_value = "true", default_value = "true", value_parser = parse_bool_flag)]
+    pub startup_availability_check: bool,
     /// Address to serve HTTP on. Gateway default 127.0.0.1:9935; orchestrator default the
     /// service address. An `http://` prefix makes an orchestrator serve cleartext h2c.
     #[arg(long = "httpAddr", help_heading = "Network")]

@@ -2,6 +2,7 @@
 //! the node roles (orchestrator, transcoder, gateway) as named services under one
 //! cancellation token, and runs the tools (`push`, `demo`, `bench`).
 
+pub mod availability;
 pub mod bench;
 pub mod chain;
 pub mod cli;
@@ -391,7 +392,8 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             transcoder = args.transcoder,
             "orchestrator ready"
         );
-        view.orchestrator = Some((service.service_uri().to_string(), service.handle()));
+        let service_uri = service.service_uri().to_string();
+        view.orchestrator = Some((service_uri.clone(), service.handle()));
         let token = cancel.clone();
         services.spawn(async move {
             (
@@ -399,6 +401,23 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
                 service.run(token).await.map_err(anyhow::Error::from),
             )
         });
+        if args.startup_availability_check {
+            let signer = on_chain.as_ref().map(|c| c.signer.clone());
+            let checked = availability::check_orchestrator_availability(
+                &livepeer_gateway::client::OrchestratorClient::new(),
+                &service_uri,
+                signer.as_deref(),
+            )
+            .await;
+            if let Err(err) = checked {
+                error!("{err}");
+                cancel.cancel();
+                let drain = async { while services.join_next().await.is_some() {} };
+                let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, drain).await;
+                return Err(err);
+            }
+            info!(uri = %service_uri, "orchestrator answers at its service address");
+        }
     }
     if gateway {
         let mut config = gateway_config(&args)?;

@@ -176,10 +176,44 @@ fn ctrl_c_stops_an_orchestrator_cleanly() {
             "-serviceAddr",
             "127.0.0.1:0",
         ],
-        "orchestrator listening",
+        // The start-up availability check (on by default) pinged it at its service address.
+        "orchestrator answers at its service address",
     );
     assert!(exit.success(), "exit {exit:?}\n{log}");
     assert!(log.contains("orchestrator stopped"), "{log}");
+}
+
+#[test]
+fn an_orchestrator_whose_service_address_leads_nowhere_shuts_down_with_go_livepeers_line() {
+    let port = livepeer_node::network::free_port().expect("free port");
+    let service = format!("127.0.0.1:{port}");
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = data_dir.path().to_str().expect("utf-8");
+    let args = [
+        "-orchestrator",
+        "-transcoder",
+        "-httpAddr",
+        "127.0.0.1:0",
+        "-serviceAddr",
+        &service,
+        "-dataDir",
+        data_dir,
+    ];
+    let out = livepeer(&args);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "Orchestrator not available at https://{service} via grpc ping check"
+        )),
+        "{log}"
+    );
+    // With the check off, the same node starts and serves.
+    let mut off = args.to_vec();
+    off.push("-startupAvailabilityCheck=false");
+    let (exit, log) = interrupt_after_ready(&off, "orchestrator listening");
+    assert!(exit.success(), "exit {exit:?}\n{log}");
+    assert!(!log.contains("not available"), "{log}");
 }
 
 #[test]

@@ -174,6 +174,37 @@ async fn get_orchestrator_on_chain_needs_the_gateways_signature_and_answers_with
     p.orch.stop().await;
 }
 
+/// What a node's `-startupAvailabilityCheck` relies on (go-livepeer
+/// `server/rpc.go:CheckOrchestratorAvailability`): `Ping` answers with the orchestrator's own
+/// signature over keccak256(value), so an answer from any other node does not verify.
+#[tokio::test]
+async fn ping_is_answered_with_the_orchestrators_signature_over_the_value() {
+    let p = paid().await;
+    let value = alloy_primitives::keccak256(b"2026-12-01 12:00:00").to_vec();
+    let answer = p
+        .client
+        .ping(&p.orch.uri, value.clone())
+        .await
+        .expect("ping answered");
+    let hash = signing::ping_hash(&value);
+    livepeer_pm::verify_signature(p.pieces.signer.address(), &hash, &answer)
+        .expect("signed by the orchestrator");
+    assert!(
+        livepeer_pm::verify_signature(LocalSigner::random().address(), &hash, &answer).is_err(),
+        "another node's address does not verify"
+    );
+    assert!(
+        livepeer_pm::verify_signature(
+            p.pieces.signer.address(),
+            &signing::ping_hash(b"another value"),
+            &answer
+        )
+        .is_err(),
+        "the signature covers the value"
+    );
+    p.orch.stop().await;
+}
+
 #[tokio::test]
 async fn a_paid_segment_is_transcoded_signed_and_its_winner_stored_before_the_answer() {
     let p = paid().await;
