@@ -354,8 +354,9 @@ pub struct NodeArgs {
     pub x264_preset: String,
 
     // ---- Operations -------------------------------------------------------------------
-    /// Serve the local CLI API (`GET /status`) here (`host:port` or a port on 127.0.0.1).
-    /// go-livepeer serves it on 127.0.0.1:7935 by default; this build only when asked.
+    /// Serve the local CLI API (go-livepeer's paths: `/status`, `/bond`, …) here (`host:port`
+    /// or a port on 127.0.0.1). Default as go-livepeer: 127.0.0.1:7935 for an orchestrator,
+    /// :5935 for a gateway, :6935 for a transcoder; a port in use is logged, not fatal.
     #[arg(long = "cliAddr", help_heading = "Operations")]
     pub cli_addr: Option<String>,
     /// Where node state goes: keystore, winning tickets, the orchestrator's cert.pem and

@@ -372,6 +372,11 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         address: on_chain.as_ref().map(|c| c.node.address()),
         orchestrator: None,
         gateway: None,
+        operator: on_chain
+            .as_ref()
+            .map(|c| livepeer_eth::services::Operator::new(c.node.clone())),
+        signer: on_chain.as_ref().map(|c| c.signer.clone()),
+        local_transcoding: args.orchestrator && args.transcoder,
     };
     if args.orchestrator {
         if args
@@ -439,14 +444,22 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             )
         });
     }
-    if let Some(addr) = &args.cli_addr {
-        let (local, serve) =
-            cli_api::bind(cli_api::parse_cli_addr(addr)?, view, cancel.clone()).await?;
-        info!(addr = %local, "CLI API listening");
-        services.spawn(async move {
-            serve.await;
-            ("cli api", Ok(()))
-        });
+    let cli_addr = match &args.cli_addr {
+        Some(addr) => Some(cli_api::parse_cli_addr(addr)?),
+        None => cli_api::default_cli_addr(args.orchestrator, gateway, args.transcoder),
+    };
+    if let Some(addr) = cli_addr {
+        match cli_api::bind(addr, view, cancel.clone()).await {
+            Ok((local, serve)) => {
+                info!(addr = %local, "CLI API listening");
+                services.spawn(async move {
+                    serve.await;
+                    ("cli api", Ok(()))
+                });
+            }
+            // As go-livepeer, which logs the listen error and runs on without its CLI API.
+            Err(err) => error!("{err:#}; running without the CLI API"),
+        }
     }
     let mut failed = None;
     while let Some(done) = services.join_next().await {

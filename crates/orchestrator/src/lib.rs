@@ -448,6 +448,11 @@ impl OrchestratorHandle {
     pub fn sessions(&self) -> usize {
         self.state.sessions.len()
     }
+
+    /// On chain: the base price (`-pricePerUnit` wei per `-pixelsPerUnit` pixels).
+    pub fn base_price(&self) -> Option<livepeer_pm::PriceInfo> {
+        self.state.payments.as_ref().map(|p| p.base_price())
+    }
 }
 
 impl std::fmt::Debug for OrchestratorService {

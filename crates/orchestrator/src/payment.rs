@@ -175,6 +175,12 @@ impl Payments {
         &self.config.signer
     }
 
+    /// The base price (`-pricePerUnit`/`-pixelsPerUnit`), before per-gateway prices and
+    /// adjustment.
+    pub(crate) fn base_price(&self) -> PriceInfo {
+        self.config.pricing.base
+    }
+
     /// The price for `sender`'s `session` (go-livepeer `core/orchestrator.go:priceInfo`): the
     /// session's fixed price if set; else the gateway's own price or the base price, marked up
     /// when `-autoAdjustPrice` is on, rounded down to 1/1000 wei per pixel and reduced.

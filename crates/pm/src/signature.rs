@@ -79,7 +79,17 @@ impl LocalSigner {
 
     /// Signs `hash` (EIP-191 applied here): `r ‖ s ‖ v`, v = 27 + recovery id.
     pub fn sign(&self, hash: &B256) -> [u8; SIGNATURE_LEN] {
-        let digest = eth_signed_message_hash(hash);
+        self.sign_digest(eth_signed_message_hash(hash))
+    }
+
+    /// Signs a whole message as `personal_sign` does: the EIP-191 hash
+    /// keccak256("\x19Ethereum Signed Message:\n" ‖ len ‖ message), as go-livepeer's
+    /// `accountManager.Sign` (used by the CLI's `/signMessage`).
+    pub fn sign_text(&self, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.sign_digest(alloy_primitives::eip191_hash_message(message))
+    }
+
+    fn sign_digest(&self, digest: B256) -> [u8; SIGNATURE_LEN] {
         let sig = SECP256K1.sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
         let (recid, rs) = sig.serialize_compact();
         let mut out = [0u8; SIGNATURE_LEN];

@@ -1017,3 +1017,199 @@ async fn a_node_with_no_role_but_initialize_round_initializes_rounds() {
         "{stderr}"
     );
 }
+
+/// POSTs `form` (urlencoded, as `livepeer_cli` sends it) to `path` on a node's CLI API.
+async fn cli_post(account: &serde_json::Value, path: &str, form: &str) -> livepeer_testing::Answer {
+    let url = format!("{}{path}", account["cliUrl"].as_str().expect("cliUrl"));
+    request(
+        &livepeer_testing::http(),
+        Method::POST,
+        &url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Bytes::from(form.to_string()),
+    )
+    .await
+}
+
+fn text(answer: &livepeer_testing::Answer) -> String {
+    String::from_utf8_lossy(&answer.body).into_owned()
+}
+
+/// The CLI API moves the chain as the same calls through go-livepeer's would (paths, form
+/// parameters, answers and error texts of `server/handlers.go`), checked with contract reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
+    let devnet = DevnetProcess::start(1, 100);
+    let provider = devnet.provider();
+    let gateway = &devnet.accounts("gateway")[0];
+    let orch = &devnet.accounts("orchestrator")[0];
+    let gateway_address = DevnetProcess::address(gateway);
+    let orch_address = DevnetProcess::address(orch);
+    let broker = TicketBroker::new(devnet.contract("ticketBroker"), provider.clone());
+    let bonding = BondingManager::new(devnet.contract("bondingManager"), provider.clone());
+    let rounds = RoundsManager::new(devnet.contract("roundsManager"), provider.clone());
+
+    // Reads.
+    let answer = cli_post(gateway, "/ethAddr", "").await;
+    assert_eq!(text(&answer), gateway_address.to_checksum(None));
+    let chain_id = provider.get_chain_id().await.expect("chain id");
+    assert_eq!(
+        text(&cli_post(gateway, "/EthChainID", "").await),
+        chain_id.to_string()
+    );
+    let round = rounds.currentRound().call().await.expect("round");
+    assert_eq!(
+        text(&cli_post(orch, "/currentRound", "").await),
+        round.to_string()
+    );
+    assert_eq!(text(&cli_post(orch, "/IsOrchestrator", "").await), "true");
+    assert_eq!(
+        text(&cli_post(gateway, "/IsOrchestrator", "").await),
+        "false"
+    );
+
+    // The gateway adds to its deposit and reserve.
+    let before = broker
+        .getSenderInfo(gateway_address)
+        .call()
+        .await
+        .expect("info");
+    let answer = cli_post(
+        gateway,
+        "/fundDepositAndReserve",
+        "depositAmount=1000000&reserveAmount=2000000",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    assert_eq!(text(&answer), "fundDepositAndReserve success");
+    let after = broker
+        .getSenderInfo(gateway_address)
+        .call()
+        .await
+        .expect("info");
+    assert_eq!(
+        after.sender.deposit,
+        before.sender.deposit + U256::from(1_000_000)
+    );
+    assert_eq!(
+        after.reserve.fundsRemaining,
+        before.reserve.fundsRemaining + U256::from(2_000_000)
+    );
+    // Amounts are plain JSON numbers, as Go writes a *big.Int.
+    let info = text(&cli_post(gateway, "/senderInfo", "").await);
+    assert!(
+        info.starts_with(&format!("{{\"Deposit\":{},", after.sender.deposit)),
+        "{info}"
+    );
+    let orchestrator_info: serde_json::Value =
+        serde_json::from_slice(&cli_post(orch, "/orchestratorInfo", "").await.body).expect("JSON");
+    let t = &orchestrator_info["Transcoder"];
+    assert_eq!(t["Status"], "Registered", "{orchestrator_info}");
+    assert_eq!(t["Active"], true);
+    assert_eq!(
+        t["Address"]
+            .as_str()
+            .map(|a| a.parse::<Address>().expect("address")),
+        Some(orch_address)
+    );
+    let on_chain = bonding
+        .getTranscoder(orch_address)
+        .call()
+        .await
+        .expect("transcoder");
+    assert_eq!(
+        t["RewardCut"].as_u64(),
+        Some(on_chain.rewardCut.to::<u64>())
+    );
+    // Unlock, then cancel it: the withdraw round is set, then cleared.
+    assert_eq!(
+        text(&cli_post(gateway, "/unlock", "").await),
+        "unlock success"
+    );
+    let unlocking = broker
+        .getSenderInfo(gateway_address)
+        .call()
+        .await
+        .expect("info");
+    assert!(unlocking.sender.withdrawRound > U256::ZERO);
+    assert_eq!(
+        text(&cli_post(gateway, "/cancelUnlock", "").await),
+        "cancelUnlock success"
+    );
+    let cancelled = broker
+        .getSenderInfo(gateway_address)
+        .call()
+        .await
+        .expect("info");
+    assert_eq!(cancelled.sender.withdrawRound, U256::ZERO);
+
+    // The orchestrator unbonds part of its stake and rebonds it from the lock.
+    let answer = cli_post(orch, "/unbond", "amount=1000").await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let unbonded = bonding
+        .getDelegator(orch_address)
+        .call()
+        .await
+        .expect("delegator");
+    let lock = bonding
+        .getDelegatorUnbondingLock(orch_address, U256::ZERO)
+        .call()
+        .await
+        .expect("lock");
+    assert_eq!(
+        lock.amount,
+        U256::from(1000),
+        "an unbonding lock of the amount"
+    );
+    let answer = cli_post(orch, "/rebond", "unbondingLockId=0").await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let rebonded = bonding
+        .getDelegator(orch_address)
+        .call()
+        .await
+        .expect("delegator");
+    // Rebonding also claims any reward the reward service added meanwhile.
+    assert!(rebonded.bondedAmount >= unbonded.bondedAmount + U256::from(1000));
+    let lock = bonding
+        .getDelegatorUnbondingLock(orch_address, U256::ZERO)
+        .call()
+        .await
+        .expect("lock");
+    assert_eq!(lock.amount, U256::ZERO, "the lock was used");
+
+    // go-livepeer's refusals.
+    let answer = cli_post(orch, "/bond", "amount=1").await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(text(&answer), "missing form param: toAddr\n");
+    let answer = cli_post(orch, "/unbond", "amount=lots").await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(text(&answer), "failed to parse big integer\n");
+    let answer = cli_post(
+        orch,
+        "/activateOrchestrator",
+        "blockRewardCut=10&feeShare=5&pricePerUnit=1&pixelsPerUnit=1&serviceURI=https://127.0.0.1:1",
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(text(&answer), "orchestrator already registered\n");
+    // A second reward() in a round reverts on chain; the revert reason comes back.
+    let _ = cli_post(orch, "/reward", "").await;
+    let answer = cli_post(orch, "/reward", "").await;
+    assert_eq!(answer.status, 500);
+    assert!(
+        text(&answer).starts_with("Error calling reward: "),
+        "{}",
+        text(&answer)
+    );
+
+    // /signMessage: personal_sign of the message by the node's key, raw 65 bytes.
+    let answer = cli_post(orch, "/signMessage", "message=hello%20livepeer").await;
+    assert_eq!(answer.status, 200);
+    let signature = alloy::primitives::Signature::try_from(answer.body.as_ref()).expect("65 bytes");
+    assert_eq!(
+        signature
+            .recover_address_from_msg(b"hello livepeer")
+            .expect("recovers"),
+        orch_address
+    );
+}
