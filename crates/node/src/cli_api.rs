@@ -7,10 +7,12 @@
 //!   `gateway` sections), `/IsOrchestrator`, `/IsRedeemer`, `/healthz`.
 //! - Chain reads: `/EthChainID`, `/currentBlock`, `/currentRound`, `/roundInitialized`,
 //!   `/ethAddr`, `/tokenBalance`, `/ethBalance`, `/senderInfo`, `/ticketBrokerParams`,
-//!   `/orchestratorInfo`, `/contractAddresses`.
+//!   `/orchestratorInfo`, `/contractAddresses`, `/delegatorInfo`, `/unbondingLocks`,
+//!   `/registeredOrchestrators`, `/protocolParameters`.
 //! - Transactions (each answers once mined): `/bond`, `/unbond`, `/rebond`, `/withdrawStake`,
 //!   `/withdrawFees`, `/claimEarnings`, `/reward`, `/initializeRound`, `/activateOrchestrator`,
-//!   `/fundDepositAndReserve`, `/fundDeposit`, `/unlock`, `/cancelUnlock`, `/withdraw`.
+//!   `/fundDepositAndReserve`, `/fundDeposit`, `/unlock`, `/cancelUnlock`, `/withdraw`,
+//!   `/transferTokens`.
 //! - `/signMessage` (EIP-191 `personal_sign` of the `message` form value; raw 65 bytes).
 //!
 //! Form values are read from the body (`application/x-www-form-urlencoded`, as
@@ -399,6 +401,62 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "could not get transcoder",
                 ),
+            }
+        }
+        "/delegatorInfo" => {
+            let op = try_resp!(operator(&view));
+            match op.delegator_record().await {
+                Ok(d) => Json(d).into_response(),
+                Err(e) => go_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+        "/unbondingLocks" => {
+            let op = try_resp!(operator(&view));
+            let withdrawable = matches!(
+                f.get("withdrawable"),
+                "1" | "t" | "T" | "true" | "TRUE" | "True"
+            );
+            let round = if withdrawable {
+                match op.current_round().await {
+                    Ok(r) => Some(r),
+                    Err(e) => return go_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                }
+            } else {
+                None
+            };
+            match op.unbonding_locks(round).await {
+                Ok(locks) => Json(locks).into_response(),
+                Err(e) => go_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+        "/registeredOrchestrators" => {
+            let op = try_resp!(operator(&view));
+            match op.registered_orchestrators().await {
+                Ok(list) => Json(list).into_response(),
+                Err(e) => go_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+        "/protocolParameters" => {
+            let op = try_resp!(operator(&view));
+            match op.protocol_parameters().await {
+                Ok(p) => Json(p).into_response(),
+                Err(e) => go_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
+        "/transferTokens" => {
+            try_resp!(f.require(&["to", "amount"]));
+            let op = try_resp!(operator(&view));
+            let amount = match f.big_int("amount") {
+                Ok(a) => a,
+                Err(e) => return go_error(StatusCode::BAD_REQUEST, e),
+            };
+            let to: Address = match f.get("to").parse() {
+                Ok(a) => a,
+                Err(e) => return go_error(StatusCode::BAD_REQUEST, format!("invalid to: {e}")),
+            };
+            match op.transfer_tokens(to, amount).await {
+                Ok(_) => ok_empty(),
+                Err(e) => tx_error("", &e),
             }
         }
         "/contractAddresses" => {

@@ -1177,6 +1177,85 @@ async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
         .expect("lock");
     assert_eq!(lock.amount, U256::ZERO, "the lock was used");
 
+    // The lock shows in /unbondingLocks while unused; none is left after the rebond.
+    let locks: serde_json::Value =
+        serde_json::from_slice(&cli_post(orch, "/unbondingLocks", "").await.body).expect("JSON");
+    assert_eq!(locks, serde_json::json!([]), "the rebond used the lock");
+    let delegator: serde_json::Value =
+        serde_json::from_slice(&cli_post(orch, "/delegatorInfo", "").await.body).expect("JSON");
+    assert_eq!(delegator["Status"], "Bonded", "{delegator}");
+    assert_eq!(
+        delegator["DelegateAddress"]
+            .as_str()
+            .map(|a| a.parse::<Address>().expect("address")),
+        Some(orch_address)
+    );
+    let params: serde_json::Value =
+        serde_json::from_slice(&cli_post(orch, "/protocolParameters", "").await.body)
+            .expect("JSON");
+    assert_eq!(params["RoundLength"], 100, "{params}");
+    assert_eq!(params["Paused"], false);
+    let registered: serde_json::Value =
+        serde_json::from_slice(&cli_post(gateway, "/registeredOrchestrators", "").await.body)
+            .expect("JSON");
+    assert_eq!(registered.as_array().map(Vec::len), Some(1), "{registered}");
+
+    // The gateway account gets LPT (minted by the deployer), bonds part of it to the
+    // orchestrator through /bond (which approves first), and sends some on with
+    // /transferTokens.
+    let deployer = &devnet.accounts("deployer")[0];
+    let deployer_key: livepeer_eth::devnet::LocalKey = deployer["privateKey"]
+        .as_str()
+        .expect("privateKey")
+        .parse()
+        .expect("a key");
+    let minting = livepeer_eth::rpc::signing_provider(
+        devnet.report["rpcUrl"].as_str().expect("rpc url"),
+        &deployer_key,
+    )
+    .expect("provider");
+    let token =
+        livepeer_eth::contracts::LivepeerToken::new(devnet.contract("livepeerToken"), minting);
+    token
+        .mint(gateway_address, U256::from(10_000))
+        .send()
+        .await
+        .expect("mint sent")
+        .get_receipt()
+        .await
+        .expect("minted");
+    let answer = cli_post(
+        gateway,
+        "/bond",
+        &format!("amount=6000&toAddr={orch_address}"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let bonded = bonding
+        .getDelegator(gateway_address)
+        .call()
+        .await
+        .expect("delegator");
+    assert_eq!(bonded.bondedAmount, U256::from(6000));
+    assert_eq!(bonded.delegateAddress, orch_address);
+    let answer = cli_post(
+        gateway,
+        "/transferTokens",
+        &format!("to={orch_address}&amount=1500"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    assert_eq!(text(&cli_post(gateway, "/tokenBalance", "").await), "2500");
+    assert_eq!(text(&cli_post(orch, "/tokenBalance", "").await), "1500");
+    // More than it has: the token's revert comes back as a 500.
+    let answer = cli_post(
+        gateway,
+        "/transferTokens",
+        &format!("to={orch_address}&amount=1000000"),
+    )
+    .await;
+    assert_eq!(answer.status, 500, "{}", text(&answer));
+
     // go-livepeer's refusals.
     let answer = cli_post(orch, "/bond", "amount=1").await;
     assert_eq!(answer.status, 400);

@@ -21,6 +21,9 @@ use crate::contracts::{
     BondingManager, LivepeerToken, RoundsManager, ServiceRegistry, TicketBroker,
 };
 
+/// Most unbonding lock IDs `/unbondingLocks` reads (the newest ones).
+pub const MAX_UNBONDING_LOCKS: u64 = 1000;
+
 /// Parts per million of the protocol's percentages (`MathUtils.PERC_DIVISOR`).
 pub const PERC_DIVISOR: u64 = 1_000_000;
 
@@ -106,6 +109,96 @@ pub struct ReserveRecord {
     /// Claimed from it in the current round, wei.
     #[serde(serialize_with = "json_number")]
     pub claimed_in_current_round: U256,
+}
+
+/// A delegator's record, as the CLI's `/delegatorInfo` shows it (go-livepeer
+/// `eth/types.Delegator`, JSON names as go marshals them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DelegatorRecord {
+    /// The delegator.
+    pub address: Address,
+    /// Bonded LPT wei, as of its last claim.
+    #[serde(serialize_with = "json_number")]
+    pub bonded_amount: U256,
+    /// Fees, wei, as of its last claim.
+    #[serde(serialize_with = "json_number")]
+    pub fees: U256,
+    /// Whom it is bonded to.
+    pub delegate_address: Address,
+    /// LPT wei delegated to it (it is an orchestrator).
+    #[serde(serialize_with = "json_number")]
+    pub delegated_amount: U256,
+    /// Round its bond started.
+    #[serde(serialize_with = "json_number")]
+    pub start_round: U256,
+    /// Round it last claimed earnings.
+    #[serde(serialize_with = "json_number")]
+    pub last_claim_round: U256,
+    /// The next unbonding lock's ID.
+    #[serde(serialize_with = "json_number")]
+    pub next_unbonding_lock_id: U256,
+    /// Stake including unclaimed rewards, through the current round.
+    #[serde(serialize_with = "json_number")]
+    pub pending_stake: U256,
+    /// Fees including unclaimed ones, through the current round.
+    #[serde(serialize_with = "json_number")]
+    pub pending_fees: U256,
+    /// "Pending", "Bonded" or "Unbonded".
+    pub status: String,
+}
+
+/// An unbonding lock, as the CLI's `/unbondingLocks` lists them (go-livepeer
+/// `common.DBUnbondingLock`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnbondingLockRecord {
+    /// Its ID.
+    #[serde(rename = "ID")]
+    pub id: u64,
+    /// The delegator.
+    #[serde(rename = "Delegator")]
+    pub delegator: Address,
+    /// LPT wei.
+    #[serde(rename = "Amount", serialize_with = "json_number")]
+    pub amount: U256,
+    /// Round from which it can be withdrawn.
+    #[serde(rename = "WithdrawRound")]
+    pub withdraw_round: u64,
+}
+
+/// The protocol's parameters, as the CLI's `/protocolParameters` shows them (go-livepeer
+/// `eth/types.ProtocolParameters`, the fields it fills).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProtocolParametersRecord {
+    /// Active set size.
+    #[serde(serialize_with = "json_number")]
+    pub num_active_transcoders: U256,
+    /// Blocks per round.
+    #[serde(serialize_with = "json_number")]
+    pub round_length: U256,
+    /// The locked end of a round, ppm of its length.
+    #[serde(serialize_with = "json_number")]
+    pub round_lock_amount: U256,
+    /// Rounds an unbonding lock waits.
+    pub unbonding_period: u64,
+    /// Inflation per round, in 10⁻⁹.
+    #[serde(serialize_with = "json_number")]
+    pub inflation: U256,
+    /// Inflation change per round, in 10⁻⁹.
+    #[serde(serialize_with = "json_number")]
+    pub inflation_change: U256,
+    /// Target bonding rate, in 10⁻⁹.
+    #[serde(serialize_with = "json_number")]
+    pub target_bonding_rate: U256,
+    /// LPT wei bonded in total.
+    #[serde(serialize_with = "json_number")]
+    pub total_bonded: U256,
+    /// LPT total supply (the L2 `getGlobalTotalSupply`).
+    #[serde(serialize_with = "json_number")]
+    pub total_supply: U256,
+    /// Whether the Controller is paused.
+    pub paused: bool,
 }
 
 /// The operator's calls for `node`'s account. Cheap to clone.
@@ -541,6 +634,182 @@ impl Operator {
             .get_chain_id()
             .await
             .map_err(|e| EthError::rpc("the configured endpoint (eth_chainId)", &e))
+    }
+
+    /// The account's delegator record, with pending stake and fees through the current round.
+    ///
+    /// Errors: the reads'.
+    pub async fn delegator_record(&self) -> Result<DelegatorRecord, EthError> {
+        let bm = BondingManager::new(self.bonding_manager(), self.node.provider().clone());
+        let me = self.address();
+        let d = bm
+            .getDelegator(me)
+            .call()
+            .await
+            .map_err(call_err("BondingManager.getDelegator"))?;
+        let status = bm
+            .delegatorStatus(me)
+            .call()
+            .await
+            .map_err(call_err("BondingManager.delegatorStatus"))?;
+        let round = self.current_round().await?;
+        let pending_stake = bm
+            .pendingStake(me, round)
+            .call()
+            .await
+            .map_err(call_err("BondingManager.pendingStake"))?;
+        let pending_fees = bm
+            .pendingFees(me, round)
+            .call()
+            .await
+            .map_err(call_err("BondingManager.pendingFees"))?;
+        Ok(DelegatorRecord {
+            address: me,
+            bonded_amount: d.bondedAmount,
+            fees: d.fees,
+            delegate_address: d.delegateAddress,
+            delegated_amount: d.delegatedAmount,
+            start_round: d.startRound,
+            last_claim_round: d.lastClaimRound,
+            next_unbonding_lock_id: d.nextUnbondingLockId,
+            pending_stake,
+            pending_fees,
+            status: match status {
+                0 => "Pending",
+                1 => "Bonded",
+                _ => "Unbonded",
+            }
+            .into(),
+        })
+    }
+
+    /// The account's unused unbonding locks (withdraw round above 0), read from the contract;
+    /// with `withdrawable_at`, only those withdrawable in that round (go-livepeer
+    /// `db.UnbondingLocks(currentRound)`).
+    ///
+    /// Errors: the reads'. At most [`MAX_UNBONDING_LOCKS`] IDs are read.
+    pub async fn unbonding_locks(
+        &self,
+        withdrawable_at: Option<U256>,
+    ) -> Result<Vec<UnbondingLockRecord>, EthError> {
+        let bm = BondingManager::new(self.bonding_manager(), self.node.provider().clone());
+        let me = self.address();
+        let next: u64 = bm
+            .getDelegator(me)
+            .call()
+            .await
+            .map_err(call_err("BondingManager.getDelegator"))?
+            .nextUnbondingLockId
+            .saturating_to();
+        let mut locks = Vec::new();
+        for id in next.saturating_sub(MAX_UNBONDING_LOCKS)..next {
+            let lock = bm
+                .getDelegatorUnbondingLock(me, U256::from(id))
+                .call()
+                .await
+                .map_err(call_err("BondingManager.getDelegatorUnbondingLock"))?;
+            if lock.withdrawRound.is_zero() {
+                continue;
+            }
+            if withdrawable_at.is_some_and(|round| lock.withdrawRound > round) {
+                continue;
+            }
+            locks.push(UnbondingLockRecord {
+                id,
+                delegator: me,
+                amount: lock.amount,
+                withdraw_round: lock.withdrawRound.saturating_to(),
+            });
+        }
+        Ok(locks)
+    }
+
+    /// The registered orchestrators: the transcoder pool, each with its record.
+    ///
+    /// Errors: the reads'.
+    pub async fn registered_orchestrators(&self) -> Result<Vec<TranscoderRecord>, EthError> {
+        let mut out = Vec::new();
+        for member in self.node.transcoder_pool().await? {
+            out.push(self.transcoder_record(member.address).await?);
+        }
+        Ok(out)
+    }
+
+    /// The protocol parameters `livepeer_cli` shows.
+    ///
+    /// Errors: the reads'.
+    pub async fn protocol_parameters(&self) -> Result<ProtocolParametersRecord, EthError> {
+        let provider = self.node.provider().clone();
+        let c = self.node.contracts();
+        let bm = BondingManager::new(c.bonding_manager, provider.clone());
+        let minter = crate::contracts::Minter::new(c.minter, provider.clone());
+        let controller = crate::contracts::Controller::new(c.controller, provider.clone());
+        let rounds = self.rounds();
+        Ok(ProtocolParametersRecord {
+            num_active_transcoders: bm
+                .getTranscoderPoolMaxSize()
+                .call()
+                .await
+                .map_err(call_err("BondingManager.getTranscoderPoolMaxSize"))?,
+            round_length: rounds
+                .roundLength()
+                .call()
+                .await
+                .map_err(call_err("RoundsManager.roundLength"))?,
+            round_lock_amount: rounds
+                .roundLockAmount()
+                .call()
+                .await
+                .map_err(call_err("RoundsManager.roundLockAmount"))?,
+            unbonding_period: bm
+                .unbondingPeriod()
+                .call()
+                .await
+                .map_err(call_err("BondingManager.unbondingPeriod"))?,
+            inflation: minter
+                .inflation()
+                .call()
+                .await
+                .map_err(call_err("Minter.inflation"))?,
+            inflation_change: minter
+                .inflationChange()
+                .call()
+                .await
+                .map_err(call_err("Minter.inflationChange"))?,
+            target_bonding_rate: minter
+                .targetBondingRate()
+                .call()
+                .await
+                .map_err(call_err("Minter.targetBondingRate"))?,
+            total_bonded: bm
+                .getTotalBonded()
+                .call()
+                .await
+                .map_err(call_err("BondingManager.getTotalBonded"))?,
+            total_supply: minter
+                .getGlobalTotalSupply()
+                .call()
+                .await
+                .map_err(call_err("Minter.getGlobalTotalSupply"))?,
+            paused: controller
+                .paused()
+                .call()
+                .await
+                .map_err(call_err("Controller.paused"))?,
+        })
+    }
+
+    /// Transfers `amount` LPT wei to `to`.
+    ///
+    /// Errors: as [`Self::bond`].
+    pub async fn transfer_tokens(&self, to: Address, amount: U256) -> Result<B256, EthError> {
+        self.send(
+            "LivepeerToken.transfer",
+            self.node.contracts().livepeer_token,
+            LivepeerToken::transferCall { to, amount }.abi_encode(),
+            U256::ZERO,
+        )
+        .await
     }
 
     /// `orch`'s on-chain record and service URI.
