@@ -42,6 +42,9 @@ pub enum Command {
     Ticket(TicketCommand),
     /// A whole protocol on this machine: anvil, the contracts, active orchestrators.
     Devnet(DevnetArgs),
+    /// Talk to a node's CLI API as go-livepeer's `livepeer_cli` does: status, staking,
+    /// orchestrator activation, deposits (a numbered menu with no action on a terminal).
+    Cli(crate::cli_client::CliArgs),
 }
 
 /// `livepeer devnet`

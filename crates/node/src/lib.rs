@@ -7,6 +7,7 @@ pub mod bench;
 pub mod chain;
 pub mod cli;
 pub mod cli_api;
+pub mod cli_client;
 pub mod config;
 pub mod demo;
 pub mod devnet;
@@ -92,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Paid(args))) => bench::paid(args, cancel).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
+        Some(Command::Cli(args)) => cli_client::run(args).await,
         None => run_node(cli.node, cancel).await,
     }
 }

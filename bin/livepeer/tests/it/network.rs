@@ -1281,6 +1281,93 @@ async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
         text(&answer)
     );
 
+    // `livepeer cli`, as an operator types it: amounts in ETH, then the status table.
+    let port = gateway["cliUrl"]
+        .as_str()
+        .and_then(|u| u.rsplit(':').next())
+        .expect("port")
+        .to_string();
+    let run_cli = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            crate::livepeer_command()
+                .arg("cli")
+                .args(args)
+                .output()
+                .expect("the binary runs")
+        })
+    };
+    let before = broker
+        .getSenderInfo(gateway_address)
+        .call()
+        .await
+        .expect("info");
+    let out = run_cli(
+        [
+            "--http",
+            &port,
+            "deposit",
+            "--deposit",
+            "0.5ETH",
+            "--reserve",
+            "0.25 ETH",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await
+    .expect("joined");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "added 0.5 ETH of deposit and 0.25 ETH of reserve"
+    );
+    let after = broker
+        .getSenderInfo(gateway_address)
+        .call()
+        .await
+        .expect("info");
+    let e18 = U256::from(10u64.pow(18));
+    assert_eq!(
+        after.sender.deposit,
+        before.sender.deposit + e18 / U256::from(2)
+    );
+    assert_eq!(
+        after.reserve.fundsRemaining,
+        before.reserve.fundsRemaining + e18 / U256::from(4)
+    );
+    let out = run_cli(["--http", &port, "status"].map(String::from).to_vec())
+        .await
+        .expect("joined");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains(&gateway_address.to_checksum(None)),
+        "{table}"
+    );
+    assert!(table.contains("LPT balance"), "{table}");
+    // A node's refusal comes back with its status and text, and a non-zero exit.
+    let out = run_cli(
+        ["--http", &port, "bond", "--to", "0x01", "--amount", "1LPT"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await
+    .expect("joined");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/bond: 400 invalid toAddr"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // /signMessage: personal_sign of the message by the node's key, raw 65 bytes.
     let answer = cli_post(orch, "/signMessage", "message=hello%20livepeer").await;
     assert_eq!(answer.status, 200);
