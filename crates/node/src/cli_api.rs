@@ -13,6 +13,8 @@
 //!   `/withdrawFees`, `/claimEarnings`, `/reward`, `/initializeRound`, `/activateOrchestrator`,
 //!   `/fundDepositAndReserve`, `/fundDeposit`, `/unlock`, `/cancelUnlock`, `/withdraw`,
 //!   `/transferTokens`.
+//! - Gas: `/setMaxGasPrice`, `/setMinGasPrice`, `/maxGasPrice`, `/minGasPrice` (the next
+//!   transaction and gas price poll use them).
 //! - `/signMessage` (EIP-191 `personal_sign` of the `message` form value; raw 65 bytes).
 //!
 //! Form values are read from the body (`application/x-www-form-urlencoded`, as
@@ -458,6 +460,48 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
                 Ok(_) => ok_empty(),
                 Err(e) => tx_error("", &e),
             }
+        }
+        "/setMaxGasPrice" => {
+            try_resp!(f.require(&["amount"]));
+            let op = try_resp!(operator(&view));
+            let price = match f.big_int("amount") {
+                Ok(p) => p,
+                Err(e) => {
+                    return go_error(
+                        StatusCode::BAD_REQUEST,
+                        format!("Parsing failed for price: {e}"),
+                    );
+                }
+            };
+            // "0" means no maximum, as in go-livepeer.
+            op.gas_price_bounds()
+                .set_max(Some(price).filter(|p| !p.is_zero()));
+            tracing::info!(max_gas_price_wei = %price, "max gas price set through the CLI API");
+            ok_empty()
+        }
+        "/setMinGasPrice" => {
+            try_resp!(f.require(&["minGasPrice"]));
+            let op = try_resp!(operator(&view));
+            let price = match f.big_int("minGasPrice") {
+                Ok(p) => p,
+                Err(e) => {
+                    return go_error(StatusCode::BAD_REQUEST, format!("invalid minGasPrice: {e}"));
+                }
+            };
+            op.gas_price_bounds().set_min(Some(price));
+            tracing::info!(min_gas_price_wei = %price, "min gas price set through the CLI API");
+            ok_empty()
+        }
+        "/maxGasPrice" => {
+            let op = try_resp!(operator(&view));
+            match op.gas_price_bounds().max() {
+                Some(p) => ok_text(p.to_string()),
+                None => ok_empty(),
+            }
+        }
+        "/minGasPrice" => {
+            let op = try_resp!(operator(&view));
+            ok_text(op.gas_price_bounds().min().unwrap_or_default().to_string())
         }
         "/contractAddresses" => {
             let op = try_resp!(operator(&view));

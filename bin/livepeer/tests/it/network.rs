@@ -1256,6 +1256,30 @@ async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
     .await;
     assert_eq!(answer.status, 500, "{}", text(&answer));
 
+    // Gas price bounds change at run time; a maximum below the chain's price stops
+    // transactions with go-livepeer's error, "0" lifts it.
+    assert_eq!(text(&cli_post(orch, "/maxGasPrice", "").await), "");
+    assert_eq!(
+        cli_post(orch, "/setMaxGasPrice", "amount=1").await.status,
+        200
+    );
+    assert_eq!(text(&cli_post(orch, "/maxGasPrice", "").await), "1");
+    let answer = cli_post(orch, "/unbond", "amount=1").await;
+    assert_eq!(answer.status, 500);
+    assert!(text(&answer).contains("-maxGasPrice"), "{}", text(&answer));
+    assert_eq!(
+        cli_post(orch, "/setMaxGasPrice", "amount=0").await.status,
+        200
+    );
+    assert_eq!(text(&cli_post(orch, "/maxGasPrice", "").await), "");
+    assert_eq!(
+        cli_post(orch, "/setMinGasPrice", "minGasPrice=7")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(text(&cli_post(orch, "/minGasPrice", "").await), "7");
+
     // go-livepeer's refusals.
     let answer = cli_post(orch, "/bond", "amount=1").await;
     assert_eq!(answer.status, 400);

@@ -21,7 +21,7 @@ use super::blocks::{
 use super::db::{CHAIN_DB_FILE, ChainDb};
 use super::events::{self, ChainEvent, ChainLog, ProtocolEvent};
 use super::state::{ChainHead, ChainState, RoundState};
-use super::tx::{TransactionManager, TxConfig};
+use super::tx::{GasPriceBounds, TransactionManager, TxConfig};
 use super::{EthTicketBroker, OrchestratorStatus, PoolMember, ServicesConfig};
 use crate::EthError;
 use crate::contracts::{BondingManager, RoundsManager, ServiceRegistry, TicketBroker};
@@ -46,6 +46,7 @@ struct Inner {
     head: watch::Sender<ChainHead>,
     events: broadcast::Sender<ChainEvent>,
     tx: TransactionManager,
+    gas_price_bounds: GasPriceBounds,
 }
 
 /// Everything a node needs from the chain, behind one cheap [`Clone`] (an `Arc`).
@@ -141,11 +142,8 @@ impl ChainNode {
             .await
             .map_err(|e| EthError::rpc(url, &e))?;
         let address = signer.address();
-        let state = Arc::new(ChainState::new(
-            address,
-            config.min_gas_price,
-            config.max_gas_price,
-        ));
+        let gas_price_bounds = GasPriceBounds::new(config.min_gas_price, config.max_gas_price);
+        let state = Arc::new(ChainState::new(address, gas_price_bounds.clone()));
         let db_path = config.data_dir.as_ref().map(|d| d.join(CHAIN_DB_FILE));
         let db = tokio::task::spawn_blocking(move || ChainDb::open(db_path.as_deref()))
             .await
@@ -173,8 +171,7 @@ impl ChainNode {
                 timeout: config.transaction_timeout,
                 max_replacements: config.max_transaction_replacements,
                 poll_interval: config.block_polling_interval,
-                min_gas_price_wei: config.min_gas_price,
-                max_gas_price_wei: config.max_gas_price,
+                gas_price_bounds: gas_price_bounds.clone(),
             },
         );
         let node = Self {
@@ -190,6 +187,7 @@ impl ChainNode {
                 head: watch::Sender::new(ChainHead::default()),
                 events: broadcast::Sender::new(EVENT_BUFFER),
                 tx,
+                gas_price_bounds,
             }),
         };
         let latest = RpcHeaders(&node.inner.provider).latest().await?;
@@ -301,6 +299,12 @@ impl ChainNode {
             },
             claimed,
         ))
+    }
+
+    /// `-minGasPrice`/`-maxGasPrice`, shared by the gas price monitor and the transaction
+    /// manager; setting them takes effect on the next gas price poll and transaction.
+    pub fn gas_price_bounds(&self) -> &GasPriceBounds {
+        &self.inner.gas_price_bounds
     }
 
     /// The cached `isActiveTranscoder(orch)` for the current round. The cache holds the

@@ -227,6 +227,11 @@ impl Operator {
         self.node.contracts()
     }
 
+    /// `-minGasPrice`/`-maxGasPrice`, changeable while the node runs.
+    pub fn gas_price_bounds(&self) -> &super::tx::GasPriceBounds {
+        self.node.gas_price_bounds()
+    }
+
     /// The last block the node's block watcher saw.
     pub fn last_seen_block(&self) -> u64 {
         self.node.state().head().number

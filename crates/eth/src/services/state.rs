@@ -90,8 +90,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct ChainState {
     claimant: Address,
-    min_gas_price_wei: Option<U256>,
-    max_gas_price_wei: Option<U256>,
+    gas_price_bounds: super::tx::GasPriceBounds,
     inner: RwLock<Inner>,
 }
 
@@ -108,18 +107,14 @@ pub fn clamp_gas_price(wei: U256, min: Option<U256>, max: Option<U256>) -> U256 
 
 impl ChainState {
     /// An empty state for the node at `claimant` (head and round zero, no senders), with the
-    /// gas price bounds in wei.
-    pub fn new(
-        claimant: Address,
-        min_gas_price_wei: Option<U256>,
-        max_gas_price_wei: Option<U256>,
-    ) -> Self {
+    /// gas price bounds.
+    pub fn new(claimant: Address, gas_price_bounds: super::tx::GasPriceBounds) -> Self {
+        let floor = gas_price_bounds.min().unwrap_or_default();
         Self {
             claimant,
-            min_gas_price_wei,
-            max_gas_price_wei,
+            gas_price_bounds,
             inner: RwLock::new(Inner {
-                gas_price_wei: min_gas_price_wei.unwrap_or_default(),
+                gas_price_wei: floor,
                 ..Default::default()
             }),
         }
@@ -171,7 +166,11 @@ impl ChainState {
     }
 
     pub(crate) fn set_gas_price(&self, node_wei: U256) -> U256 {
-        let clamped = clamp_gas_price(node_wei, self.min_gas_price_wei, self.max_gas_price_wei);
+        let clamped = clamp_gas_price(
+            node_wei,
+            self.gas_price_bounds.min(),
+            self.gas_price_bounds.max(),
+        );
         self.write().gas_price_wei = clamped;
         clamped
     }
@@ -334,7 +333,7 @@ mod tests {
 
     #[test]
     fn unwatched_senders_are_an_error_not_zero() {
-        let state = ChainState::new(Address::repeat_byte(1), None, None);
+        let state = ChainState::new(Address::repeat_byte(1), Default::default());
         let sender = Address::repeat_byte(2);
         assert!(state.sender_info(sender).is_err());
         state.set_sender(

@@ -2,6 +2,7 @@
 //! fetched for each, a receipt awaited, and a stuck transaction replaced by one with a higher
 //! fee (go-livepeer `eth/transactionManager.go`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::eips::{BlockId, Encodable2718};
@@ -61,11 +62,48 @@ pub struct TxConfig {
     pub max_replacements: u32,
     /// How often to look for a receipt.
     pub poll_interval: Duration,
-    /// `-minGasPrice` in wei: no transaction pays less per gas.
-    pub min_gas_price_wei: Option<U256>,
-    /// `-maxGasPrice` in wei (zero or `None`: no maximum): no transaction, replacement included,
-    /// pays more per gas.
-    pub max_gas_price_wei: Option<U256>,
+    /// `-minGasPrice` and `-maxGasPrice`, shared with the node's [`super::ChainState`] and
+    /// changeable while it runs.
+    pub gas_price_bounds: GasPriceBounds,
+}
+
+/// `-minGasPrice` and `-maxGasPrice` in wei, shared by the gas price monitor and the
+/// transaction manager and changeable at run time (the CLI API's `/setMinGasPrice` and
+/// `/setMaxGasPrice`, as go-livepeer's `GasPriceMonitor.SetMinGasPrice/SetMaxGasPrice`).
+/// No transaction pays less per gas than the minimum, nor more than the maximum (zero or
+/// `None`: no maximum), replacements included. Cheap to clone; clones share the values.
+#[derive(Clone, Debug, Default)]
+pub struct GasPriceBounds(Arc<std::sync::RwLock<(Option<U256>, Option<U256>)>>);
+
+impl GasPriceBounds {
+    /// Bounds of `min` and `max` wei per gas.
+    pub fn new(min: Option<U256>, max: Option<U256>) -> Self {
+        Self(Arc::new(std::sync::RwLock::new((min, max))))
+    }
+
+    fn read(&self) -> (Option<U256>, Option<U256>) {
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The minimum, wei per gas.
+    pub fn min(&self) -> Option<U256> {
+        self.read().0
+    }
+
+    /// The maximum, wei per gas; `None` for none (a zero is none too).
+    pub fn max(&self) -> Option<U256> {
+        self.read().1.filter(|m| !m.is_zero())
+    }
+
+    /// Sets the minimum.
+    pub fn set_min(&self, min: Option<U256>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).0 = min;
+    }
+
+    /// Sets the maximum (`None` or zero: none).
+    pub fn set_max(&self, max: Option<U256>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).1 = max;
+    }
 }
 
 /// Sends the node's transactions one at a time (go-livepeer `eth/transactionManager.go`).
@@ -120,7 +158,7 @@ impl TransactionManager {
     }
 
     fn max_gas_price(&self) -> Option<U256> {
-        self.config.max_gas_price_wei.filter(|m| !m.is_zero())
+        self.config.gas_price_bounds.max()
     }
 
     /// The gas price for a new transaction: the node's, at least `-minGasPrice`.
@@ -132,7 +170,7 @@ impl TransactionManager {
             .get_gas_price()
             .await
             .map_err(|e| EthError::rpc("the configured endpoint (eth_gasPrice)", &e))?;
-        let price = U256::from(node).max(self.config.min_gas_price_wei.unwrap_or_default());
+        let price = U256::from(node).max(self.config.gas_price_bounds.min().unwrap_or_default());
         if let Some(max) = self.max_gas_price()
             && price > max
         {

@@ -493,8 +493,7 @@ async fn a_stuck_transaction_is_replaced_with_a_higher_fee() {
                 timeout: Duration::from_millis(timeout_ms),
                 max_replacements: replacements,
                 poll_interval: Duration::from_millis(50),
-                min_gas_price_wei: None,
-                max_gas_price_wei: None,
+                gas_price_bounds: Default::default(),
             },
         ))
     };
