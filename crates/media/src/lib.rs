@@ -24,6 +24,7 @@ mod ladder;
 mod probe;
 mod process;
 mod segment;
+pub mod signature;
 pub mod testing;
 
 use std::path::{Path, PathBuf};
@@ -31,11 +32,12 @@ use std::path::{Path, PathBuf};
 pub use error::MediaError;
 pub use ladder::{
     DEFAULT_TRANSCODE_TIMEOUT, DEFAULT_X264_PRESET, MAX_OUTPUT_SIDE, Rendition, Slice,
-    TranscodeOptions, X264_PRESETS, ladder_args, output_resolution, rendition_path,
+    TranscodeOptions, X264_PRESETS, ladder_args, output_resolution, rendition_path, signature_path,
 };
 pub use probe::{DEFAULT_PROBE_TIMEOUT, FrameRate, MediaInfo};
 pub use process::{FFMPEG_ENV, FFPROBE_ENV, Ffmpeg};
 pub use segment::{DEFAULT_SEGMENT_DURATION, INGEST_VIDEO_CODECS, SegmentInfo};
+pub use signature::{SignatureMatch, VideoSignature, compare_signatures};
 pub use tokio_util::sync::CancellationToken;
 
 /// Media to work on: a file, or bytes in memory (a segment received over HTTP). Bytes are

@@ -58,6 +58,7 @@ impl LocalTranscoder {
             timeout,
             input_format: InputFormat::MpegTs,
             slice,
+            calc_signature: false,
         };
         Ok(self
             .ffmpeg

@@ -2,6 +2,7 @@
 
 mod probe;
 mod segment;
+mod signature;
 mod supervise;
 mod transcode;
 
