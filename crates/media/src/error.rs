@@ -112,9 +112,9 @@ pub enum MediaError {
         /// What was wrong.
         reason: String,
     },
-    /// An MPEG-7 video signature, or media to compare, larger than this node accepts.
+    /// An MPEG-7 video signature, or a rendition to verify, larger than this node accepts.
     #[error("{what}: {got} is more than the limit of {limit}")]
-    SignatureTooLarge {
+    TooLarge {
         /// What was counted ("bytes", "frame signatures", ...).
         what: &'static str,
         /// How many there were (or were declared).

@@ -187,14 +187,14 @@ impl VideoSignature {
     ///
     /// Errors: [`MediaError::InvalidSignature`] for data that is empty, truncated, names no
     /// coarse or frame signature, has an element byte above 242 (which ffmpeg never writes),
-    /// or has a coarse signature no frame falls in; [`MediaError::SignatureTooLarge`] past
+    /// or has a coarse signature no frame falls in; [`MediaError::TooLarge`] past
     /// [`MAX_SIGNATURE_BYTES`], [`MAX_COARSE_SIGNATURES`] or [`MAX_SIGNATURE_FRAMES`].
     pub fn decode(data: &[u8]) -> Result<Self, MediaError> {
         if data.is_empty() {
             return Err(invalid("empty".into()));
         }
         if data.len() > MAX_SIGNATURE_BYTES {
-            return Err(MediaError::SignatureTooLarge {
+            return Err(MediaError::TooLarge {
                 what: "bytes",
                 got: data.len() as u64,
                 limit: MAX_SIGNATURE_BYTES as u64,
@@ -210,7 +210,7 @@ impl VideoSignature {
             return Err(invalid("no coarse signature".into()));
         }
         if coarse_count > MAX_COARSE_SIGNATURES {
-            return Err(MediaError::SignatureTooLarge {
+            return Err(MediaError::TooLarge {
                 what: "coarse signatures",
                 got: coarse_count as u64,
                 limit: MAX_COARSE_SIGNATURES as u64,
@@ -244,7 +244,7 @@ impl VideoSignature {
             return Err(invalid("no frame signature".into()));
         }
         if frame_count > MAX_SIGNATURE_FRAMES {
-            return Err(MediaError::SignatureTooLarge {
+            return Err(MediaError::TooLarge {
                 what: "frame signatures",
                 got: frame_count as u64,
                 limit: MAX_SIGNATURE_FRAMES as u64,
@@ -871,7 +871,7 @@ mod tests {
             assert!(
                 matches!(
                     err,
-                    MediaError::InvalidSignature { .. } | MediaError::SignatureTooLarge { .. }
+                    MediaError::InvalidSignature { .. } | MediaError::TooLarge { .. }
                 ),
                 "{what}: {err}"
             );
@@ -879,7 +879,7 @@ mod tests {
         let big = vec![0u8; MAX_SIGNATURE_BYTES + 1];
         assert!(matches!(
             VideoSignature::decode(&big),
-            Err(MediaError::SignatureTooLarge { what: "bytes", .. })
+            Err(MediaError::TooLarge { what: "bytes", .. })
         ));
     }
 

@@ -5,6 +5,7 @@ mod segment;
 mod signature;
 mod supervise;
 mod transcode;
+mod verify;
 
 use std::{
     path::{Path, PathBuf},
