@@ -869,8 +869,8 @@ mod tests {
     fn filter_values_are_escaped_for_both_parsers() {
         let cases = [
             (
-                "/tmp/job-1/rendition_0.ts.bin",
-                "/tmp/job-1/rendition_0.ts.bin",
+                "scratch/job-1/rendition_0.ts.bin",
+                "scratch/job-1/rendition_0.ts.bin",
             ),
             ("/data dir/a.bin", "/data\\\\\\ dir/a.bin"),
             ("/d:x/a.bin", "/d\\\\:x/a.bin"),
