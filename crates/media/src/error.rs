@@ -105,6 +105,30 @@ pub enum MediaError {
         /// The length given.
         segment_len: Duration,
     },
+    /// An MPEG-7 video signature that is not ffmpeg's binary format (empty, truncated, no
+    /// coarse or frame signature, an element out of range); lpms `ErrSignCompare`.
+    #[error("invalid MPEG-7 signature: {reason}")]
+    InvalidSignature {
+        /// What was wrong.
+        reason: String,
+    },
+    /// An MPEG-7 video signature, or a rendition to verify, larger than this node accepts.
+    #[error("{what}: {got} is more than the limit of {limit}")]
+    TooLarge {
+        /// What was counted ("bytes", "frame signatures", ...).
+        what: &'static str,
+        /// How many there were (or were declared).
+        got: u64,
+        /// The most accepted.
+        limit: u64,
+    },
+    /// Comparing two signatures would take more than `limit` elementary steps; the
+    /// comparison was abandoned.
+    #[error("comparing the signatures would take more than {limit} steps")]
+    SignatureTooCostly {
+        /// The step budget.
+        limit: u64,
+    },
     /// A file operation (temporary input, rendition output, segment list) failed.
     #[error("{action} {path}: {source}")]
     Io {

@@ -50,6 +50,9 @@ pub struct TranscodeOptions {
     pub input_format: InputFormat,
     /// Transcode only this part of the input; `None` (the default) for all of it.
     pub slice: Option<Slice>,
+    /// Also compute each rendition's MPEG-7 video signature ([`Rendition::signature`]) in the
+    /// same run (go-livepeer `SegData.calc_perceptual_hash`, lpms `CalcSign`); default off.
+    pub calc_signature: bool,
 }
 
 /// The part of an input to transcode: go-livepeer's `SegParameters` from/to, lpms
@@ -94,6 +97,7 @@ impl Default for TranscodeOptions {
             timeout: DEFAULT_TRANSCODE_TIMEOUT,
             input_format: InputFormat::Detect,
             slice: None,
+            calc_signature: false,
         }
     }
 }
@@ -113,6 +117,11 @@ pub struct Rendition {
     pub frames: u64,
     /// `width × height × frames`: what go-livepeer charges for (lpms `MediaInfo.Pixels`).
     pub pixels: u64,
+    /// The rendition's MPEG-7 video signature in ffmpeg's binary format (see
+    /// [`crate::signature`]), when [`TranscodeOptions::calc_signature`] asked for it and
+    /// ffmpeg wrote it; `None` otherwise (a missing one is logged, as go-livepeer
+    /// `core/orchestrator.go` logs a missing perceptual hash and goes on).
+    pub signature: Option<Bytes>,
 }
 
 /// The size ffmpeg encodes `profile` at for a `src_width`×`src_height` source (lpms rule).
@@ -152,6 +161,31 @@ pub fn rendition_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> P
     out_dir.join(format!("rendition_{index}{}", profile.format.extension()))
 }
 
+/// Where [`ladder_args`] has ffmpeg write rendition `index`'s MPEG-7 signature: the
+/// rendition's path with `.bin` appended, as lpms names it (`<oname>.bin`).
+pub fn signature_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> PathBuf {
+    let mut path = rendition_path(out_dir, index, profile).into_os_string();
+    path.push(".bin");
+    PathBuf::from(path)
+}
+
+/// `value` escaped for a filter option inside a filter graph: once for the option parser
+/// (`:` separates options) and once for the graph parser (`[],;` separate filters), each
+/// level with backslashes, so any path reaches the filter as it is.
+fn filter_value_escape(value: &str) -> String {
+    let escape = |text: &str, special: &[char]| {
+        let mut out = String::with_capacity(text.len() + 8);
+        for c in text.chars() {
+            if c == '\\' || c == '\'' || c.is_whitespace() || special.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    };
+    escape(&escape(value, &[':', '=']), &['[', ']', ',', ';'])
+}
+
 /// The exact ffmpeg arguments (without the program name) that [`Ffmpeg::transcode`] runs:
 /// decode `input` once, `split` it per rendition, scale (see [`output_resolution`]) then fps
 /// (after the scaler, as lpms does), convert to 8-bit 4:2:0 (`format=yuv420p`, the only pixel
@@ -159,6 +193,14 @@ pub fn rendition_path(out_dir: &Path, index: usize, profile: &VideoProfile) -> P
 /// every H.264 profile), encode with libx264 and write rendition `i` to
 /// [`rendition_path`]`(out_dir, i, ..)`. The input format, preset and slice come from
 /// `opts` (its timeout is not part of the command).
+///
+/// With [`TranscodeOptions::calc_signature`], each rendition's chain ends in ffmpeg's
+/// `signature` filter (binary format, to [`signature_path`]`(out_dir, i, ..)`), on the frames
+/// the encoder gets: after scale, fps and pixel format, as lpms places it (`sfilters`, run on
+/// each frame before it is encoded). A slice is then also cut in the chain, by a `trim` with
+/// the very bounds ffmpeg gives the output's own trim for `-ss`/`-to`, so the signature
+/// covers the frames encoded and the filter sees its input end (it writes its file only
+/// then).
 ///
 /// Per rendition, as lpms `ffmpeg/ffmpeg.go` sets them: bitrate as `-b:v`, `-minrate`,
 /// `-maxrate` and `-bufsize`; `-forced-idr 1`; B-frames 0 for Baseline and Constrained High,
@@ -206,7 +248,18 @@ pub fn ladder_args(
         if let Some((num, den)) = profile.frame_rate() {
             graph.push_str(&format!(",fps={num}/{den}"));
         }
-        graph.push_str(&format!(",format=yuv420p[v{i}]"));
+        graph.push_str(",format=yuv420p");
+        if opts.calc_signature {
+            if let Some(slice) = opts.slice {
+                graph.push_str(&trim_filter(slice));
+            }
+            let path = signature_path(out_dir, i, profile);
+            graph.push_str(&format!(
+                ",signature=filename={}",
+                filter_value_escape(&path.to_string_lossy())
+            ));
+        }
+        graph.push_str(&format!("[v{i}]"));
     }
 
     let mut args: Vec<String> = [
@@ -298,6 +351,26 @@ pub fn ladder_args(
         args.push(crate::file_url(&rendition_path(out_dir, i, profile)));
     }
     Ok(args)
+}
+
+/// `,trim=...` cutting `slice` as ffmpeg's output `-ss`/`-to` do (its `insert_trim`: `starti`
+/// = from, `durationi` = to − from, each only when set).
+fn trim_filter(slice: Slice) -> String {
+    let mut opts = Vec::new();
+    if !slice.from.is_zero() {
+        opts.push(format!("starti={}", seconds_arg(slice.from)));
+    }
+    if let Some(to) = slice.to {
+        opts.push(format!(
+            "durationi={}",
+            seconds_arg(to.saturating_sub(slice.from))
+        ));
+    }
+    if opts.is_empty() {
+        String::new()
+    } else {
+        format!(",trim={}", opts.join(":"))
+    }
 }
 
 /// A duration as ffmpeg's seconds syntax, to the millisecond (`1.500`).
@@ -423,6 +496,21 @@ impl Ffmpeg {
                 .await
                 .map_err(|e| MediaError::io("read", &path, e))?;
             let pixels = u64::from(width) * u64::from(height) * frames;
+            let signature = if opts.calc_signature {
+                let path = signature_path(scratch.path(), index, profile);
+                match tokio::fs::read(&path).await {
+                    Ok(sig) if !sig.is_empty() => Some(Bytes::from(sig)),
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(
+                            profile = %profile.name,
+                            "ffmpeg wrote no MPEG-7 signature for the rendition"
+                        );
+                        None
+                    }
+                }
+            } else {
+                None
+            };
             renditions.push(Rendition {
                 profile: profile.clone(),
                 width,
@@ -430,6 +518,7 @@ impl Ffmpeg {
                 data: data.into(),
                 frames,
                 pixels,
+                signature,
             });
         }
         tracing::debug!(
@@ -719,11 +808,90 @@ mod tests {
     }
 
     #[test]
+    fn signature_filters_end_each_chain() {
+        let profiles = [standard("P240p30fps16x9"), standard("P360p30fps16x9")];
+        let cmd = |slice| {
+            let opts = TranscodeOptions {
+                slice,
+                calc_signature: true,
+                ..opts(InputFormat::MpegTs, "veryfast")
+            };
+            ladder_args(Path::new("/in/seg.ts"), &profiles, Path::new("/out"), &opts)
+                .expect("args")
+                .join(" ")
+        };
+        let whole = cmd(None);
+        assert!(
+            whole.contains(
+                "fps=30/1,format=yuv420p,signature=filename=/out/rendition_0.ts.bin[v0];"
+            ),
+            "{whole}"
+        );
+        assert!(
+            whole.contains("signature=filename=/out/rendition_1.ts.bin[v1] -map [v0] "),
+            "{whole}"
+        );
+        // A slice is cut before the signature too, with the output's own bounds.
+        let sliced = cmd(Slice::from_ms(250, 1500).expect("slice"));
+        assert!(
+            sliced.contains(
+                "format=yuv420p,trim=starti=0.250:durationi=1.250,signature=filename=/out/rendition_0.ts.bin[v0]"
+            ),
+            "{sliced}"
+        );
+        assert!(sliced.contains("-c:a copy -ss 0.250 -to 1.500"), "{sliced}");
+        let to_only = cmd(Slice::from_ms(0, 1000).expect("slice"));
+        assert!(
+            to_only.contains(",trim=durationi=1.000,signature="),
+            "{to_only}"
+        );
+        let from_only = cmd(Slice::from_ms(40, 0).expect("slice"));
+        assert!(
+            from_only.contains(",trim=starti=0.040,signature="),
+            "{from_only}"
+        );
+        // Without the option, no signature and no extra trim.
+        let plain = ladder_args(
+            Path::new("/in/seg.ts"),
+            &profiles,
+            Path::new("/out"),
+            &opts(InputFormat::MpegTs, "veryfast"),
+        )
+        .expect("args")
+        .join(" ");
+        assert!(
+            !plain.contains("signature") && !plain.contains("trim"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn filter_values_are_escaped_for_both_parsers() {
+        let cases = [
+            (
+                "scratch/job-1/rendition_0.ts.bin",
+                "scratch/job-1/rendition_0.ts.bin",
+            ),
+            ("/data dir/a.bin", "/data\\\\\\ dir/a.bin"),
+            ("/d:x/a.bin", "/d\\\\:x/a.bin"),
+            ("/d[1],x;y/a.bin", "/d\\[1\\]\\,x\\;y/a.bin"),
+            ("/it's/a.bin", "/it\\\\\\'s/a.bin"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(filter_value_escape(given), want, "{given}");
+        }
+    }
+
+    #[test]
     fn rendition_paths() {
         let mut p = standard("P240p30fps16x9");
         assert_eq!(
             rendition_path(Path::new("/x"), 3, &p),
             Path::new("/x/rendition_3.ts")
+        );
+        assert_eq!(
+            signature_path(Path::new("/x"), 3, &p),
+            Path::new("/x/rendition_3.ts.bin")
         );
         p.format = Format::Mp4;
         assert_eq!(

@@ -13,6 +13,12 @@
 //! - [`Ffmpeg::segment_file`]: a file into ~2 s MPEG-TS segments by stream copy;
 //!   [`Ffmpeg::segment_file_for_ingest`] re-encodes video a gateway would refuse to H.264.
 //!
+//! - [`signature`]: MPEG-7 video signatures (capability 14), computed by
+//!   [`Ffmpeg::transcode`] when [`TranscodeOptions::calc_signature`] asks, decoded and
+//!   compared as a verifying go-livepeer gateway does ([`compare_signatures`]);
+//! - [`Ffmpeg::compare_videos`] and [`Ffmpeg::decoded_pixels`]: the rest of go-livepeer's
+//!   verification of a rendition (lpms's video comparison, the verifier's pixel recount).
+//!
 //! Children run under tokio with `kill_on_drop`, a deadline and a cancellation token; a
 //! killed job returns [`MediaError::Timeout`] or [`MediaError::Cancelled`] after the child is
 //! reaped, and a corrupt input returns [`MediaError::Ffmpeg`] carrying ffmpeg's own error
@@ -24,19 +30,26 @@ mod ladder;
 mod probe;
 mod process;
 mod segment;
+pub mod signature;
 pub mod testing;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
 pub use error::MediaError;
 pub use ladder::{
     DEFAULT_TRANSCODE_TIMEOUT, DEFAULT_X264_PRESET, MAX_OUTPUT_SIDE, Rendition, Slice,
-    TranscodeOptions, X264_PRESETS, ladder_args, output_resolution, rendition_path,
+    TranscodeOptions, X264_PRESETS, ladder_args, output_resolution, rendition_path, signature_path,
 };
 pub use probe::{DEFAULT_PROBE_TIMEOUT, FrameRate, MediaInfo};
 pub use process::{FFMPEG_ENV, FFPROBE_ENV, Ffmpeg};
 pub use segment::{DEFAULT_SEGMENT_DURATION, INGEST_VIDEO_CODECS, SegmentInfo};
+pub use signature::{SignatureMatch, VideoSignature, compare_signatures};
 pub use tokio_util::sync::CancellationToken;
+pub use verify::{
+    DEFAULT_VERIFY_TIMEOUT, MAX_AUDIO_MISMATCH, MAX_AUDIO_PACKETS, MAX_VERIFY_BYTES,
+    VideoFingerprint, rendition_format,
+};
 
 /// Media to work on: a file, or bytes in memory (a segment received over HTTP). Bytes are
 /// written to a temporary file first, because ffmpeg cannot seek in a pipe (MP4 inputs need
@@ -100,6 +113,9 @@ pub enum InputFormat {
     Detect,
     /// An MPEG-TS segment (go-livepeer segments are `video/MP2T`): the MPEG-TS demuxer, forced.
     MpegTs,
+    /// An MP4 rendition from the network (a profile with format MP4): the MP4/MOV demuxer,
+    /// forced (`-f mov`; it opens no referenced file, `enable_drefs` being off).
+    Mp4,
 }
 
 impl InputFormat {
@@ -107,8 +123,10 @@ impl InputFormat {
     /// format is forced.
     pub fn input_args(self) -> Vec<String> {
         let mut args = vec!["-protocol_whitelist".to_owned(), "file".to_owned()];
-        if self == Self::MpegTs {
-            args.extend(["-f".to_owned(), "mpegts".to_owned()]);
+        match self {
+            Self::Detect => {}
+            Self::MpegTs => args.extend(["-f".to_owned(), "mpegts".to_owned()]),
+            Self::Mp4 => args.extend(["-f".to_owned(), "mov".to_owned()]),
         }
         args
     }
@@ -312,6 +330,10 @@ mod tests {
         assert_eq!(
             InputFormat::Detect.input_args().join(" "),
             "-protocol_whitelist file"
+        );
+        assert_eq!(
+            InputFormat::Mp4.input_args().join(" "),
+            "-protocol_whitelist file -f mov"
         );
     }
 

@@ -57,6 +57,9 @@ pub const DRAIN_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Smallest rendition go-livepeer accepts from a transcoder, in bytes.
 const MIN_RENDITION_BYTES: usize = 25;
+/// What a rendition's perceptual hash (MPEG-7 signature) is named after: `<seq><ext>.phash`
+/// (go-livepeer `server/segment_rpc.go`).
+pub const PERCEPTUAL_HASH_SUFFIX: &str = ".phash";
 
 /// One service for the whole port: HTTP/2 requests with an `application/grpc` content type go
 /// to gRPC, everything else to the HTTP routes (go-livepeer `server/rpc.go`).
@@ -515,7 +518,14 @@ async fn transcode_segment(
         // The gateway gives up after max(8 s, 4 × duration); so do we.
         let timeout = Duration::from_secs(8).max(duration * 4);
         let renditions = transcoder
-            .transcode(&input, &profiles, slice, timeout, &cancel)
+            .transcode(
+                &input,
+                &profiles,
+                slice,
+                seg.calc_perceptual_hash,
+                timeout,
+                &cancel,
+            )
             .await?;
         if renditions.len() != profiles.len() {
             return Err(OrchestratorError::BadProfiles("MismatchedSegments".into()));
@@ -544,27 +554,60 @@ async fn transcode_segment(
         for rendition in renditions {
             let profile = safe_component(&rendition.profile.name);
             let file = format!("{}{}", seg.seq, rendition.profile.format.extension());
-            let url = match &remote {
+            // go-livepeer `server/segment_rpc.go`: the hash goes next to its rendition as
+            // `<profile>/<seq><ext>.phash`, in the same storage.
+            let hash_file = format!("{file}{PERCEPTUAL_HASH_SUFFIX}");
+            let signature = if seg.calc_perceptual_hash {
+                if rendition.signature.is_none() {
+                    // go-livepeer `core/orchestrator.go` logs this and goes on.
+                    warn!(profile = %rendition.profile.name, "could not find perceptual hash");
+                }
+                rendition.signature.clone()
+            } else {
+                None
+            };
+            let (url, perceptual_hash_url) = match &remote {
                 Some(target) => {
-                    livepeer_objectstore::save(
+                    let url = livepeer_objectstore::save(
                         &state.fetcher,
                         target,
                         &format!("{profile}/{file}"),
                         rendition.data,
                     )
-                    .await?
+                    .await?;
+                    let hash_url = match signature {
+                        Some(sig) => {
+                            livepeer_objectstore::save(
+                                &state.fetcher,
+                                target,
+                                &format!("{profile}/{hash_file}"),
+                                sig,
+                            )
+                            .await?
+                        }
+                        None => String::new(),
+                    };
+                    (url, hash_url)
                 }
                 None => {
+                    let base = format!("{}/stream/{session_id}/{profile}", state.service_uri);
                     state
                         .store
                         .put(&session_id, &profile, &file, rendition.data);
-                    format!("{}/stream/{session_id}/{profile}/{file}", state.service_uri)
+                    let hash_url = match signature {
+                        Some(sig) => {
+                            state.store.put(&session_id, &profile, &hash_file, sig);
+                            format!("{base}/{hash_file}")
+                        }
+                        None => String::new(),
+                    };
+                    (format!("{base}/{file}"), hash_url)
                 }
             };
             segments.push(net::TranscodedSegmentData {
                 url,
                 pixels: i64::try_from(rendition.pixels).unwrap_or(i64::MAX),
-                perceptual_hash_url: String::new(),
+                perceptual_hash_url,
             });
         }
         // Closing marks the session before freeing its storage, so checking after the puts
@@ -641,7 +684,9 @@ async fn get_rendition(
     AxumState(state): AxumState<Arc<State>>,
     Path((session, profile, file)): Path<(String, String, String)>,
 ) -> Response<Body> {
-    let mime = if file.ends_with(".mp4") {
+    let mime = if file.ends_with(PERCEPTUAL_HASH_SUFFIX) {
+        "application/octet-stream"
+    } else if file.ends_with(".mp4") {
         "video/mp4"
     } else if file.ends_with(".ts") {
         "video/mp2t"

@@ -11,7 +11,8 @@
 //!   headers, token, capabilities, capacity and body hash, answers 200 at once, transcodes, and
 //!   writes a raw protobuf `TranscodeResult`;
 //! - renditions are kept in memory ([`storage`]) and served at
-//!   `GET /stream/<session>/<profile>/<seq>.ts`, or, when the segment carries the gateway's
+//!   `GET /stream/<session>/<profile>/<seq>.ts` (their MPEG-7 signatures, when the segment
+//!   asks for perceptual hashes, at `<seq>.ts.phash` beside them), or, when the segment carries the gateway's
 //!   object storage (`SegData.storage`: an S3 or GCS POST policy), uploaded there and their
 //!   bucket URLs returned; idle sessions are torn down ([`sessions`]);
 //! - a body with `Content-Type: application/vnd+livepeer.uri` is the segment's URL, downloaded
@@ -52,6 +53,7 @@ use tracing::{debug, info, warn};
 pub use error::OrchestratorError;
 pub use http::{
     BODY_IDLE_TIMEOUT, BODY_READ_TIMEOUT, DRAIN_LIMIT_BYTES, DRAIN_TIMEOUT, MAX_SEGMENT_BYTES,
+    PERCEPTUAL_HASH_SUFFIX,
 };
 pub use livepeer_objectstore::FetchPolicy;
 pub use livepeer_server::ServerConfig;
@@ -135,13 +137,14 @@ impl Default for OrchestratorConfig {
 ///
 /// Against go's set:
 /// - kept: H.264 in and out (0), MPEG-TS and MP4 out (1, 2), fractional frame rates (3),
-///   the H.264 profiles and GOP (7–11), auth tokens (12), segment slicing (26), and the H.264
+///   the H.264 profiles and GOP (7–11), auth tokens (12), MPEG-7 signatures (14: computed
+///   in the transcode's own ffmpeg run when `SegData.calc_perceptual_hash` asks, and served
+///   or stored next to each rendition as `<seq><ext>.phash`), segment slicing (26), and the H.264
 ///   4:4:4 / 4:2:2 / 10-bit decoders (21–25: ffmpeg decodes them and the ladder converts to
 ///   8-bit 4:2:0, as lpms does); storage (4–6): renditions are served from this node, and a
 ///   go gateway with an object store copies any rendition URL that is not its own into it
 ///   (`server/broadcast.go:downloadResults`);
-/// - dropped: MPEG-7 signatures (14: none are computed, so a verifying gateway would fail
-///   every segment), VP8 decoding (17: segments are read as MPEG-TS, which cannot carry VP8),
+/// - dropped: VP8 decoding (17: segments are read as MPEG-TS, which cannot carry VP8),
 ///   and the AI pipelines (27–32, 34, 36: this node runs no AI models);
 /// - added: HEVC decoding (15: ffmpeg's software decoder handles HEVC in MPEG-TS; go adds it
 ///   with `-hevcDecoding`). Still absent: HEVC, VP8 and VP9 encoding (16, 19, 20: the ladder
@@ -149,7 +152,6 @@ impl Default for OrchestratorConfig {
 pub fn software_capabilities() -> Capabilities {
     let mut bits = CapabilitySet::go_software_transcoder();
     for cap in [
-        Capability::Mpeg7VideoSignature,
         Capability::Vp8Decode,
         Capability::TextToImage,
         Capability::ImageToImage,
@@ -519,14 +521,15 @@ mod tests {
     fn software_capabilities_are_gos_where_we_do_the_work() {
         let caps = software_capabilities();
         let mut want: Vec<u32> = (0..=12).collect();
-        want.push(15);
+        want.extend([14, 15]);
         want.extend(21..=26);
         assert_eq!(caps.bitstring.ids().collect::<Vec<_>>(), want);
-        assert_eq!(caps.bitstring.words(), &[0x7E0_9FFF]);
+        assert_eq!(caps.bitstring.words(), &[0x7E0_DFFF]);
         assert!(caps.mandatories.words().is_empty());
         assert_eq!(caps.version, "0.9.1");
         // A go-livepeer HTTP-push job (auth token, slicing, H.264 in, MPEG-TS out, a
-        // profile) with a 0.9.x floor is served; one needing MPEG-7 or HEVC out is not.
+        // profile) with a 0.9.x floor is served, also with verification (MPEG-7); one needing
+        // HEVC out is not.
         let mut job = Capabilities {
             bitstring: CapabilitySet::from_capabilities([
                 Capability::AuthToken,
@@ -541,6 +544,8 @@ mod tests {
         };
         assert!(job.compatible_with(&caps));
         job.bitstring.insert(Capability::Mpeg7VideoSignature);
+        assert!(job.compatible_with(&caps));
+        job.bitstring.insert(Capability::HevcEncode);
         assert!(!job.compatible_with(&caps));
     }
 }

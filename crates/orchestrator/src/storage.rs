@@ -1,5 +1,5 @@
-//! In-memory storage of transcoded renditions, served at
-//! `GET /stream/<session>/<profile>/<seq>.<ext>`.
+//! In-memory storage of transcoded renditions and their perceptual hashes, served at
+//! `GET /stream/<session>/<profile>/<seq>.<ext>` and `.../<seq>.<ext>.phash`.
 //!
 //! As go-tools' local driver (`drivers/local.go:dataCacheLen`): each storage path
 //! (`<session>/<profile>`) keeps only its last [`RENDITIONS_KEPT`] objects.

@@ -39,6 +39,10 @@ impl LocalTranscoder {
     /// that part of the segment is transcoded, so the renditions last `to − from` and their
     /// pixels are the slice's (see `livepeer_media::Slice`).
     ///
+    /// With `calc_signature` (`SegData.calc_perceptual_hash`) each rendition also carries its
+    /// MPEG-7 video signature, computed in the same ffmpeg run (see
+    /// `livepeer_media::TranscodeOptions::calc_signature`).
+    ///
     /// Errors: [`OrchestratorError::Transcode`] with ffmpeg's own message, also for a slice
     /// whose `to` is before its `from` (lpms `ErrTranscoderClipConfig`).
     pub async fn transcode(
@@ -46,6 +50,7 @@ impl LocalTranscoder {
         input: &Path,
         profiles: &[VideoProfile],
         slice: Option<(u64, u64)>,
+        calc_signature: bool,
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<Rendition>, OrchestratorError> {
@@ -58,6 +63,7 @@ impl LocalTranscoder {
             timeout,
             input_format: InputFormat::MpegTs,
             slice,
+            calc_signature,
         };
         Ok(self
             .ffmpeg

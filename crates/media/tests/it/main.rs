@@ -2,8 +2,10 @@
 
 mod probe;
 mod segment;
+mod signature;
 mod supervise;
 mod transcode;
+mod verify;
 
 use std::{
     path::{Path, PathBuf},

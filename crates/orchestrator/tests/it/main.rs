@@ -6,6 +6,7 @@ mod exploits;
 mod limits;
 mod objstore;
 mod payment;
+mod phash;
 mod segment;
 mod sessions;
 mod transport;

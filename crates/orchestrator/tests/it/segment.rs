@@ -148,7 +148,7 @@ async fn segment_credentials_out_of_range_are_refused_with_403() {
 
     let mut signed = base();
     let mut job = job_capabilities(&profiles(&[P144]), false);
-    job.bitstring.insert(Capability::Mpeg7VideoSignature);
+    job.bitstring.insert(Capability::HevcEncode);
     signed.capabilities = Some(livepeer_proto::convert::capabilities_to_net(&job));
     let mut too_long = base();
     too_long.duration = 300_001;
