@@ -1,4 +1,5 @@
-//! Orchestrator discovery from a static `-orchAddr` list.
+//! Orchestrator discovery from a static `-orchAddr` list or an `-orchWebhookUrl`
+//! ([`OrchestratorWebhook`]).
 //!
 //! go-livepeer `discovery/discovery.go:orchestratorPool.GetOrchestrators`: every candidate is
 //! probed with `GetOrchestrator` at once; the collection waits [`DEFAULT_DISCOVERY_TIMEOUT`]
@@ -6,6 +7,7 @@
 //! [`DISCOVERY_CUTOFF`]; it stops early once it has enough answers or every candidate replied.
 //! Answers are sorted by latency, fastest first.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -181,4 +183,209 @@ mod tests {
         }
         assert_eq!(parse_orch_addrs("a:1,,b:2").expect("list").len(), 2);
     }
+
+    #[test]
+    fn webhook_answers_as_go_reads_them() {
+        let body = br#"[
+            {"address": "https://o1.example:8935", "score": 1},
+            {"address": "http://127.0.0.1:9000", "score": 0},
+            {"address": "https://o3.example", "score": 0.5},
+            {"address": "https://o4.example:1"},
+            {"address": "", "score": 1},
+            {"score": 1},
+            {"address": "o5.example:8935", "score": 1},
+            {"address": "ftp://o6.example", "score": 1}
+        ]"#;
+        let got: Vec<(String, f32)> = parse_webhook_orchestrators("w", body)
+            .expect("an array")
+            .into_iter()
+            .map(|o| (o.addr.to_string(), o.score))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("https://o1.example:8935/".to_string(), 1.0),
+                ("http://127.0.0.1:9000/".to_string(), 0.0),
+                ("https://o3.example:8935/".to_string(), 0.5),
+                ("https://o4.example:1/".to_string(), 0.0),
+            ]
+        );
+        for bad in [&b"{}"[..], b"not json", br#"[{"address": 1}]"#] {
+            assert!(matches!(
+                parse_webhook_orchestrators("w", bad),
+                Err(GatewayError::OrchWebhook { .. })
+            ));
+        }
+        assert!(
+            parse_webhook_orchestrators("w", b"[]")
+                .expect("empty")
+                .is_empty()
+        );
+    }
+}
+
+/// Deadline of one orchestrator webhook request (go-livepeer `getURLsfromWebhook`).
+pub const ORCH_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an orchestrator webhook answer is used before the webhook is asked again
+/// (go-livepeer `common.WebhookDiscoveryRefreshInterval`).
+pub const ORCH_WEBHOOK_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// Largest orchestrator webhook answer read, bytes: 4 MiB is tens of thousands of entries.
+pub const MAX_ORCH_WEBHOOK_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// One orchestrator a webhook lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredOrchestrator {
+    /// Its address (normalised as an `-orchAddr` entry).
+    pub addr: Uri,
+    /// Its score: 1 or more is trusted, exactly 0 untrusted (see
+    /// [`crate::dispatch::SCORE_TRUSTED`]).
+    pub score: f32,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct WebhookEntry {
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    score: f32,
+}
+
+/// Parses an orchestrator webhook answer, `[{"address": "<url>", "score": <float>}]`
+/// (go-livepeer `discovery/wh_discovery.go:deserializeWebhookJSON`): entries without an
+/// address, or whose address is not an absolute http(s) URL, are skipped; a missing score is
+/// 0.
+///
+/// Errors: [`GatewayError::OrchWebhook`] when the body is not such a JSON array.
+pub fn parse_webhook_orchestrators(
+    url: &str,
+    body: &[u8],
+) -> Result<Vec<ScoredOrchestrator>, GatewayError> {
+    let entries: Vec<WebhookEntry> =
+        serde_json::from_slice(body).map_err(|e| GatewayError::OrchWebhook {
+            url: url.to_string(),
+            reason: format!("unable to unmarshal JSON: {e}"),
+        })?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| !e.address.is_empty())
+        .filter_map(|e| {
+            let absolute = e.address.starts_with("http://") || e.address.starts_with("https://");
+            match parse_orch_addr(&e.address) {
+                Ok(addr) if absolute && e.score.is_finite() => Some(ScoredOrchestrator {
+                    addr,
+                    score: e.score,
+                }),
+                _ => {
+                    debug!(address = %e.address, "webhook entry skipped: not an orchestrator URL");
+                    None
+                }
+            }
+        })
+        .collect())
+}
+
+#[derive(Debug, Default)]
+struct WebhookCache {
+    fetched_at: Option<Instant>,
+    body_hash: alloy_primitives::B256,
+    orchestrators: Option<Vec<ScoredOrchestrator>>,
+}
+
+/// Orchestrator discovery from a webhook (go-livepeer `discovery/wh_discovery.go`): a GET
+/// with a deadline of [`ORCH_WEBHOOK_TIMEOUT`] whose answer is used for
+/// [`ORCH_WEBHOOK_REFRESH_INTERVAL`]; when the webhook fails the last good answer is used.
+/// Unlike `-orchAddr`, go applies no blocklist to this list, and each entry carries its own
+/// score.
+#[derive(Debug)]
+pub struct OrchestratorWebhook {
+    url: reqwest::Url,
+    http: reqwest::Client,
+    cache: Mutex<WebhookCache>,
+    refresh: Duration,
+}
+
+impl OrchestratorWebhook {
+    /// A webhook at `url` (an absolute http(s) URL, go-livepeer `validateURL`).
+    ///
+    /// Errors: [`GatewayError::InvalidWebhookUrl`].
+    pub fn new(url: &str) -> Result<Self, GatewayError> {
+        Ok(Self {
+            url: crate::auth::parse_webhook_url(url)?,
+            http: crate::auth::webhook_client(ORCH_WEBHOOK_TIMEOUT)?,
+            cache: Mutex::new(WebhookCache::default()),
+            refresh: ORCH_WEBHOOK_REFRESH_INTERVAL,
+        })
+    }
+
+    /// The same, asking the webhook again after `refresh` instead of a minute.
+    pub fn with_refresh_interval(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// The orchestrators listed now: the cached answer while it is fresh, else the webhook's
+    /// (re-parsed only when its body changed, go-livepeer compares keccak hashes), else the
+    /// last good answer.
+    ///
+    /// Errors: [`GatewayError::OrchWebhook`] when the webhook fails and nothing is cached.
+    pub async fn orchestrators(&self) -> Result<Vec<ScoredOrchestrator>, GatewayError> {
+        {
+            let cache = lock(&self.cache);
+            if let (Some(at), Some(list)) = (cache.fetched_at, &cache.orchestrators)
+                && at.elapsed() < self.refresh
+            {
+                return Ok(list.clone());
+            }
+        }
+        let fetched = self.fetch().await;
+        let mut cache = lock(&self.cache);
+        let fail = |reason: String, cache: &WebhookCache| match &cache.orchestrators {
+            Some(list) => {
+                tracing::warn!(url = %self.url, %reason, "orchestrator webhook failed; using its last answer");
+                Ok(list.clone())
+            }
+            None => Err(GatewayError::OrchWebhook {
+                url: self.url.to_string(),
+                reason,
+            }),
+        };
+        let body = match fetched {
+            Ok(body) => body,
+            Err(reason) => return fail(reason, &cache),
+        };
+        let hash = alloy_primitives::keccak256(&body);
+        if cache.orchestrators.is_some() && hash == cache.body_hash {
+            cache.fetched_at = Some(Instant::now());
+            return Ok(cache.orchestrators.clone().unwrap_or_default());
+        }
+        match parse_webhook_orchestrators(self.url.as_str(), &body) {
+            Ok(list) => {
+                cache.fetched_at = Some(Instant::now());
+                cache.body_hash = hash;
+                cache.orchestrators = Some(list.clone());
+                Ok(list)
+            }
+            Err(err) => fail(err.to_string(), &cache),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Vec<u8>, String> {
+        let response = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "orchestrator webhook returned HTTP status {}",
+                response.status()
+            ));
+        }
+        crate::auth::read_limited(response, MAX_ORCH_WEBHOOK_BODY_BYTES).await
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -71,6 +71,31 @@ pub struct BroadcastSession {
     pub latency: Duration,
     /// On chain: the orchestrator's address, ticket parameters and prices.
     pub terms: Option<SessionTerms>,
+    /// The orchestrator's discovery score (go-livepeer `OrchestratorScore`):
+    /// [`SCORE_TRUSTED`] for `-orchAddr` entries, [`SCORE_UNTRUSTED`] for the on-chain pool,
+    /// the webhook's `score` for webhook entries.
+    pub score: f32,
+}
+
+/// Score of a trusted orchestrator (go-livepeer `common.Score_Trusted`); a session with a
+/// score of at least this is in the trusted pool.
+pub const SCORE_TRUSTED: f32 = 1.0;
+/// Score of an untrusted orchestrator (go-livepeer `common.Score_Untrusted`); only a score
+/// of exactly this puts a session in the untrusted pool. A webhook score between the two puts
+/// it in neither, so go-livepeer never uses it, and nor do we.
+pub const SCORE_UNTRUSTED: f32 = 0.0;
+
+impl BroadcastSession {
+    /// Whether it is in the trusted pool (score ≥ 1, go-livepeer `ScoreAtLeast(Score_Trusted)`).
+    pub fn is_trusted(&self) -> bool {
+        self.score >= SCORE_TRUSTED
+    }
+
+    /// Whether it is in the untrusted pool (score exactly 0, go-livepeer
+    /// `ScoreEqualTo(Score_Untrusted)`).
+    pub fn is_untrusted(&self) -> bool {
+        self.score == SCORE_UNTRUSTED
+    }
 }
 
 impl BroadcastSession {
@@ -98,6 +123,7 @@ impl BroadcastSession {
             auth_token,
             latency,
             terms: None,
+            score: SCORE_TRUSTED,
         })
     }
 
@@ -120,6 +146,38 @@ pub struct TranscodedRendition {
     pub data: Bytes,
     /// Encoded pixels the orchestrator reported.
     pub pixels: u64,
+    /// The rendition's MPEG-7 video signature (`perceptual_hash_url`'s bytes), downloaded
+    /// when the segment asked for one ([`SubmitOptions::calc_perceptual_hash`]).
+    pub perceptual_hash: Option<Bytes>,
+}
+
+/// Largest perceptual hash downloaded, bytes. An MPEG-7 binary signature of a 2 s segment is
+/// a few KiB (lpms `ffmpeg/videoprofile.go` writes one per rendition); 4 MiB leaves room for
+/// five-minute segments and stops an endless answer.
+pub const MAX_PERCEPTUAL_HASH_BYTES: usize = 4 * 1024 * 1024;
+
+/// How one segment is sent to one session.
+#[derive(Debug, Clone, Copy)]
+pub struct SubmitOptions {
+    /// Cap on each rendition downloaded, bytes.
+    pub max_rendition_bytes: usize,
+    /// Check `TranscodeData.sig` on chain (`-localVerify`, go-livepeer
+    /// `verification/verify.go:sigVerification`).
+    pub check_signature: bool,
+    /// Ask for (`SegData.calc_perceptual_hash`) and download each rendition's perceptual
+    /// hash: set when the stream is verified (go-livepeer `selectSessions`).
+    pub calc_perceptual_hash: bool,
+}
+
+impl SubmitOptions {
+    /// Renditions up to `max_rendition_bytes`, nothing more checked or asked for.
+    pub fn plain(max_rendition_bytes: usize) -> Self {
+        Self {
+            max_rendition_bytes,
+            check_signature: false,
+            calc_perceptual_hash: false,
+        }
+    }
 }
 
 /// The capabilities a job needs (go-livepeer `core/capabilities.go:JobCapabilities`): auth
@@ -233,6 +291,9 @@ pub struct RenditionRef {
     pub url: String,
     /// Encoded pixels the orchestrator reported (a negative count reads as 0).
     pub pixels: u64,
+    /// Where its perceptual hash can be fetched (an absolute http(s) URL), when the
+    /// orchestrator gave one.
+    pub perceptual_hash_url: Option<String>,
 }
 
 /// Decodes and checks a `/segment` answer (a raw protobuf `TranscodeResult`, go-livepeer
@@ -298,24 +359,32 @@ pub fn parse_transcode_result_with_info(
             data.segments.len()
         )));
     }
+    let check_url = |what: &str, url: &str| {
+        let parsed: Uri = url
+            .parse()
+            .map_err(|_| bad(format!("invalid {what} URL {:?}", truncate(url))))?;
+        if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+            return Err(bad(format!(
+                "{what} URL {:?} is not an absolute http(s) URL",
+                truncate(url)
+            )));
+        }
+        Ok(())
+    };
     data.segments
         .into_iter()
         .map(|segment| {
-            let parsed: Uri = segment.url.parse().map_err(|_| {
-                bad(format!(
-                    "invalid rendition URL {:?}",
-                    truncate(&segment.url)
-                ))
-            })?;
-            if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
-                return Err(bad(format!(
-                    "rendition URL {:?} is not an absolute http(s) URL",
-                    truncate(&segment.url)
-                )));
-            }
+            check_url("rendition", &segment.url)?;
+            let perceptual_hash_url = if segment.perceptual_hash_url.is_empty() {
+                None
+            } else {
+                check_url("perceptual hash", &segment.perceptual_hash_url)?;
+                Some(segment.perceptual_hash_url)
+            };
             Ok(RenditionRef {
                 url: segment.url,
                 pixels: u64::try_from(segment.pixels).unwrap_or(0),
+                perceptual_hash_url,
             })
         })
         .collect::<Result<Vec<_>, _>>()
@@ -355,7 +424,7 @@ pub async fn submit_segment(
         segment,
         profiles,
         job,
-        max_rendition_bytes,
+        SubmitOptions::plain(max_rendition_bytes),
         None,
     )
     .await
@@ -366,6 +435,11 @@ pub async fn submit_segment(
 /// for the fee estimate go in `Livepeer-Payment`, the balance is settled from the result, and
 /// the result's `OrchestratorInfo` (fresh ticket parameters) is returned with the renditions.
 ///
+/// With [`SubmitOptions::calc_perceptual_hash`] the segment asks for perceptual hashes and
+/// each is downloaded (up to [`MAX_PERCEPTUAL_HASH_BYTES`]); a missing one fails the attempt
+/// as a failed rendition download does. With [`SubmitOptions::check_signature`] the
+/// renditions of a paid session must be signed by it ([`check_renditions_signature`]).
+///
 /// Errors: those of [`submit_segment`], and of staging the payment
 /// ([`GatewayError::SenderUnusable`], [`GatewayError::ParamsExpired`],
 /// [`GatewayError::Payment`]), before anything is sent.
@@ -375,11 +449,12 @@ pub(crate) async fn submit(
     segment: &SourceSegment,
     profiles: &[VideoProfile],
     job: &Capabilities,
-    max_rendition_bytes: usize,
+    options: SubmitOptions,
     payments: Option<&Payments>,
 ) -> Result<(Vec<TranscodedRendition>, Option<net::OrchestratorInfo>), GatewayError> {
     let url = format!("{}segment", ensure_trailing_slash(&session.transcoder));
     let mut seg = seg_data(segment, profiles, job, &session.auth_token)?;
+    seg.calc_perceptual_hash = options.calc_perceptual_hash;
     let staged = match (payments, &session.terms) {
         (Some(payments), Some(terms)) => {
             payments.sign_segment(&mut seg);
@@ -400,24 +475,15 @@ pub(crate) async fn submit(
     if let Some((_, _, s)) = &staged {
         debug!(orch = %session.addr, tickets = s.tickets, "paying for the segment");
     }
-    let result = exchange(
-        client,
-        &url,
-        &seg,
-        header,
-        segment,
-        profiles,
-        max_rendition_bytes,
-    )
-    .await;
-    // On chain the renditions must be signed by the orchestrator being paid.
+    let result = exchange(client, &url, &seg, header, segment, profiles, options).await;
+    // With -localVerify, on chain, the renditions must be signed by the orchestrator paid.
     let result = match (result, &session.terms) {
-        (Ok((renditions, info, sig)), Some(terms)) => {
+        (Ok((renditions, info, sig)), Some(terms)) if options.check_signature => {
             check_renditions_signature(&url, terms.recipient, &renditions, &sig)
                 .map(|()| (renditions, info))
                 .map_err(Exchange::Sent)
         }
-        (Ok((renditions, info, _)), None) => Ok((renditions, info)),
+        (Ok((renditions, info, _)), _) => Ok((renditions, info)),
         (Err(e), _) => Err(e),
     };
     if let Some((payments, price, staged)) = &staged {
@@ -453,7 +519,7 @@ async fn exchange(
     payment_header: String,
     segment: &SourceSegment,
     profiles: &[VideoProfile],
-    max_rendition_bytes: usize,
+    options: SubmitOptions,
 ) -> Result<
     (
         Vec<TranscodedRendition>,
@@ -501,17 +567,32 @@ async fn exchange(
     }
     let parsed =
         parse_transcode_result_with_info(&url, &body, profiles.len()).map_err(Exchange::Sent)?;
+    let result_url = url.as_str();
     let downloads =
         parsed
             .renditions
             .into_iter()
             .zip(profiles)
             .map(|(rendition, profile)| async move {
-                let bytes = client.download(&rendition.url, max_rendition_bytes).await?;
+                let bytes = client
+                    .download(&rendition.url, options.max_rendition_bytes)
+                    .await?;
+                let perceptual_hash = if options.calc_perceptual_hash {
+                    let hash_url = rendition.perceptual_hash_url.as_deref().ok_or_else(|| {
+                        GatewayError::BadTranscodeResult {
+                            uri: result_url.to_string(),
+                            reason: "no perceptual hash URL for a verified segment".into(),
+                        }
+                    })?;
+                    Some(client.download(hash_url, MAX_PERCEPTUAL_HASH_BYTES).await?)
+                } else {
+                    None
+                };
                 Ok::<_, GatewayError>(TranscodedRendition {
                     profile: profile.clone(),
                     data: bytes,
                     pixels: rendition.pixels,
+                    perceptual_hash,
                 })
             });
     let renditions = try_join_all(downloads).await.map_err(Exchange::Sent)?;
@@ -690,7 +771,8 @@ mod tests {
             ok,
             vec![RenditionRef {
                 url: "https://o:1/stream/s/p/1.ts".into(),
-                pixels: 0
+                pixels: 0,
+                perceptual_hash_url: None,
             }]
         );
         let error = net::TranscodeResult {
@@ -749,6 +831,7 @@ mod tests {
             profile: profile.clone(),
             data: Bytes::from_static(data),
             pixels: 1,
+            perceptual_hash: None,
         };
         let renditions = vec![
             rendition(&profiles[0], b"first rendition"),
@@ -802,6 +885,7 @@ mod tests {
             },
             latency: Duration::ZERO,
             terms: None,
+            score: SCORE_TRUSTED,
         };
         assert!(!session(secs + 1800).needs_refresh(now));
         assert!(session(secs + 120).needs_refresh(now));

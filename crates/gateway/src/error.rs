@@ -296,6 +296,69 @@ pub enum GatewayError {
         "the gateway cannot pay for transcoding: {0}; fund its TicketBroker deposit and reserve (fundDepositAndReserve)"
     )]
     SenderUnusable(String),
+    /// The stream auth webhook (`-authWebhookUrl`) refused the stream: no answer in time, a
+    /// non-200 status, a body over the limit, JSON go-livepeer would not parse, or no
+    /// `manifestID` (go-livepeer `server/auth.go:authenticateStream`). The push gets 403 with
+    /// go's text; `reason` goes to the log only.
+    #[error("Could not create stream ID: url={url}")]
+    AuthDenied {
+        /// The ingest URL sent to the webhook.
+        url: String,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// The auth webhook accepted the stream with a configuration the gateway cannot use (bad
+    /// profiles or object store URL, profiles that differ from the
+    /// `Livepeer-Transcode-Configuration` header's): 500 with go's text
+    /// (`server/mediaserver.go:createRTMPStreamIDHandler`).
+    #[error("Could not create stream ID: url={url}")]
+    StreamConfig {
+        /// The ingest URL.
+        url: String,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// The orchestrator webhook (`-orchWebhookUrl`) failed and no earlier answer is cached.
+    #[error("orchestrator webhook {url}: {reason}")]
+    OrchWebhook {
+        /// The webhook.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A verified segment's results could not be compared (go-livepeer `chooseResults`
+    /// errors): the segment is retried.
+    #[error("verification failed: {reason}")]
+    Verification {
+        /// Why.
+        reason: String,
+    },
+    /// A rendition's pixels could not be recounted (`-localVerify`).
+    #[error("cannot count the pixels of a rendition: {reason}")]
+    PixelCount {
+        /// Why.
+        reason: String,
+    },
+    /// A rendition does not have the pixels its orchestrator reported (go-livepeer
+    /// `verification.ErrPixelMismatch`, "PixelMismatch"): retryable, the session is dropped.
+    #[error("PixelMismatch: rendition {profile} reported {reported} pixels, decoded {counted}")]
+    PixelMismatch {
+        /// The rendition's profile.
+        profile: String,
+        /// `TranscodedSegmentData.pixels`.
+        reported: u64,
+        /// Pixels decoded.
+        counted: u64,
+    },
+    /// `-authWebhookUrl` or `-orchWebhookUrl` is not an absolute http(s) URL (go-livepeer
+    /// `validateURL`).
+    #[error("invalid webhook URL {url:?}: {reason}")]
+    InvalidWebhookUrl {
+        /// The flag's value.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The push request is malformed (path, headers, body).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -343,6 +406,9 @@ impl GatewayError {
             | GatewayError::SenderUnusable(_)
             | GatewayError::UnknownInputCodec { .. }
             | GatewayError::BadTranscodeConfiguration { .. }
+            | GatewayError::AuthDenied { .. }
+            | GatewayError::StreamConfig { .. }
+            | GatewayError::OrchWebhook { .. }
             | GatewayError::UnsupportedFormat { .. } => false,
             // Discovery, selection and configuration: not the outcome of a segment attempt, so
             // no other orchestrator is tried for them.
@@ -382,6 +448,7 @@ impl GatewayError {
                 | GatewayError::WeightsDoNotSumToOne { .. }
                 | GatewayError::InvalidPriceExpFactor(_)
                 | GatewayError::InvalidMaxPrice { .. }
+                | GatewayError::InvalidWebhookUrl { .. }
                 | GatewayError::Cache(_)
                 | GatewayError::CorruptCache { .. }
         )
@@ -424,6 +491,9 @@ impl GatewayError {
                 StatusCode::BAD_REQUEST
             }
             GatewayError::SenderUnusable(_) => StatusCode::PAYMENT_REQUIRED,
+            GatewayError::AuthDenied { .. } => StatusCode::FORBIDDEN,
+            GatewayError::StreamConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::OrchWebhook { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::PushTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::SegmentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -8,7 +8,13 @@
 //!   `Accept: multipart/mixed` the answer carries the renditions as parts ([`multipart`]);
 //!   503 "No sessions available" when no orchestrator can take the segment; the push rules
 //!   (sizes, durations, formats, `-maxSessions`) are in the route's docs (`routes.rs`);
-//! - orchestrators come from `-orchAddr`, probed in parallel ([`discovery`]); each segment
+//! - a push that starts a stream asks `-authWebhookUrl` first ([`auth`]): refused is 403; the
+//!   answer may publish the stream under another manifest, set its ladder and its
+//!   verification frequency;
+//! - orchestrators come from `-orchWebhookUrl` (scored), `-orchAddr` (trusted) or the on-chain
+//!   pool (untrusted), probed in parallel ([`discovery`]); a verified stream sends a segment
+//!   to one trusted and two untrusted orchestrators and compares their renditions, and
+//!   `-localVerify` recounts the pixels of what it publishes ([`verify`]); each segment
 //!   gets up to `-maxAttempts` attempts; an orchestrator that fails is suspended and swapped
 //!   for the next, one that refuses the request itself is only demoted ([`dispatch`],
 //!   [`GatewayError::is_request_fault`]); every read from an orchestrator is capped;
@@ -25,6 +31,7 @@
 //! gateway whose own deposit or reserve cannot back tickets ends the stream (402) instead of
 //! sending unpaid work.
 
+pub mod auth;
 pub mod client;
 pub mod discovery;
 pub mod dispatch;
@@ -37,6 +44,7 @@ pub mod price;
 mod routes;
 pub mod selection;
 mod streams;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,6 +125,29 @@ pub struct GatewayConfig {
     pub max_inflight_push_bytes: u64,
     /// On chain: how segments are paid for. `None` works off-chain, unpaid.
     pub payments: Option<payment::PaymentConfig>,
+    /// `-authWebhookUrl`: asked before a push starts a stream ([`auth`]).
+    pub auth_webhook_url: Option<String>,
+    /// `-orchWebhookUrl`: where orchestrators and their scores come from; it wins over
+    /// `orch_addrs` and the on-chain pool, as in go-livepeer.
+    pub orch_webhook_url: Option<String>,
+    /// How long an orchestrator webhook answer is used
+    /// ([`discovery::ORCH_WEBHOOK_REFRESH_INTERVAL`]).
+    pub orch_webhook_refresh: Duration,
+    /// `-localVerify`: check the renditions' signature (on chain) and recount their pixels.
+    /// `None` is go-livepeer's default: on when paying on chain, off off-chain
+    /// ([`GatewayConfig::local_verify`]).
+    pub local_verify: Option<bool>,
+    /// Compares renditions for streams whose auth webhook asks for verification; without
+    /// one `verificationFreq` is ignored (with a warning).
+    pub comparator: Option<Arc<dyn verify::RenditionComparator>>,
+}
+
+impl GatewayConfig {
+    /// Whether renditions are verified locally: `-localVerify` when given, else on exactly
+    /// when paying on chain (go-livepeer `cmd/livepeer/starter`).
+    pub fn local_verify(&self) -> bool {
+        self.local_verify.unwrap_or(self.payments.is_some())
+    }
 }
 
 impl Default for GatewayConfig {
@@ -138,6 +169,11 @@ impl Default for GatewayConfig {
             server: livepeer_server::ServerConfig::named("gateway"),
             max_inflight_push_bytes: DEFAULT_MAX_INFLIGHT_PUSH_BYTES,
             payments: None,
+            auth_webhook_url: None,
+            orch_webhook_url: None,
+            orch_webhook_refresh: discovery::ORCH_WEBHOOK_REFRESH_INTERVAL,
+            local_verify: None,
+            comparator: None,
         }
     }
 }
@@ -152,16 +188,18 @@ pub struct GatewayService {
 impl GatewayService {
     /// Binds the HTTP listener (an `http://` prefix on the address is accepted).
     ///
-    /// Errors: [`GatewayError::Bind`].
+    /// Errors: [`GatewayError::Bind`], [`GatewayError::InvalidWebhookUrl`].
     pub async fn bind(config: GatewayConfig) -> GatewayResult<Self> {
-        let addr = config.http_addr.trim_start_matches("http://").to_string();
+        let state = Arc::new(streams::Gateway::new(config)?);
+        let addr = state
+            .config
+            .http_addr
+            .trim_start_matches("http://")
+            .to_string();
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| GatewayError::Bind { addr, source })?;
-        Ok(Self {
-            listener,
-            state: Arc::new(streams::Gateway::new(config)),
-        })
+        Ok(Self { listener, state })
     }
 
     /// The bound address.
@@ -249,6 +287,12 @@ impl GatewayHandle {
     /// Streams that are live (pushed to and not ended); at most `-maxSessions`.
     pub fn live_streams(&self) -> usize {
         self.state.live_streams()
+    }
+
+    /// Segment results that failed `-localVerify` (a pixel recount that differs from the
+    /// reported pixels, or fails) since the gateway started.
+    pub fn local_verification_failures(&self) -> u64 {
+        self.state.local_verification_failures()
     }
 
     /// Rendition bytes held in memory for HLS, all streams together; at most

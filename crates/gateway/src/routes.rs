@@ -16,9 +16,13 @@
 //! Lenient where go-livepeer is: a seq that is not a number is 0, a missing or malformed
 //! `Content-Duration` is 2000 ms, a malformed `Content-Slice-From`/`-To` is 0 (no bound), and
 //! a body ffprobe cannot read (or one without video) is sent on unprobed, as lpms's codec probe
-//! does not fail either. `Livepeer-Transcode-Configuration` (the auth-webhook JSON) sets the
-//! ladder of a stream it starts from its `profiles` and `presets`; its other fields are
-//! accepted and not acted on. `Content-Resolution` is not used: it names the source
+//! does not fail either. `Livepeer-Transcode-Configuration` (the auth-webhook JSON) sets up a
+//! stream it starts as a webhook answer does (manifest, ladder, `verificationFreq`,
+//! object stores), winning over the webhook's.
+//!
+//! A push that starts a stream asks `-authWebhookUrl` first ([`crate::auth`]): refused, 403
+//! "Could not create stream ID: url=…"; an answer the gateway cannot use (bad profiles or
+//! store, or profiles that differ from the header's), 500 with the same text. `Content-Resolution` is not used: it names the source
 //! rendition in go's master playlist, and this gateway does not publish the source.
 //!
 //! Then the segment is transcoded: 503 "No sessions available" without any orchestrator,
@@ -34,14 +38,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use livepeer_primitives::profile::{Format, VideoProfile, parse_profiles_json};
+use livepeer_primitives::profile::Format;
 use livepeer_primitives::{CapabilitySet, ManifestId};
 use tracing::{Instrument, debug, info_span};
 
 use crate::GatewayError;
+use crate::auth::{AuthWebhookResponse, StreamAuth};
 use crate::dispatch::{SourceSegment, input_capabilities};
 use crate::multipart::{self, Part};
-use crate::streams::Gateway;
+use crate::streams::{Gateway, StreamSetup};
 
 /// Largest pushed segment accepted by default, bytes (go-livepeer `common.MaxSegSize`,
 /// 300 MB); [`GatewayConfig::max_segment_bytes`](crate::GatewayConfig::max_segment_bytes).
@@ -136,25 +141,14 @@ fn push_slice(headers: &HeaderMap) -> Result<Option<(u64, u64)>, GatewayError> {
 }
 
 /// The `Livepeer-Transcode-Configuration` header: go-livepeer's auth-webhook response JSON
-/// (`server/auth.go:authWebhookResponse`). Only the ladder is used.
-#[derive(Debug, Default, serde::Deserialize)]
-struct TranscodeConfiguration {
-    /// Standard profile names; unknown names are skipped, as go-livepeer's `parsePresets`
-    /// does.
-    #[serde(default)]
-    presets: Vec<String>,
-    /// JSON profiles, in `-transcodingOptions` file form.
-    #[serde(default)]
-    profiles: Option<serde_json::Value>,
-}
-
-/// The ladder a `Livepeer-Transcode-Configuration` header asks for: presets then profiles, as
-/// go-livepeer builds it; `None` without the header or when it names neither (the
-/// `-transcodingOptions` ladder).
+/// (`server/auth.go:getTranscodeConfiguration`); `None` without the header (or an empty
+/// one).
 ///
 /// Errors: [`GatewayError::BadTranscodeConfiguration`] for JSON go would not parse, or
 /// profiles our profile parser refuses (an empty list included).
-fn transcode_configuration(headers: &HeaderMap) -> Result<Option<Vec<VideoProfile>>, GatewayError> {
+fn transcode_configuration(
+    headers: &HeaderMap,
+) -> Result<Option<AuthWebhookResponse>, GatewayError> {
     let Some(value) = headers.get(TRANSCODE_CONFIGURATION_HEADER) else {
         return Ok(None);
     };
@@ -163,17 +157,59 @@ fn transcode_configuration(headers: &HeaderMap) -> Result<Option<Vec<VideoProfil
     if text.is_empty() {
         return Ok(None);
     }
-    let config: TranscodeConfiguration =
-        serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let mut ladder: Vec<VideoProfile> = config
-        .presets
-        .iter()
-        .filter_map(|name| VideoProfile::standard(name))
-        .collect();
-    if let Some(profiles) = config.profiles {
-        ladder.extend(parse_profiles_json(&profiles.to_string()).map_err(|e| bad(e.to_string()))?);
+    let config = crate::auth::parse_transcode_configuration(text)?;
+    config.ladder().map_err(bad)?;
+    Ok(Some(config))
+}
+
+/// Sets up a stream a push starts (go-livepeer `createRTMPStreamIDHandler`): asks the auth
+/// webhook, when there is one, with the ingest URL `http://<Host><path>`; the
+/// `Livepeer-Transcode-Configuration` header, when given, wins over the webhook's answer
+/// (both naming different profiles is refused). Returns the manifest the stream is published
+/// under (the answer's `manifestID`, else the push's) and its setup.
+///
+/// Errors: [`GatewayError::AuthDenied`] (403), [`GatewayError::StreamConfig`] (500).
+async fn stream_setup(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    manifest: &ManifestId,
+    file: &str,
+    header: Option<AuthWebhookResponse>,
+) -> Result<(ManifestId, StreamSetup), GatewayError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let url = format!("http://{host}/live/{manifest}/{file}");
+    let hooked = match &gw.auth_webhook {
+        Some(webhook) => webhook.authenticate(&url).await?,
+        None => None,
+    };
+    if let (Some(hooked), Some(header)) = (&hooked, &header) {
+        let profiles = |r: &AuthWebhookResponse| match &r.profiles {
+            None => serde_json::Value::Array(Vec::new()),
+            Some(p) => p.clone(),
+        };
+        if profiles(hooked) != profiles(header) {
+            return Err(GatewayError::StreamConfig {
+                url,
+                reason: "Received auth header with profiles that don't match those in callback URL response".into(),
+            });
+        }
     }
-    Ok((!ladder.is_empty()).then_some(ladder))
+    let Some(answer) = header.or(hooked) else {
+        return Ok((manifest.clone(), StreamSetup::default()));
+    };
+    let auth = StreamAuth::from_response(&url, &answer)?;
+    let published = auth.manifest.clone().unwrap_or_else(|| manifest.clone());
+    gw.alias(manifest, &published);
+    Ok((
+        published,
+        StreamSetup {
+            profiles: auth.profiles.clone(),
+            auth: Some(auth),
+        },
+    ))
 }
 
 /// What decoding the pushed segment needs ([`input_capabilities`]), from one ffprobe run on
@@ -250,7 +286,7 @@ async fn push(
         let seq = push_seq(&file)?;
         let duration = push_duration(&headers)?;
         let slice = push_slice(&headers)?;
-        let ladder = transcode_configuration(&headers)?;
+        let header_config = transcode_configuration(&headers)?;
         // Room for the body in the gateway's in-flight budget, held until the push is done.
         let _budget = gw
             .reserve_push_bytes(
@@ -268,8 +304,13 @@ async fn push(
         if body.is_empty() {
             return Err(GatewayError::BadRequest("empty segment".into()));
         }
-        // Admission first, so a refused push costs no ffprobe run.
-        let stream = gw.stream_for_push(&manifest, ladder)?;
+        // Authentication and admission first, so a refused push costs no ffprobe run.
+        let (published, setup) = if gw.starts_stream(&manifest) {
+            stream_setup(&gw, &headers, &manifest, &file, header_config).await?
+        } else {
+            (gw.resolve(&manifest), StreamSetup::default())
+        };
+        let stream = gw.stream_for_push(&published, setup)?;
         let input = match probe_input(&gw, &body).await {
             Ok(input) => input,
             Err(err) => {
@@ -472,16 +513,20 @@ mod tests {
                 .is_none()
         );
         // go-livepeer's own test values: a manifest ID alone changes no ladder.
-        assert!(
+        let only_ids =
             transcode_configuration(&with(r#"{"manifestID": "id-123", "sessionID": "id-456"}"#))
                 .expect("parsed")
-                .is_none()
-        );
+                .expect("a configuration");
+        assert_eq!(only_ids.manifest_id, "id-123");
+        assert!(only_ids.ladder().expect("no profiles").is_none());
         let ladder = transcode_configuration(&with(concat!(
             r#"{"presets":["P144p30fps16x9","NoSuchPreset"],"#,
             r#""profiles":[{"name":"tiny","width":320,"height":180,"bitrate":250000,"fps":15}]}"#
         )))
         .expect("parsed")
+        .expect("a configuration")
+        .ladder()
+        .expect("valid profiles")
         .expect("a ladder");
         let names: Vec<&str> = ladder.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["P144p30fps16x9", "tiny"]);

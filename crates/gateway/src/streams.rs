@@ -17,13 +17,16 @@ use livepeer_primitives::profile::VideoProfile;
 use livepeer_primitives::{Capabilities, ManifestId};
 use tracing::{debug, error, info, warn};
 
+use crate::auth::{AuthWebhook, StreamAuth};
 use crate::client::OrchestratorClient;
-use crate::discovery::discover_with;
+use crate::discovery::{OrchestratorWebhook, discover_with};
 use crate::dispatch::{
-    BroadcastSession, SourceSegment, TranscodedRendition, job_capabilities, submit,
+    BroadcastSession, SCORE_UNTRUSTED, SourceSegment, SubmitOptions, TranscodedRendition,
+    job_capabilities, submit,
 };
 use crate::hls::{self, Entry, Variant};
 use crate::payment::Payments;
+use crate::verify::{Chosen, LocalVerifier, Verdict, choose_results, should_skip_verification};
 use crate::{GatewayConfig, GatewayError};
 
 /// Rendition bytes kept per stream: 64 MiB, about 6 minutes of the default two-rung ladder
@@ -61,9 +64,29 @@ pub(crate) struct Gateway {
     payments: Option<Payments>,
     /// Segments each orchestrator (by service URI) transcoded.
     transcoded_by: Mutex<HashMap<Uri, u64>>,
-    /// ffprobe, for the source's codecs (go-livepeer probes every push with lpms); `None`
-    /// when ffmpeg is not installed, and then pushes go out unprobed.
+    /// ffprobe, for the source's codecs (go-livepeer probes every push with lpms) and the
+    /// `-localVerify` pixel recount; `None` when ffmpeg is not installed, and then pushes go
+    /// out unprobed and renditions are not recounted.
     pub(crate) ffmpeg: Option<livepeer_media::Ffmpeg>,
+    /// `-authWebhookUrl`.
+    pub(crate) auth_webhook: Option<AuthWebhook>,
+    /// `-orchWebhookUrl`.
+    orch_webhook: Option<OrchestratorWebhook>,
+    /// Push manifest → the manifest the auth webhook named (go-livepeer `internalManifests`).
+    aliases: Mutex<HashMap<ManifestId, ManifestId>>,
+    /// Orchestrators in the last discovery source, for the suspension penalty.
+    pool_size: std::sync::atomic::AtomicUsize,
+    /// Results that failed local verification so far.
+    local_verification_failures: AtomicU64,
+}
+
+/// How a stream a push starts is set up.
+#[derive(Debug, Default)]
+pub(crate) struct StreamSetup {
+    /// The ladder (`None`: `-transcodingOptions`).
+    pub(crate) profiles: Option<Vec<VideoProfile>>,
+    /// The auth webhook's (or header's) configuration.
+    pub(crate) auth: Option<StreamAuth>,
 }
 
 /// One pushed stream.
@@ -71,6 +94,17 @@ pub(crate) struct Gateway {
 pub(crate) struct Stream {
     pub(crate) manifest: ManifestId,
     pub(crate) profiles: Vec<VideoProfile>,
+    /// Verify one segment in this many with several orchestrators (auth webhook
+    /// `verificationFreq`); 0 for never.
+    pub(crate) verification_freq: u64,
+    /// The configuration the auth webhook gave the stream (its object stores plug in here).
+    #[allow(
+        dead_code,
+        reason = "read by the per-stream object store wiring (another branch)"
+    )]
+    pub(crate) auth: Option<StreamAuth>,
+    /// The untrusted session (by address) that last matched the trusted one.
+    verified: Mutex<Option<Uri>>,
     /// Orchestrator sessions, preferred first.
     sessions: tokio::sync::Mutex<Vec<BroadcastSession>>,
     media: Mutex<StreamMedia>,
@@ -112,12 +146,27 @@ fn rendition_bytes(renditions: &HashMap<String, Bytes>) -> u64 {
 }
 
 impl Gateway {
-    pub(crate) fn new(config: GatewayConfig) -> Self {
+    /// Errors: [`GatewayError::InvalidWebhookUrl`] for a bad `-authWebhookUrl` or
+    /// `-orchWebhookUrl`.
+    pub(crate) fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
         let config_payments = config.payments.clone().map(Payments::new);
         let budget_mib = u32::try_from(config.max_inflight_push_bytes >> 20)
             .unwrap_or(u32::MAX)
             .max(1);
-        Self {
+        let auth_webhook = config
+            .auth_webhook_url
+            .as_deref()
+            .map(AuthWebhook::new)
+            .transpose()?;
+        let orch_webhook = config
+            .orch_webhook_url
+            .as_deref()
+            .map(|url| {
+                OrchestratorWebhook::new(url)
+                    .map(|w| w.with_refresh_interval(config.orch_webhook_refresh))
+            })
+            .transpose()?;
+        Ok(Self {
             config,
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),
@@ -132,7 +181,44 @@ impl Gateway {
             ffmpeg: livepeer_media::Ffmpeg::locate()
                 .inspect_err(|err| warn!(%err, "pushed segments will not be probed"))
                 .ok(),
+            auth_webhook,
+            orch_webhook,
+            aliases: Mutex::new(HashMap::new()),
+            pool_size: Default::default(),
+            local_verification_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// The manifest a push to `manifest` goes to: the auth webhook's for it, else itself.
+    pub(crate) fn resolve(&self, manifest: &ManifestId) -> ManifestId {
+        lock(&self.aliases)
+            .get(manifest)
+            .cloned()
+            .unwrap_or_else(|| manifest.clone())
+    }
+
+    /// Whether a push to `manifest` starts a stream (none live under it), so the auth
+    /// webhook is asked (go-livepeer authenticates when no connection exists).
+    pub(crate) fn starts_stream(&self, manifest: &ManifestId) -> bool {
+        let resolved = self.resolve(manifest);
+        lock(&self.streams)
+            .get(&resolved)
+            .is_none_or(|s| lock(&s.media).ended)
+    }
+
+    /// Publishes pushes to `external` under `internal` (the auth webhook's manifest).
+    pub(crate) fn alias(&self, external: &ManifestId, internal: &ManifestId) {
+        let mut aliases = lock(&self.aliases);
+        if external == internal {
+            aliases.remove(external);
+        } else {
+            aliases.insert(external.clone(), internal.clone());
         }
+    }
+
+    /// Results that failed `-localVerify` so far.
+    pub(crate) fn local_verification_failures(&self) -> u64 {
+        self.local_verification_failures.load(Ordering::Acquire)
     }
 
     /// Takes room for a push body of `bytes` in the gateway's in-flight budget, waiting up
@@ -166,7 +252,7 @@ impl Gateway {
     pub(crate) fn stream_for_push(
         &self,
         manifest: &ManifestId,
-        profiles: Option<Vec<VideoProfile>>,
+        setup: StreamSetup,
     ) -> Result<PushInFlight, GatewayError> {
         let mut streams = lock(&self.streams);
         let max = self.config.max_sessions;
@@ -182,9 +268,16 @@ impl Gateway {
             .entry(manifest.clone())
             .or_insert_with(|| {
                 info!(manifest_id = %manifest, "stream started");
+                let verification_freq = setup.auth.as_ref().map_or(0, |a| a.verification_freq);
+                if verification_freq > 0 && self.config.comparator.is_none() {
+                    warn!(manifest_id = %manifest, "verificationFreq ignored: this build has no rendition comparator");
+                }
                 Arc::new(Stream {
                     manifest: manifest.clone(),
-                    profiles: profiles.unwrap_or_else(|| self.config.profiles.clone()),
+                    profiles: setup.profiles.unwrap_or_else(|| self.config.profiles.clone()),
+                    verification_freq,
+                    auth: setup.auth,
+                    verified: Mutex::new(None),
                     sessions: tokio::sync::Mutex::new(Vec::new()),
                     media: Mutex::new(StreamMedia::default()),
                 })
@@ -237,7 +330,7 @@ impl Gateway {
 
     /// An existing stream.
     pub(crate) fn stream(&self, manifest: &str) -> Option<Arc<Stream>> {
-        let id = ManifestId::new(manifest).ok()?;
+        let id = self.resolve(&ManifestId::new(manifest).ok()?);
         lock(&self.streams).get(&id).cloned()
     }
 
@@ -245,6 +338,11 @@ impl Gateway {
     /// `server/broadcast.go:processSegment`). After a retryable failure the orchestrator is
     /// suspended and swapped out, unless the failure is a refusal of the request itself
     /// ([`GatewayError::is_request_fault`]): then its session is only moved to the back.
+    ///
+    /// A verified stream (`verificationFreq` > 0) sends each attempt to one trusted and two
+    /// untrusted sessions at once, each paid, and publishes the result
+    /// [`choose_results`] picks; with `-localVerify` the published renditions' pixels are
+    /// recounted first ([`LocalVerifier`]).
     ///
     /// Errors: the first non-retryable error; [`GatewayError::MaxAttempts`] (422) once every
     /// attempt failed; [`GatewayError::NoSessions`] (503) when no session is left to try.
@@ -259,68 +357,106 @@ impl Gateway {
         for id in segment.input.ids() {
             job.bitstring.insert_id(id);
         }
+        let verifying = stream.verification_freq > 0 && self.config.comparator.is_some();
+        if verifying {
+            // go-livepeer `JobCapabilities`: verified streams need MPEG-7 signatures.
+            job.bitstring
+                .insert(livepeer_primitives::Capability::Mpeg7VideoSignature);
+        }
         job.min_version = self.config.orch_min_livepeer_version.clone();
+        let options = SubmitOptions {
+            max_rendition_bytes: self.config.max_segment_bytes,
+            check_signature: self.config.local_verify(),
+            calc_perceptual_hash: verifying,
+        };
+        let recount = self.ffmpeg.as_ref().filter(|_| self.config.local_verify());
+        let mut verifier = LocalVerifier::default();
         let attempts = self.config.max_attempts.max(1);
         let mut last_error = None;
         for attempt in 1..=attempts {
-            let Some(session) = self.select_session(stream, &job).await else {
+            let sessions = self.select_sessions(stream, &job, verifying).await;
+            if sessions.is_empty() {
                 if let Some(err) = &last_error {
                     warn!(manifest_id = %stream.manifest, seq = segment.seq, attempt, %err, "no session left to retry on");
                 }
                 return Err(GatewayError::NoSessions);
-            };
+            }
             let started = Instant::now();
-            let submitted = submit(
-                &self.client,
-                &session,
-                &segment,
-                &stream.profiles,
-                &job,
-                self.config.max_segment_bytes,
-                self.payments.as_ref(),
-            )
+            let submitted = futures::future::join_all(sessions.iter().map(|session| {
+                submit(
+                    &self.client,
+                    session,
+                    &segment,
+                    &stream.profiles,
+                    &job,
+                    options,
+                    self.payments.as_ref(),
+                )
+            }))
             .await;
-            match submitted {
-                Ok((renditions, info)) => {
-                    debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
-                    self.store(stream, &segment, &renditions);
-                    *lock(&self.transcoded_by)
-                        .entry(session.transcoder.clone())
-                        .or_default() += 1;
-                    if let Some(info) = info {
-                        self.update_terms(stream, &session, &info).await;
+            let mut answered = Vec::new();
+            for (session, result) in sessions.into_iter().zip(submitted) {
+                match result {
+                    Ok((renditions, info)) => {
+                        if let Some(info) = info {
+                            self.update_terms(stream, &session, &info).await;
+                        }
+                        answered.push((session, renditions));
                     }
-                    return Ok(renditions);
-                }
-                Err(err @ GatewayError::SenderUnusable(_)) => {
-                    // Unpaid work is never sent: the stream ends here.
-                    error!(manifest_id = %stream.manifest, seq = segment.seq, %err, "ending the stream");
-                    lock(&stream.media).ended = true;
-                    lock(&stream.media)
-                        .ended_at
-                        .get_or_insert_with(Instant::now);
-                    return Err(err);
-                }
-                Err(GatewayError::ParamsExpired(reason)) => {
-                    debug!(orch = %session.addr, %reason, "refreshing the session");
-                    self.refresh(stream, &session, &job).await;
-                    last_error = Some(GatewayError::ParamsExpired(reason));
-                }
-                Err(err) if !err.is_retryable() => {
-                    warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, %err, "segment failed for good");
-                    return Err(err);
-                }
-                Err(err) if err.is_request_fault() => {
-                    warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, %err, "orchestrator refused the request; trying the next");
-                    self.demote(stream, &session).await;
-                    last_error = Some(err);
-                }
-                Err(err) => {
-                    warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, %err, "segment failed; swapping orchestrator");
-                    self.suspend_and_remove(stream, &session).await;
-                    last_error = Some(err);
+                    Err(err) => match self.after_failure(stream, &session, &job, err).await {
+                        Ok(retry) => last_error = Some(retry),
+                        Err(stop) => {
+                            warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, err = %stop, "segment failed for good");
+                            return Err(stop);
+                        }
+                    },
                 }
             }
+            let (session, renditions) = if answered.len() > 1 {
+                match self.choose(stream, answered).await {
+                    Ok(chosen) => chosen,
+                    Err(err) => {
+                        warn!(manifest_id = %stream.manifest, seq = segment.seq, attempt, %err, "verification failed");
+                        last_error = Some(err);
+                        continue;
+                    }
+                }
+            } else if let Some(only) = answered.pop() {
+                only
+            } else {
+                continue;
+            };
+            let renditions = match recount {
+                Some(ffmpeg) => {
+                    let counted =
+                        futures::future::join_all(renditions.iter().map(|r| {
+                            crate::verify::count_pixels(ffmpeg, &r.data, r.profile.format)
+                        }))
+                        .await;
+                    let failed_before = verifier.failures();
+                    let verdict = verifier.judge(renditions, &counted);
+                    if verifier.failures() > failed_before {
+                        self.local_verification_failures
+                            .fetch_add(1, Ordering::AcqRel);
+                    }
+                    match verdict {
+                        Verdict::Accept(renditions) => renditions,
+                        Verdict::Retry(err) => {
+                            warn!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, %err, "renditions failed local verification; dropping the session");
+                            self.remove_session(stream, &session).await;
+                            last_error = Some(err);
+                            continue;
+                        }
+                    }
+                }
+                None => renditions,
+            };
+            debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
+            self.store(stream, &segment, &renditions);
+            *lock(&self.transcoded_by)
+                .entry(session.transcoder.clone())
+                .or_default() += 1;
+            return Ok(renditions);
         }
         Err(match last_error {
             Some(last) => GatewayError::MaxAttempts {
@@ -331,36 +467,184 @@ impl Gateway {
         })
     }
 
-    /// The session for the next segment: the preferred one, refreshed when its auth token is
-    /// near expiry; a discovery round when the stream has none.
-    async fn select_session(
+    /// Handles a failed submission to `session`: `Ok` with the error when another attempt
+    /// may follow (the session refreshed, demoted or suspended), `Err` when the segment (or,
+    /// for [`GatewayError::SenderUnusable`], the stream) stops here.
+    async fn after_failure(
+        &self,
+        stream: &Stream,
+        session: &BroadcastSession,
+        job: &Capabilities,
+        err: GatewayError,
+    ) -> Result<GatewayError, GatewayError> {
+        match err {
+            err @ GatewayError::SenderUnusable(_) => {
+                // Unpaid work is never sent: the stream ends here.
+                error!(manifest_id = %stream.manifest, %err, "ending the stream");
+                let mut media = lock(&stream.media);
+                media.ended = true;
+                media.ended_at.get_or_insert_with(Instant::now);
+                Err(err)
+            }
+            GatewayError::ParamsExpired(reason) => {
+                debug!(orch = %session.addr, %reason, "refreshing the session");
+                self.refresh(stream, session, job).await;
+                Ok(GatewayError::ParamsExpired(reason))
+            }
+            err if !err.is_retryable() => Err(err),
+            err if err.is_request_fault() => {
+                warn!(manifest_id = %stream.manifest, orch = %session.addr, %err, "orchestrator refused the request; trying the next");
+                self.demote(stream, session).await;
+                Ok(err)
+            }
+            err => {
+                warn!(manifest_id = %stream.manifest, orch = %session.addr, %err, "segment failed; swapping orchestrator");
+                self.suspend_and_remove(stream, session).await;
+                Ok(err)
+            }
+        }
+    }
+
+    /// Chooses among the answers of a verified segment (go-livepeer `collectResults` then
+    /// `chooseResults`): suspends the untrusted sessions that disagree with the trusted one
+    /// and remembers the one that agrees as the stream's verified session.
+    async fn choose(
+        &self,
+        stream: &Stream,
+        answered: Vec<(BroadcastSession, Vec<TranscodedRendition>)>,
+    ) -> Result<(BroadcastSession, Vec<TranscodedRendition>), GatewayError> {
+        let Some(comparator) = self.config.comparator.as_deref() else {
+            return answered.into_iter().next().ok_or(GatewayError::NoSessions);
+        };
+        let verified = lock(&stream.verified).clone();
+        let (mut trusted, mut untrusted): (Vec<_>, Vec<_>) =
+            answered.into_iter().partition(|(s, _)| s.is_trusted());
+        // The verified session's result comes first.
+        untrusted.sort_by_key(|(s, _)| Some(&s.addr) != verified.as_ref());
+        let trusted = trusted.pop();
+        let renditions = stream.profiles.len().max(1);
+        let index = rand::Rng::random_range(&mut rand::rng(), 0..renditions);
+        let untrusted_results: Vec<&[TranscodedRendition]> =
+            untrusted.iter().map(|(_, r)| r.as_slice()).collect();
+        let decision = choose_results(
+            comparator,
+            trusted.as_ref().map(|(_, r)| r.as_slice()),
+            &untrusted_results,
+            index,
+        )
+        .await?;
+        for &i in &decision.failed {
+            let failed = &untrusted[i].0;
+            warn!(manifest_id = %stream.manifest, orch = %failed.addr, "renditions differ from the trusted orchestrator's; suspending");
+            self.suspend_and_remove(stream, failed).await;
+        }
+        if let Some(i) = decision.verified {
+            *lock(&stream.verified) = Some(untrusted[i].0.addr.clone());
+        }
+        match decision.chosen {
+            Chosen::Untrusted(i) => Ok(untrusted.swap_remove(i)),
+            Chosen::Trusted => trusted.ok_or(GatewayError::NoSessions),
+        }
+    }
+
+    /// The sessions for the next attempt (go-livepeer `selectSessions`): without
+    /// verification one session, untrusted first, then trusted; with verification one
+    /// trusted and two untrusted, or the stream's verified session alone with probability
+    /// 1 − 1/freq while it is among them.
+    async fn select_sessions(
         &self,
         stream: &Stream,
         job: &Capabilities,
-    ) -> Option<BroadcastSession> {
+        verifying: bool,
+    ) -> Vec<BroadcastSession> {
         let mut sessions = stream.sessions.lock().await;
-        if sessions.is_empty() {
-            *sessions = self.discover_sessions(job).await;
+        let usable = |s: &BroadcastSession| s.is_trusted() || s.is_untrusted();
+        let needs_discovery = !sessions.iter().any(usable)
+            || (verifying
+                && (!sessions.iter().any(BroadcastSession::is_trusted)
+                    || !sessions.iter().any(BroadcastSession::is_untrusted)));
+        if needs_discovery {
+            let found = self.discover_sessions(job).await;
+            for session in found {
+                if sessions.iter().any(|s| s.addr == session.addr) {
+                    self.forget_terms(&session);
+                } else {
+                    sessions.push(session);
+                }
+            }
         }
-        while let Some(first) = sessions.first().cloned() {
-            let expired = match (&self.payments, &first.terms) {
+        if !verifying {
+            let mut picked = self
+                .pick(&mut sessions, job, BroadcastSession::is_untrusted, 1)
+                .await;
+            if picked.is_empty() {
+                picked = self
+                    .pick(&mut sessions, job, BroadcastSession::is_trusted, 1)
+                    .await;
+            }
+            return picked;
+        }
+        let mut picked = self
+            .pick(&mut sessions, job, BroadcastSession::is_trusted, 1)
+            .await;
+        picked.extend(
+            self.pick(&mut sessions, job, BroadcastSession::is_untrusted, 2)
+                .await,
+        );
+        let mut verified = lock(&stream.verified);
+        let selected = verified
+            .as_ref()
+            .is_some_and(|v| picked.iter().any(|s| &s.addr == v));
+        let draw = rand::Rng::random_range(&mut rand::rng(), 0..stream.verification_freq.max(1));
+        if should_skip_verification(selected, draw) {
+            picked.retain(|s| Some(&s.addr) == verified.as_ref());
+        } else if !selected {
+            *verified = None;
+        }
+        picked
+    }
+
+    /// Up to `n` of `sessions` that match `wanted`, in order, each refreshed when its auth
+    /// token is near expiry or its ticket parameters expired; one whose refresh fails is
+    /// dropped.
+    async fn pick(
+        &self,
+        sessions: &mut Vec<BroadcastSession>,
+        job: &Capabilities,
+        wanted: fn(&BroadcastSession) -> bool,
+        n: usize,
+    ) -> Vec<BroadcastSession> {
+        let mut picked = Vec::new();
+        let mut i = 0;
+        while i < sessions.len() && picked.len() < n {
+            if !wanted(&sessions[i]) {
+                i += 1;
+                continue;
+            }
+            let session = sessions[i].clone();
+            let expired = match (&self.payments, &session.terms) {
                 (Some(payments), Some(terms)) => payments.params_expired(terms),
                 _ => false,
             };
-            if !expired && !first.needs_refresh(SystemTime::now()) {
-                return Some(first);
+            if !expired && !session.needs_refresh(SystemTime::now()) {
+                picked.push(session);
+                i += 1;
+                continue;
             }
-            match self.fresh_session(&first, job).await {
+            match self.fresh_session(&session, job).await {
                 Ok(fresh) => {
-                    sessions[0] = fresh.clone();
-                    return Some(fresh);
+                    sessions[i] = fresh.clone();
+                    picked.push(fresh);
+                    i += 1;
                 }
-                Err(err) => warn!(%err, "session refresh failed"),
+                Err(err) => {
+                    warn!(%err, "session refresh failed");
+                    let gone = sessions.remove(i);
+                    self.forget_terms(&gone);
+                }
             }
-            let gone = sessions.remove(0);
-            self.forget_terms(&gone);
         }
-        None
+        picked
     }
 
     /// A `GetOrchestrator` request for `job`, signed on chain.
@@ -386,12 +670,14 @@ impl Gateway {
             .client
             .get_orchestrator(&session.addr, self.orchestrator_request(job))
             .await?;
-        self.session_from_info(
+        let mut fresh = self.session_from_info(
             session.addr.clone(),
             info,
             session.latency,
             session.terms.as_ref(),
-        )
+        )?;
+        fresh.score = session.score;
+        Ok(fresh)
     }
 
     /// A session from an answer; on chain with its payment terms.
@@ -462,57 +748,120 @@ impl Gateway {
         }
     }
 
+    /// Sessions from the discovery source go-livepeer would use (`cmd/livepeer/starter`):
+    /// `-orchWebhookUrl` first, then `-orchAddr`, then on chain the pool. Webhook entries
+    /// keep their score, `-orchAddr` ones are trusted, pool members untrusted; a webhook entry
+    /// scored neither 0 nor at least 1 is in no pool, so it is never used (as in go).
     async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
-        if self.config.orch_addrs.is_empty()
+        let listed: Vec<(Uri, f32)> = if let Some(webhook) = &self.orch_webhook {
+            match webhook.orchestrators().await {
+                Ok(list) => list
+                    .into_iter()
+                    .filter(|o| {
+                        o.score >= crate::dispatch::SCORE_TRUSTED || o.score == SCORE_UNTRUSTED
+                    })
+                    .map(|o| (o.addr, o.score))
+                    .collect(),
+                Err(err) => {
+                    warn!(%err, "no orchestrators from the webhook");
+                    Vec::new()
+                }
+            }
+        } else if self.config.orch_addrs.is_empty()
             && let Some(payments) = &self.payments
             && let Some(pool) = payments.config().pool.clone()
         {
             return self.discover_on_chain(payments, pool.as_ref(), job).await;
-        }
-        let round = self.discovery_round.fetch_add(1, Ordering::AcqRel) + 1;
-        let (active, suspended): (Vec<Uri>, Vec<Uri>) = {
-            let mut table = lock(&self.suspended);
-            table.retain(|_, until| *until >= round);
+        } else {
             self.config
                 .orch_addrs
                 .iter()
-                .cloned()
-                .partition(|addr| !table.contains_key(addr))
+                .map(|addr| (addr.clone(), crate::dispatch::SCORE_TRUSTED))
+                .collect()
         };
+        self.pool_size.store(listed.len(), Ordering::Release);
+        let scores: HashMap<Uri, f32> = listed.iter().cloned().collect();
+        let (trusted, untrusted): (Vec<Uri>, Vec<Uri>) = (
+            listed
+                .iter()
+                .filter(|(_, score)| *score >= crate::dispatch::SCORE_TRUSTED)
+                .map(|(a, _)| a.clone())
+                .collect(),
+            listed
+                .iter()
+                .filter(|(_, score)| *score < crate::dispatch::SCORE_TRUSTED)
+                .map(|(a, _)| a.clone())
+                .collect(),
+        );
+        let round = self.discovery_round.fetch_add(1, Ordering::AcqRel) + 1;
         let request = self.orchestrator_request(job);
-        let mut found = discover_with(
-            &self.client,
-            &active,
-            &request,
-            job,
-            SESSIONS_PER_STREAM,
-            self.config.discovery_timeout,
-        )
-        .await;
-        if found.is_empty() && !suspended.is_empty() {
-            // Suspended orchestrators are used only when nothing else answers.
-            found = discover_with(
-                &self.client,
-                &suspended,
-                &request,
-                job,
-                SESSIONS_PER_STREAM,
-                self.config.discovery_timeout,
-            )
-            .await;
-        }
+        // go-livepeer `NewSessionManager`: up to 8 trusted sessions, every untrusted one.
+        let untrusted_wanted = untrusted.len();
+        let (mut found, more) = tokio::join!(
+            self.discover_unsuspended(&trusted, &request, job, SESSIONS_PER_STREAM, round),
+            self.discover_unsuspended(&untrusted, &request, job, untrusted_wanted, round),
+        );
+        found.extend(more);
         found
             .into_iter()
-            .filter_map(
-                |c| match self.session_from_info(c.addr, c.info, c.latency, None) {
-                    Ok(session) => Some(session),
+            .filter_map(|c| {
+                let score = scores.get(&c.addr).copied().unwrap_or(SCORE_UNTRUSTED);
+                match self.session_from_info(c.addr, c.info, c.latency, None) {
+                    Ok(mut session) => {
+                        session.score = score;
+                        Some(session)
+                    }
                     Err(err) => {
                         warn!(%err, "unusable orchestrator");
                         None
                     }
-                },
-            )
+                }
+            })
             .collect()
+    }
+
+    /// Probes `addrs` minus the suspended ones (go-livepeer `server/suspensions.go`); the
+    /// suspended ones only when none of the others answers.
+    async fn discover_unsuspended(
+        &self,
+        addrs: &[Uri],
+        request: &livepeer_proto::net::OrchestratorRequest,
+        job: &Capabilities,
+        want: usize,
+        round: u64,
+    ) -> Vec<crate::discovery::Candidate> {
+        if addrs.is_empty() {
+            return Vec::new();
+        }
+        let (active, suspended): (Vec<Uri>, Vec<Uri>) = {
+            let mut table = lock(&self.suspended);
+            table.retain(|_, until| *until >= round);
+            addrs
+                .iter()
+                .cloned()
+                .partition(|addr| !table.contains_key(addr))
+        };
+        let found = discover_with(
+            &self.client,
+            &active,
+            request,
+            job,
+            want,
+            self.config.discovery_timeout,
+        )
+        .await;
+        if !found.is_empty() || suspended.is_empty() {
+            return found;
+        }
+        discover_with(
+            &self.client,
+            &suspended,
+            request,
+            job,
+            want,
+            self.config.discovery_timeout,
+        )
+        .await
     }
 
     /// Sessions from the on-chain pool (go-livepeer `discovery/db_discovery.go` and
@@ -615,7 +964,11 @@ impl Gateway {
             .into_iter()
             .filter_map(
                 |c| match self.session_from_info(c.uri, c.info, c.latency, None) {
-                    Ok(session) => Some(session),
+                    Ok(mut session) => {
+                        // go-livepeer: on-chain pool members are untrusted.
+                        session.score = SCORE_UNTRUSTED;
+                        Some(session)
+                    }
                     Err(err) => {
                         warn!(%err, "unusable orchestrator");
                         None
@@ -629,15 +982,27 @@ impl Gateway {
         let round = self.discovery_round.load(Ordering::Acquire);
         // go-livepeer's penalty: ceil(pool size / sessions per stream) discovery rounds.
         let penalty = self
-            .config
-            .orch_addrs
-            .len()
+            .pool_size
+            .load(Ordering::Acquire)
+            .max(self.config.orch_addrs.len())
             .div_ceil(SESSIONS_PER_STREAM)
             .max(1) as u64;
         lock(&self.suspended).insert(session.addr.clone(), round + penalty);
         *lock(&self.suspensions)
             .entry(session.addr.clone())
             .or_default() += 1;
+        stream.sessions.lock().await.retain(|s| {
+            let keep = s.addr != session.addr;
+            if !keep {
+                self.forget_terms(s);
+            }
+            keep
+        });
+    }
+
+    /// Drops `session` from the stream without suspending it (go-livepeer `removeSession`,
+    /// after failed local verification): a later discovery may bring it back.
+    async fn remove_session(&self, stream: &Stream, session: &BroadcastSession) {
         stream.sessions.lock().await.retain(|s| {
             let keep = s.addr != session.addr;
             if !keep {
@@ -727,6 +1092,7 @@ impl Gateway {
         let Some(stream) = self.stream(manifest) else {
             return false;
         };
+        lock(&self.aliases).retain(|_, internal| *internal != stream.manifest);
         let already_ended = {
             let mut media = lock(&stream.media);
             if !media.ended {

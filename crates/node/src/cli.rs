@@ -186,6 +186,19 @@ pub struct NodeArgs {
     /// Gateway: comma-separated orchestrator addresses (https and port 8935 implied).
     #[arg(long = "orchAddr", help_heading = "Network")]
     pub orch_addr: Option<String>,
+    /// Gateway: a URL answering GET with `[{"address": "<url>", "score": <n>}]`, asked
+    /// every minute; used instead of -orchAddr. Score 1 or more is trusted, 0 untrusted.
+    #[arg(long = "orchWebhookUrl", help_heading = "Network")]
+    pub orch_webhook_url: Option<String>,
+    /// Gateway: a URL POSTed `{"url": "<ingest URL>"}` when a push starts a stream; any
+    /// status but 200 refuses it (403). Its JSON answer may set the stream's manifestID,
+    /// presets, profiles and verificationFreq.
+    #[arg(long = "authWebhookUrl", help_heading = "Network")]
+    pub auth_webhook_url: Option<String>,
+    /// Gateway: check the renditions' signature (on chain) and recount their pixels
+    /// (default: on on chain, off off-chain).
+    #[arg(long = "localVerify", help_heading = "Network", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool_flag)]
+    pub local_verify: Option<bool>,
 
     /// On-chain: the orchestrator address, when not the account's own (a separate
     /// transcoder/redeemer account; not supported yet: must equal the account).
@@ -402,6 +415,8 @@ impl NodeArgs {
         forget(&mut self.service_addr);
         forget(&mut self.http_addr);
         forget(&mut self.orch_addr);
+        forget(&mut self.orch_webhook_url);
+        forget(&mut self.auth_webhook_url);
         forget(&mut self.eth_orch_addr);
         forget(&mut self.cli_addr);
         forget(&mut self.data_dir);
@@ -737,6 +752,46 @@ mod tests {
         assert_eq!(cli.node.log_format, LogFormat::Json);
         let off = parse(&["livepeer", "-gateway=false"]);
         assert!(!off.node.gateway);
+    }
+
+    /// -localVerify keeps go-livepeer's three states (unset: on exactly on chain), and the
+    /// webhook flags reach the gateway's configuration.
+    #[test]
+    fn verification_and_webhook_flags() {
+        let config = |args: &[&str]| {
+            let cli = parse(args);
+            crate::gateway_config(&cli.node).expect("a gateway configuration")
+        };
+        let unset = config(&["livepeer", "-gateway", "-orchAddr", "a:1"]);
+        assert_eq!(unset.local_verify, None);
+        assert!(!unset.local_verify(), "off off-chain when unset");
+        for (value, want) in [("-localVerify", true), ("-localVerify=false", false)] {
+            let set = config(&["livepeer", "-gateway", value]);
+            assert_eq!(set.local_verify, Some(want), "{value}");
+            assert_eq!(set.local_verify(), want, "{value}");
+        }
+        let hooked = config(&[
+            "livepeer",
+            "-gateway",
+            "-authWebhookUrl",
+            "http://127.0.0.1:1/auth",
+            "-orchWebhookUrl",
+            "https://orchs.example/list",
+        ]);
+        assert_eq!(
+            hooked.auth_webhook_url.as_deref(),
+            Some("http://127.0.0.1:1/auth")
+        );
+        assert_eq!(
+            hooked.orch_webhook_url.as_deref(),
+            Some("https://orchs.example/list")
+        );
+        let mut empty = parse(&["livepeer", "-gateway", "-authWebhookUrl="]);
+        empty.node.forget_empty();
+        assert_eq!(
+            empty.node.auth_webhook_url, None,
+            "empty is unset, as in go"
+        );
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         orch_min_livepeer_version: args.orch_min_livepeer_version.clone(),
         discovery_timeout: args.discovery_timeout,
         max_sessions: args.max_sessions,
+        auth_webhook_url: args.auth_webhook_url.clone(),
+        orch_webhook_url: args.orch_webhook_url.clone(),
+        local_verify: args.local_verify,
         ..Default::default()
     })
 }
@@ -430,9 +433,9 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         let mut config = gateway_config(&args)?;
         if let Some(chain) = &on_chain {
             config.payments = Some(chain::gateway_payments(&args, chain).await?);
-        } else if config.orch_addrs.is_empty() {
+        } else if config.orch_addrs.is_empty() && config.orch_webhook_url.is_none() {
             bail!(
-                "-gateway needs -orchAddr (a comma-separated list of orchestrators) in -network offchain"
+                "-gateway needs -orchAddr (a comma-separated list of orchestrators) or -orchWebhookUrl in -network offchain"
             );
         }
         let service = GatewayService::bind(config).await?;

@@ -11,6 +11,7 @@ mod paid;
 mod push;
 mod rogue;
 mod slicing;
+mod webhooks;
 
 pub(crate) use std::time::Duration;
 

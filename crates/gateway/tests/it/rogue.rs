@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) enum Behaviour {
     /// Honest but lazy: every rendition is the pushed segment itself (valid MPEG-TS).
     Echo,
+    /// As `Echo`, each rendition with a perceptual hash URL serving this text.
+    EchoHashed(&'static str),
     /// Refuses with this status and body text.
     Refuse(StatusCode, &'static str),
     /// 200, then a `TranscodeResult` body that never ends.
@@ -42,6 +44,7 @@ struct Shared {
     behaviour: Mutex<Behaviour>,
     segments: AtomicUsize,
     last_segment: Mutex<Bytes>,
+    last_seg_data: Mutex<Option<net::SegData>>,
 }
 
 /// A running rogue orchestrator.
@@ -66,6 +69,7 @@ impl Rogue {
             behaviour: Mutex::new(behaviour),
             segments: AtomicUsize::new(0),
             last_segment: Mutex::new(Bytes::new()),
+            last_seg_data: Mutex::new(None),
         });
         let grpc: Router =
             tonic::service::Routes::new(net::orchestrator_server::OrchestratorServer::new(Grpc {
@@ -76,6 +80,10 @@ impl Rogue {
             .route("/segment", post(segment))
             .route("/stream/{seq}/{rendition}", get(rendition))
             .route("/endless/{rendition}", get(|| async { endless() }))
+            .route(
+                "/hash/{text}",
+                get(|Path(text): Path<String>| async move { text }),
+            )
             .with_state(shared.clone())
             .merge(grpc);
         let cancel = CancellationToken::new();
@@ -101,6 +109,15 @@ impl Rogue {
     /// `/segment` requests received so far.
     pub(crate) fn segments_received(&self) -> usize {
         self.shared.segments.load(Ordering::Acquire)
+    }
+
+    /// The `SegData` of the last `/segment` request.
+    pub(crate) fn last_seg_data(&self) -> Option<net::SegData> {
+        self.shared
+            .last_seg_data
+            .lock()
+            .expect("not poisoned")
+            .clone()
     }
 
     /// Stops it (endless bodies still being read are cut off).
@@ -129,7 +146,12 @@ async fn segment(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         None => return (StatusCode::FORBIDDEN, "bad segment header").into_response(),
     };
     let renditions = convert::profiles_from_seg_data(&seg).map_or(0, |p| p.len());
+    *shared.last_seg_data.lock().expect("not poisoned") = Some(seg.clone());
     let behaviour = shared.behaviour.lock().expect("not poisoned").clone();
+    let hash_url = match &behaviour {
+        Behaviour::EchoHashed(text) => format!("{}hash/{text}", shared.uri),
+        _ => String::new(),
+    };
     let result = |base: &str| net::TranscodeResult {
         seq: seg.seq,
         result: Some(net::transcode_result::Result::Data(net::TranscodeData {
@@ -137,7 +159,7 @@ async fn segment(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
                 .map(|i| net::TranscodedSegmentData {
                     url: format!("{}{base}/{i}", shared.uri),
                     pixels: 1,
-                    perceptual_hash_url: String::new(),
+                    perceptual_hash_url: hash_url.clone(),
                 })
                 .collect(),
             sig: Vec::new(),
@@ -145,7 +167,7 @@ async fn segment(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         info: None,
     };
     match behaviour {
-        Behaviour::Echo => {
+        Behaviour::Echo | Behaviour::EchoHashed(_) => {
             *shared.last_segment.lock().expect("not poisoned") = body;
             result(&format!("stream/{}", seg.seq))
                 .encode_to_vec()

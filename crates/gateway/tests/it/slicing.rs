@@ -133,8 +133,9 @@ async fn pushes_are_read_as_go_livepeer_reads_them() {
     assert!(text.contains("#EXTINF:2.000"), "{text}");
     assert!(text.contains(&format!("{}/0.ts", ladder[0].name)), "{text}");
 
-    // Livepeer-Transcode-Configuration sets the ladder of the stream it starts.
-    let config = r#"{"manifestID":"ignored","presets":["P144p30fps16x9"]}"#;
+    // Livepeer-Transcode-Configuration sets the ladder of the stream it starts, and the
+    // manifest it is published under (go-livepeer: the header is an auth answer).
+    let config = r#"{"manifestID":"published","presets":["P144p30fps16x9"]}"#;
     let answer = push_with(
         &http,
         &gw,
@@ -147,9 +148,9 @@ async fn pushes_are_read_as_go_livepeer_reads_them() {
         livepeer_primitives::profile::VideoProfile::standard("P144p30fps16x9").expect("standard"),
     ];
     check_pushed(&answer, 0, &p144).await;
-    let master = get(&http, &gw, "/stream/configured.m3u8").await;
+    let master = get(&http, &gw, "/stream/published.m3u8").await;
     assert!(
-        master.text().contains("configured/P144p30fps16x9.m3u8"),
+        master.text().contains("published/P144p30fps16x9.m3u8"),
         "{}",
         master.text()
     );
