@@ -137,8 +137,9 @@ pub struct GatewayConfig {
     /// `None` is go-livepeer's default: on when paying on chain, off off-chain
     /// ([`GatewayConfig::local_verify`]).
     pub local_verify: Option<bool>,
-    /// Compares renditions for streams whose auth webhook asks for verification; without
-    /// one `verificationFreq` is ignored (with a warning).
+    /// Compares renditions for streams whose auth webhook asks for verification; `None` is
+    /// [`verify::MediaComparator`] (MPEG-7 signatures and ffprobe), or, when ffmpeg is not
+    /// installed, no verification (`verificationFreq` is then ignored with a warning).
     pub comparator: Option<Arc<dyn verify::RenditionComparator>>,
 }
 

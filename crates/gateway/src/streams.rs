@@ -148,7 +148,18 @@ fn rendition_bytes(renditions: &HashMap<String, Bytes>) -> u64 {
 impl Gateway {
     /// Errors: [`GatewayError::InvalidWebhookUrl`] for a bad `-authWebhookUrl` or
     /// `-orchWebhookUrl`.
-    pub(crate) fn new(config: GatewayConfig) -> Result<Self, GatewayError> {
+    pub(crate) fn new(mut config: GatewayConfig) -> Result<Self, GatewayError> {
+        let ffmpeg = livepeer_media::Ffmpeg::locate()
+            .inspect_err(|err| warn!(%err, "pushed segments will not be probed"))
+            .ok();
+        // Without a comparator of its own, the gateway verifies with crates/media's.
+        if config.comparator.is_none()
+            && let Some(ffmpeg) = &ffmpeg
+        {
+            config.comparator = Some(std::sync::Arc::new(crate::verify::MediaComparator::new(
+                ffmpeg.clone(),
+            )));
+        }
         let config_payments = config.payments.clone().map(Payments::new);
         let budget_mib = u32::try_from(config.max_inflight_push_bytes >> 20)
             .unwrap_or(u32::MAX)
@@ -178,9 +189,7 @@ impl Gateway {
             push_budget_mib: budget_mib,
             payments: config_payments,
             transcoded_by: Mutex::new(HashMap::new()),
-            ffmpeg: livepeer_media::Ffmpeg::locate()
-                .inspect_err(|err| warn!(%err, "pushed segments will not be probed"))
-                .ok(),
+            ffmpeg,
             auth_webhook,
             orch_webhook,
             aliases: Mutex::new(HashMap::new()),
@@ -428,11 +437,12 @@ impl Gateway {
             };
             let renditions = match recount {
                 Some(ffmpeg) => {
-                    let counted =
-                        futures::future::join_all(renditions.iter().map(|r| {
-                            crate::verify::count_pixels(ffmpeg, &r.data, r.profile.format)
-                        }))
-                        .await;
+                    let counted = futures::future::join_all(
+                        renditions
+                            .iter()
+                            .map(|r| crate::verify::count_pixels(ffmpeg, &r.data)),
+                    )
+                    .await;
                     let failed_before = verifier.failures();
                     let verdict = verifier.judge(renditions, &counted);
                     if verifier.failures() > failed_before {

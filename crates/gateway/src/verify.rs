@@ -19,13 +19,9 @@
 //!   best-scoring one (every local result scores 0).
 
 use std::fmt::Debug;
-use std::process::Stdio;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use livepeer_media::Ffmpeg;
-use livepeer_primitives::profile::Format;
-use tokio::io::AsyncReadExt;
 
 use crate::GatewayError;
 use crate::dispatch::TranscodedRendition;
@@ -33,11 +29,6 @@ use crate::dispatch::TranscodedRendition;
 /// How many pixel mismatches a segment may have before the verifier keeps a mismatching
 /// result anyway (go-livepeer `verification.Policy.Retries` as the starter sets it).
 pub const LOCAL_VERIFY_RETRIES: usize = 2;
-/// Time limit of one pixel recount (one ffprobe decode of one rendition).
-pub const PIXEL_COUNT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most ffprobe output read for a recount, bytes: one short `width,height` line per frame,
-/// so 1 MiB covers over 80 000 frames (45 minutes at 30 fps).
-const MAX_PIXEL_COUNT_OUTPUT_BYTES: u64 = 1 << 20;
 
 /// Compares the renditions two orchestrators made of the same segment.
 ///
@@ -186,87 +177,72 @@ pub fn should_skip_verification(verified_selected: bool, draw: u64) -> bool {
 }
 
 /// The decoded pixels of a rendition (the sum of width × height over its decoded video
-/// frames, what lpms's `Transcode3` reports as `Decoded.Pixels`), by one ffprobe decode
-/// through `ffmpeg`'s ffprobe. The bytes came from the network: they are read as the
-/// rendition's container only (`-f mpegts` or `-f mp4`) from one local file, with
-/// `-protocol_whitelist file`; the run is killed after [`PIXEL_COUNT_TIMEOUT`].
+/// frames, what lpms's `Transcode3` reports as `Decoded.Pixels`), by
+/// [`Ffmpeg::decoded_pixels`]: one bounded ffprobe decode of the bytes as MPEG-TS or MP4 only.
 ///
 /// Errors: [`GatewayError::PixelCount`] when ffprobe cannot run, fails, times out or finds
 /// no video frame.
-pub async fn count_pixels(
-    ffmpeg: &Ffmpeg,
-    data: &[u8],
-    format: Format,
-) -> Result<u64, GatewayError> {
-    let fail = |reason: String| GatewayError::PixelCount { reason };
-    let scratch = livepeer_media::ScratchDir::new_in(ffmpeg.scratch_root())
+pub async fn count_pixels(ffmpeg: &Ffmpeg, data: &[u8]) -> Result<u64, GatewayError> {
+    ffmpeg
+        .decoded_pixels(data)
         .await
-        .map_err(|e| fail(e.to_string()))?;
-    let input = scratch.path().join("rendition");
-    let counted = async {
-        tokio::fs::write(&input, data)
-            .await
-            .map_err(|e| fail(format!("cannot write the rendition: {e}")))?;
-        let demuxer = match format {
-            Format::MpegTs => "mpegts",
-            Format::Mp4 => "mp4",
-        };
-        let mut child = tokio::process::Command::new(ffmpeg.ffprobe_path())
-            .args(["-hide_banner", "-v", "error", "-protocol_whitelist", "file"])
-            .args(["-f", demuxer, "-select_streams", "v:0"])
-            .args(["-show_entries", "frame=width,height", "-of", "csv=p=0"])
-            .arg(format!("file:{}", input.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| fail(format!("cannot run ffprobe: {e}")))?;
-        let mut stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| fail("no ffprobe output".into()))?
-            .take(MAX_PIXEL_COUNT_OUTPUT_BYTES);
-        let run = async {
-            let mut text = String::new();
-            stdout
-                .read_to_string(&mut text)
-                .await
-                .map_err(|e| fail(format!("reading ffprobe: {e}")))?;
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| fail(format!("waiting for ffprobe: {e}")))?;
-            if !status.success() {
-                return Err(fail(format!("ffprobe failed: {status}")));
-            }
-            Ok(text)
-        };
-        let text = tokio::time::timeout(PIXEL_COUNT_TIMEOUT, run)
-            .await
-            .map_err(|_| fail(format!("timed out after {PIXEL_COUNT_TIMEOUT:?}")))??;
-        sum_frame_pixels(&text).ok_or_else(|| fail("no decodable video frame".into()))
-    }
-    .await;
-    scratch.remove().await;
-    counted
+        .map_err(|e| GatewayError::PixelCount {
+            reason: e.to_string(),
+        })
 }
 
-/// Sums `width,height` lines (ffprobe `-show_entries frame=width,height -of csv=p=0`);
-/// `None` when there is no frame or a line does not parse.
-fn sum_frame_pixels(text: &str) -> Option<u64> {
-    let mut total: u64 = 0;
-    let mut frames = 0;
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let (w, h) = line.split_once(',')?;
-        let (w, h): (u64, u64) = (
-            w.trim().parse().ok()?,
-            h.trim().trim_end_matches(',').parse().ok()?,
-        );
-        total = total.checked_add(w.checked_mul(h)?)?;
-        frames += 1;
+/// The real [`RenditionComparator`]: crates/media's MPEG-7 signature matcher (lpms
+/// `CompareSignatureByBuffer`, equal when the match is partial or whole), run off the async
+/// workers since it is CPU work (bounded by the matcher's own step cap), and its video
+/// comparison (lpms `CompareVideoByBuffer`) through ffprobe.
+#[derive(Debug, Clone)]
+pub struct MediaComparator {
+    ffmpeg: Ffmpeg,
+}
+
+impl MediaComparator {
+    /// A comparator probing with `ffmpeg`'s ffprobe.
+    pub fn new(ffmpeg: Ffmpeg) -> Self {
+        Self { ffmpeg }
     }
-    (frames > 0).then_some(total)
+}
+
+impl RenditionComparator for MediaComparator {
+    fn same_signature<'a>(
+        &'a self,
+        trusted: &'a [u8],
+        untrusted: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, GatewayError>> {
+        let (a, b) = (trusted.to_vec(), untrusted.to_vec());
+        Box::pin(async move {
+            let compared =
+                tokio::task::spawn_blocking(move || livepeer_media::compare_signatures(&a, &b))
+                    .await
+                    .map_err(|e| GatewayError::Verification {
+                        reason: format!("signature comparison stopped: {e}"),
+                    })?;
+            compared
+                .map(|m| m.is_match())
+                .map_err(|e| GatewayError::Verification {
+                    reason: format!("perceptual hash: {e}"),
+                })
+        })
+    }
+
+    fn same_video<'a>(
+        &'a self,
+        trusted: &'a [u8],
+        untrusted: &'a [u8],
+    ) -> BoxFuture<'a, Result<bool, GatewayError>> {
+        Box::pin(async move {
+            self.ffmpeg
+                .compare_videos(trusted, untrusted)
+                .await
+                .map_err(|e| GatewayError::Verification {
+                    reason: format!("video comparison: {e}"),
+                })
+        })
+    }
 }
 
 /// Local verification of one segment's results across its attempts (go-livepeer
@@ -582,18 +558,5 @@ mod tests {
                 Verdict::Retry(GatewayError::PixelCount { .. })
             ));
         }
-    }
-
-    #[test]
-    fn frame_lines_are_summed() {
-        assert_eq!(sum_frame_pixels("256,144\n256,144\n"), Some(2 * 256 * 144));
-        assert_eq!(sum_frame_pixels("256,144,\n"), Some(256 * 144));
-        assert_eq!(sum_frame_pixels(""), None);
-        assert_eq!(sum_frame_pixels("x,1\n"), None);
-        assert_eq!(
-            sum_frame_pixels(&format!("{},{}\n", u64::MAX, 2)),
-            None,
-            "overflow is not a count"
-        );
     }
 }

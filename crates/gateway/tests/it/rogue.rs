@@ -28,6 +28,9 @@ pub(crate) enum Behaviour {
     Echo,
     /// As `Echo`, each rendition with a perceptual hash URL serving this text.
     EchoHashed(&'static str),
+    /// As `Echo`, each rendition with a perceptual hash URL serving these bytes (a real
+    /// MPEG-7 signature, of whatever the test chose).
+    EchoWithHash(Bytes),
     /// Refuses with this status and body text.
     Refuse(StatusCode, &'static str),
     /// 200, then a `TranscodeResult` body that never ends.
@@ -83,6 +86,15 @@ impl Rogue {
             .route(
                 "/hash/{text}",
                 get(|Path(text): Path<String>| async move { text }),
+            )
+            .route(
+                "/hashbytes",
+                get(|State(shared): State<Arc<Shared>>| async move {
+                    match &*shared.behaviour.lock().expect("not poisoned") {
+                        Behaviour::EchoWithHash(bytes) => bytes.clone(),
+                        _ => Bytes::new(),
+                    }
+                }),
             )
             .with_state(shared.clone())
             .merge(grpc);
@@ -150,6 +162,7 @@ async fn segment(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let behaviour = shared.behaviour.lock().expect("not poisoned").clone();
     let hash_url = match &behaviour {
         Behaviour::EchoHashed(text) => format!("{}hash/{text}", shared.uri),
+        Behaviour::EchoWithHash(_) => format!("{}hashbytes", shared.uri),
         _ => String::new(),
     };
     let result = |base: &str| net::TranscodeResult {
@@ -167,7 +180,7 @@ async fn segment(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
         info: None,
     };
     match behaviour {
-        Behaviour::Echo | Behaviour::EchoHashed(_) => {
+        Behaviour::Echo | Behaviour::EchoHashed(_) | Behaviour::EchoWithHash(_) => {
             *shared.last_segment.lock().expect("not poisoned") = body;
             result(&format!("stream/{}", seg.seq))
                 .encode_to_vec()

@@ -421,3 +421,79 @@ async fn a_verified_stream_goes_to_one_trusted_and_two_untrusted_orchestrators()
         rogue.stop().await;
     }
 }
+
+/// The MPEG-7 signature ffmpeg's `signature` filter computes for `segment` (binary format).
+async fn signature_of(segment: &[u8]) -> Bytes {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("in.ts");
+    let output = dir.path().join("sig.bin");
+    tokio::fs::write(&input, segment).await.expect("write");
+    let status = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(&input)
+        .arg("-vf")
+        .arg(format!("signature=filename={}", output.display()))
+        .args(["-f", "null", "-"])
+        .status()
+        .await
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    tokio::fs::read(&output).await.expect("signature").into()
+}
+
+/// Verification end to end with the real comparator (crates/media's MPEG-7 matcher and
+/// ffprobe video comparison): a real trusted and a real untrusted orchestrator, each asked
+/// for perceptual hashes, agree, while an untrusted one that returns the source as its
+/// rendition (with the source's real signature) is caught and suspended.
+#[tokio::test]
+async fn real_orchestrators_verify_by_mpeg7_signatures_and_a_tamperer_is_suspended() {
+    let http = http();
+    let segment = &bikes().await[0];
+    let trusted = Orch::start(|_| {}).await;
+    let honest = Orch::start(|_| {}).await;
+    let tamperer = Rogue::start(Behaviour::EchoWithHash(signature_of(&segment.data).await)).await;
+    let list = serde_json::json!([
+        { "address": trusted.base, "score": 1.0 },
+        { "address": tamperer.uri.to_string(), "score": 0.0 },
+        { "address": honest.base, "score": 0.0 },
+    ]);
+    let orchs = Webhook::start(StatusCode::OK, &list.to_string()).await;
+    let auth = Webhook::start(
+        StatusCode::OK,
+        r#"{"manifestID":"checked","verificationFreq":1}"#,
+    )
+    .await;
+    // No comparator configured: the gateway uses crates/media's.
+    let gw = Gateway::start_with(Vec::new(), single(P144), |c| {
+        c.orch_webhook_url = Some(orchs.url.clone());
+        c.auth_webhook_url = Some(auth.url.clone());
+    })
+    .await;
+    let answer = push_to(&http, &gw, "checked", segment).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        tamperer.segments_received(),
+        1,
+        "the tamperer was asked too"
+    );
+    assert_eq!(gw.handle.times_suspended(&tamperer.uri), 1, "and caught");
+    let by = gw.handle.segments_by_orchestrator();
+    assert_eq!(by.get(&tamperer.uri), None, "{by:?}");
+    let published: u64 = by.values().sum();
+    assert_eq!(published, 1, "one result published: {by:?}");
+    // The published rendition is a real 144p one, not the source.
+    let parts = check_pushed(&answer, segment.seq, &single(P144)).await;
+    let info = ffmpeg()
+        .probe(livepeer_media::MediaInput::Bytes(&parts[0].data))
+        .await
+        .expect("the rendition probes");
+    assert_eq!(
+        info.width, 256,
+        "P144 is 256 wide (the clip is wider than 16:9)"
+    );
+    gw.stop().await;
+    tamperer.stop().await;
+    for orch in [trusted, honest] {
+        orch.stop().await;
+    }
+}
