@@ -15,7 +15,10 @@
 //! - HLS at `/stream/<manifest>.m3u8`, `/stream/<manifest>/<profile>.m3u8` and
 //!   `/stream/<manifest>/<profile>/<seq>.ts|.mp4` ([`hls`]); a stream idle for
 //!   [`PUSH_IDLE_TIMEOUT`], or ended with `DELETE /live/<manifest>`, plays as VOD; retained
-//!   renditions are bounded per stream and in total ([`DEFAULT_MAX_RETAINED_BYTES`]).
+//!   renditions are bounded per stream and in total ([`DEFAULT_MAX_RETAINED_BYTES`]);
+//! - with `-objectStore` each source segment is saved to the store and sent by URL, and
+//!   orchestrators write the renditions there; with `-recordStore` the stream is recorded with
+//!   go-livepeer's names ([`storage`]).
 //!
 //! Off-chain (no [`GatewayConfig::payments`]) no payment is attached and nothing is signed. On
 //! chain ([`payment`]) `GetOrchestrator` requests and segment credentials are signed with the
@@ -36,6 +39,7 @@ pub mod pool;
 pub mod price;
 mod routes;
 pub mod selection;
+pub mod storage;
 mod streams;
 
 use std::net::SocketAddr;
@@ -117,6 +121,15 @@ pub struct GatewayConfig {
     pub max_inflight_push_bytes: u64,
     /// On chain: how segments are paid for. `None` works off-chain, unpaid.
     pub payments: Option<payment::PaymentConfig>,
+    /// `-objectStore`: every stream's object store unless its own replaces it
+    /// ([`storage::StreamStorage`]); `None` keeps segments in memory.
+    pub object_store: Option<livepeer_objectstore::StoreUrl>,
+    /// `-recordStore`: where every stream is recorded unless its own replaces it; `None`
+    /// records nothing.
+    pub record_store: Option<livepeer_objectstore::StoreUrl>,
+    /// go-livepeer's node ID, the directory of this gateway's recordings under each manifest
+    /// ([`storage::node_id`]; the hostname by default).
+    pub node_id: String,
 }
 
 impl Default for GatewayConfig {
@@ -138,6 +151,9 @@ impl Default for GatewayConfig {
             server: livepeer_server::ServerConfig::named("gateway"),
             max_inflight_push_bytes: DEFAULT_MAX_INFLIGHT_PUSH_BYTES,
             payments: None,
+            object_store: None,
+            record_store: None,
+            node_id: storage::node_id(None),
         }
     }
 }

@@ -20,10 +20,11 @@ use tracing::{debug, error, info, warn};
 use crate::client::OrchestratorClient;
 use crate::discovery::discover_with;
 use crate::dispatch::{
-    BroadcastSession, SourceSegment, TranscodedRendition, job_capabilities, submit,
+    BroadcastSession, SegmentStorage, SourceSegment, TranscodedRendition, job_capabilities, submit,
 };
 use crate::hls::{self, Entry, Variant};
 use crate::payment::Payments;
+use crate::storage::{Recording, StreamStorage, Track, storage_capability};
 use crate::{GatewayConfig, GatewayError};
 
 /// Rendition bytes kept per stream: 64 MiB, about 6 minutes of the default two-rung ladder
@@ -71,6 +72,10 @@ pub(crate) struct Gateway {
 pub(crate) struct Stream {
     pub(crate) manifest: ManifestId,
     pub(crate) profiles: Vec<VideoProfile>,
+    /// The stream's object store and record store.
+    pub(crate) storage: StreamStorage,
+    /// With a record store: the recording.
+    recording: Option<Arc<Recording>>,
     /// Orchestrator sessions, preferred first.
     sessions: tokio::sync::Mutex<Vec<BroadcastSession>>,
     media: Mutex<StreamMedia>,
@@ -168,6 +173,19 @@ impl Gateway {
         manifest: &ManifestId,
         profiles: Option<Vec<VideoProfile>>,
     ) -> Result<PushInFlight, GatewayError> {
+        self.stream_for_push_with(manifest, profiles, None)
+    }
+
+    /// [`stream_for_push`](Self::stream_for_push) with the stores of a stream this push starts
+    /// (from an auth-webhook answer, [`StreamStorage::with_urls`]); `None` means the flags'
+    /// (`-objectStore`, `-recordStore`). As with the ladder, a stream keeps the stores it
+    /// started with.
+    pub(crate) fn stream_for_push_with(
+        &self,
+        manifest: &ManifestId,
+        profiles: Option<Vec<VideoProfile>>,
+        storage: Option<StreamStorage>,
+    ) -> Result<PushInFlight, GatewayError> {
         let mut streams = lock(&self.streams);
         let max = self.config.max_sessions;
         let is_new = streams.get(manifest).is_none_or(|s| lock(&s.media).ended);
@@ -182,9 +200,19 @@ impl Gateway {
             .entry(manifest.clone())
             .or_insert_with(|| {
                 info!(manifest_id = %manifest, "stream started");
+                let storage = storage.unwrap_or_else(|| StreamStorage::from_config(&self.config));
+                let recording = storage.record_store.clone().map(|store| {
+                    Arc::new(Recording::new(
+                        store,
+                        manifest.as_str(),
+                        &self.config.node_id,
+                    ))
+                });
                 Arc::new(Stream {
                     manifest: manifest.clone(),
                     profiles: profiles.unwrap_or_else(|| self.config.profiles.clone()),
+                    storage,
+                    recording,
                     sessions: tokio::sync::Mutex::new(Vec::new()),
                     media: Mutex::new(StreamMedia::default()),
                 })
@@ -251,13 +279,25 @@ impl Gateway {
     pub(crate) async fn process_segment(
         &self,
         stream: &Stream,
-        segment: SourceSegment,
+        mut segment: SourceSegment,
     ) -> Result<Vec<TranscodedRendition>, GatewayError> {
         // go-livepeer's HTTP push always passes segment parameters to `JobCapabilities`, so
         // its jobs always need SegmentSlicing (26), sliced or not.
         let mut job = job_capabilities(&stream.profiles, true);
         for id in segment.input.ids() {
             job.bitstring.insert_id(id);
+        }
+        if let Some(recording) = &stream.recording {
+            recording.record(
+                Track::source(),
+                segment.seq,
+                segment.duration,
+                segment.data.clone(),
+            );
+        }
+        if let Some(store) = &stream.storage.object_store {
+            segment.storage = Some(self.save_source(stream, &segment, store).await?);
+            job.bitstring.insert(storage_capability(store.kind()));
         }
         job.min_version = self.config.orch_min_livepeer_version.clone();
         let attempts = self.config.max_attempts.max(1);
@@ -284,6 +324,16 @@ impl Gateway {
                 Ok((renditions, info)) => {
                     debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
                     self.store(stream, &segment, &renditions);
+                    if let Some(recording) = &stream.recording {
+                        for r in &renditions {
+                            recording.record(
+                                Track::rendition(&r.profile),
+                                segment.seq,
+                                segment.duration,
+                                r.data.clone(),
+                            );
+                        }
+                    }
                     *lock(&self.transcoded_by)
                         .entry(session.transcoder.clone())
                         .or_default() += 1;
@@ -329,6 +379,39 @@ impl Gateway {
             },
             None => GatewayError::NoSessions,
         })
+    }
+
+    /// Saves the source segment to the stream's object store as `<manifest>/source/<seq>.ts`
+    /// (go-livepeer `processSegment`).
+    ///
+    /// Errors: [`GatewayError::SaveSegment`] (the push answers 500 with the store's error).
+    async fn save_source(
+        &self,
+        stream: &Stream,
+        segment: &SourceSegment,
+        store: &Arc<livepeer_objectstore::NodeStore>,
+    ) -> Result<SegmentStorage, GatewayError> {
+        let name = Track::source().object_name(segment.seq);
+        match store
+            .save(stream.manifest.as_str(), &name, segment.data.clone())
+            .await
+        {
+            Ok(source_url) => {
+                debug!(manifest_id = %stream.manifest, seq = segment.seq, url = %source_url, "source saved to the object store");
+                Ok(SegmentStorage {
+                    source_url,
+                    store: store.clone(),
+                })
+            }
+            Err(source) => {
+                error!(manifest_id = %stream.manifest, seq = segment.seq, err = %source, "Error saving segment");
+                Err(GatewayError::SaveSegment {
+                    manifest: stream.manifest.to_string(),
+                    seq: segment.seq,
+                    source,
+                })
+            }
+        }
     }
 
     /// The session for the next segment: the preferred one, refreshed when its auth token is
@@ -737,6 +820,9 @@ impl Gateway {
         self.end_sessions(&stream).await;
         if !already_ended {
             info!(manifest_id = %manifest, "stream ended");
+            if let Some(recording) = &stream.recording {
+                recording.finish().await;
+            }
         }
         true
     }
