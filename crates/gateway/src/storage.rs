@@ -380,22 +380,22 @@ impl Recording {
         writes.spawn(async move {
             let name = track.object_name(seq);
             let started = std::time::Instant::now();
-            let saved = tokio::time::timeout(
-                RECORD_SEGMENT_TIMEOUT,
-                this.store
-                    .save_retried(&this.prefix(), &name, data, SAVE_ATTEMPTS),
-            )
-            .await;
-            match saved {
-                Ok(Ok(uri)) => {
-                    info!(manifest_id = %this.manifest, name, took = ?started.elapsed(), "saved to the record store");
-                    {
-                        let mut playlist = lock(&this.playlist);
-                        playlist.0.insert(&track, seq, uri, duration);
-                        playlist.1.insert(track.name.clone(), track.extension);
-                    }
-                    this.write_playlist().await;
+            let work = async {
+                let uri = this
+                    .store
+                    .save_retried(&this.prefix(), &name, data, SAVE_ATTEMPTS)
+                    .await?;
+                info!(manifest_id = %this.manifest, name, took = ?started.elapsed(), "saved to the record store");
+                {
+                    let mut playlist = lock(&this.playlist);
+                    playlist.0.insert(&track, seq, uri, duration);
+                    playlist.1.insert(track.name.clone(), track.extension);
                 }
+                this.write_playlist().await;
+                Ok::<_, livepeer_objectstore::ObjectStoreError>(())
+            };
+            match tokio::time::timeout(RECORD_SEGMENT_TIMEOUT, work).await {
+                Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     error!(manifest_id = %this.manifest, name, %err, "cannot save to the record store")
                 }
@@ -425,8 +425,18 @@ impl Recording {
     }
 
     /// Waits for the writes started so far, then saves the finished recording's playlists
-    /// (`<manifest>/<track>.m3u8` and `<manifest>/index.m3u8`).
+    /// (`<manifest>/<track>.m3u8` and `<manifest>/index.m3u8`); all within
+    /// [`RECORD_SEGMENT_TIMEOUT`], after which the writes left are abandoned.
     pub(crate) async fn finish(&self) {
+        if tokio::time::timeout(RECORD_SEGMENT_TIMEOUT, self.finish_writes())
+            .await
+            .is_err()
+        {
+            error!(manifest_id = %self.manifest, timeout = ?RECORD_SEGMENT_TIMEOUT, "recording not finished in time");
+        }
+    }
+
+    async fn finish_writes(&self) {
         let mut writes = std::mem::take(&mut *lock(&self.writes));
         while writes.join_next().await.is_some() {}
         let playlists = {
