@@ -106,6 +106,7 @@ pub fn seg_for(
         data: data.clone(),
         slice: None,
         input: Default::default(),
+        storage: None,
     };
     seg_data(
         &segment,

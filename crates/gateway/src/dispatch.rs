@@ -9,6 +9,12 @@
 //! [`parse_transcode_result`]; each rendition is then downloaded from its URL, up to the
 //! segment limit. An answer over its cap is the orchestrator's fault: it is suspended and the
 //! segment goes to the next one.
+//!
+//! With an object store ([`SourceSegment::storage`]) the body is the source's URL in the store
+//! (`Content-Type: application/vnd+livepeer.uri`) and `SegData.storage` carries a POST policy
+//! for the session's prefix ([`crate::storage::session_prefix`]); renditions in the store are
+//! read back from it, and ones the orchestrator kept elsewhere are saved there too
+//! (go-livepeer `server/broadcast.go:downloadResults`).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -56,7 +62,22 @@ pub struct SourceSegment {
     /// What decoding the source needs beyond H.264 4:2:0 ([`input_capabilities`]), from the
     /// gateway's probe; empty when unknown.
     pub input: CapabilitySet,
+    /// With an object store: where the source was saved, sent instead of the bytes.
+    pub storage: Option<SegmentStorage>,
 }
+
+/// A segment saved in the stream's object store (go-livepeer's `seg.Name` "hijacked to convey
+/// the uploaded URI").
+#[derive(Debug, Clone)]
+pub struct SegmentStorage {
+    /// The source segment's URL in the store.
+    pub source_url: String,
+    /// The store; renditions go under `<manifest>/<session ID>` in it.
+    pub store: std::sync::Arc<livepeer_objectstore::NodeStore>,
+}
+
+/// The content type of a `/segment` body that is the segment's URL.
+pub const URI_CONTENT_TYPE: &str = "application/vnd+livepeer.uri";
 
 /// An orchestrator session a stream sends segments to.
 #[derive(Debug, Clone)]
@@ -455,6 +476,13 @@ pub(crate) async fn submit(
     let url = format!("{}segment", ensure_trailing_slash(&session.transcoder));
     let mut seg = seg_data(segment, profiles, job, &session.auth_token)?;
     seg.calc_perceptual_hash = options.calc_perceptual_hash;
+    if let Some(storage) = &segment.storage {
+        let prefix = crate::storage::session_prefix(
+            segment.manifest.as_str(),
+            &session.auth_token.session_id,
+        );
+        seg.storage = vec![storage.store.session(&prefix).to_net()];
+    }
     let staged = match (payments, &session.terms) {
         (Some(payments), Some(terms)) => {
             payments.sign_segment(&mut seg);
@@ -533,11 +561,15 @@ async fn exchange(
         uri: url.clone(),
         reason,
     };
+    let (body, content_type) = match &segment.storage {
+        Some(storage) => (Bytes::from(storage.source_url.clone()), URI_CONTENT_TYPE),
+        None => (segment.data.clone(), "video/MP2T"),
+    };
     let request = hyper::Request::post(&url)
         .header(SEGMENT_HEADER, encode_header(seg))
         .header(PAYMENT_HEADER, payment_header)
-        .header(hyper::header::CONTENT_TYPE, "video/MP2T")
-        .body(tonic::body::Body::new(Full::new(segment.data.clone())))
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(tonic::body::Body::new(Full::new(body)))
         .map_err(|e| Exchange::NotSent(http_err(e.to_string())))?;
 
     let total = Duration::from_secs(8).max(segment.duration * 4);
@@ -574,9 +606,25 @@ async fn exchange(
             .into_iter()
             .zip(profiles)
             .map(|(rendition, profile)| async move {
-                let bytes = client
-                    .download(&rendition.url, options.max_rendition_bytes)
-                    .await?;
+                let bytes = match &segment.storage {
+                    Some(storage) => {
+                        rendition_via_store(
+                            client,
+                            storage,
+                            segment,
+                            seg,
+                            profile,
+                            &rendition.url,
+                            options.max_rendition_bytes,
+                        )
+                        .await?
+                    }
+                    None => {
+                        client
+                            .download(&rendition.url, options.max_rendition_bytes)
+                            .await?
+                    }
+                };
                 let perceptual_hash = if options.calc_perceptual_hash {
                     let hash_url = rendition.perceptual_hash_url.as_deref().ok_or_else(|| {
                         GatewayError::BadTranscodeResult {
@@ -584,7 +632,23 @@ async fn exchange(
                             reason: "no perceptual hash URL for a verified segment".into(),
                         }
                     })?;
-                    Some(client.download(hash_url, MAX_PERCEPTUAL_HASH_BYTES).await?)
+                    // A hash the orchestrator wrote to the stream's bucket is read from it.
+                    let hash = match &segment.storage {
+                        Some(storage) if storage.store.owns(hash_url) => storage
+                            .store
+                            .get(
+                                hash_url,
+                                MAX_PERCEPTUAL_HASH_BYTES as u64,
+                                crate::client::DOWNLOAD_TIMEOUT,
+                            )
+                            .await
+                            .map_err(|e| GatewayError::Http {
+                                uri: hash_url.to_string(),
+                                reason: e.to_string(),
+                            })?,
+                        _ => client.download(hash_url, MAX_PERCEPTUAL_HASH_BYTES).await?,
+                    };
+                    Some(hash)
                 } else {
                     None
                 };
@@ -597,6 +661,54 @@ async fn exchange(
             });
     let renditions = try_join_all(downloads).await.map_err(Exchange::Sent)?;
     Ok((renditions, parsed.info, parsed.sig))
+}
+
+/// A rendition of a stream with an object store: read from the store when the orchestrator
+/// wrote it there, else downloaded from the orchestrator and saved under the session's prefix
+/// as `<profile>/<seq><ext>` (go-livepeer `downloadResults`; a failed save is logged and the
+/// rendition still used, as go does).
+///
+/// Errors: [`GatewayError::Http`] when the rendition cannot be read, and those of
+/// [`OrchestratorClient::download`].
+async fn rendition_via_store(
+    client: &OrchestratorClient,
+    storage: &SegmentStorage,
+    segment: &SourceSegment,
+    seg: &net::SegData,
+    profile: &VideoProfile,
+    url: &str,
+    max_rendition_bytes: usize,
+) -> Result<Bytes, GatewayError> {
+    if storage.store.owns(url) {
+        return storage
+            .store
+            .get(
+                url,
+                max_rendition_bytes as u64,
+                crate::client::DOWNLOAD_TIMEOUT,
+            )
+            .await
+            .map_err(|e| GatewayError::Http {
+                uri: url.to_string(),
+                reason: e.to_string(),
+            });
+    }
+    let bytes = client.download(url, max_rendition_bytes).await?;
+    let session_id = seg
+        .auth_token
+        .as_ref()
+        .map_or("", |t| t.session_id.as_str());
+    let prefix = crate::storage::session_prefix(segment.manifest.as_str(), session_id);
+    let name = format!(
+        "{}/{}{}",
+        profile.name,
+        segment.seq,
+        profile.format.extension()
+    );
+    if let Err(err) = storage.store.save(&prefix, &name, bytes.clone()).await {
+        tracing::warn!(manifest_id = %segment.manifest, seq = segment.seq, name, %err, "cannot save the rendition to the object store");
+    }
+    Ok(bytes)
 }
 
 /// Checks `TranscodeData.sig`: a 65-byte signature by `orchestrator` over the keccak256 of the
@@ -696,6 +808,7 @@ mod tests {
             data: Bytes::from_static(b"segment bytes"),
             slice: None,
             input: CapabilitySet::new(),
+            storage: None,
         };
         let token = net::AuthToken {
             token: vec![1],

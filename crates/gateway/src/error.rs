@@ -365,6 +365,35 @@ pub enum GatewayError {
     /// The stream does not exist.
     #[error("not found")]
     NotFound,
+    /// The stream's object store refused the source segment, or could not be reached: the push
+    /// fails before any orchestrator is asked (go-livepeer `server/broadcast.go:processSegment`,
+    /// answered by `server/mediaserver.go:HandlePush` with 500 and this text; `err` is the
+    /// store's answer, e.g. S3's `<Error><Code>SignatureDoesNotMatch</Code>…`).
+    #[error("http push error processing segment url=/live/{manifest}/{seq}.ts manifestID={manifest} err={:?}", .source.to_string())]
+    SaveSegment {
+        /// The stream.
+        manifest: String,
+        /// The segment.
+        seq: u64,
+        /// The store's error.
+        #[source]
+        source: livepeer_objectstore::ObjectStoreError,
+    },
+    /// A stream's own object store URL (an auth-webhook answer's `objectStore` or
+    /// `recordObjectStore`) cannot be used (go-livepeer `server/mediaserver.go`, which then
+    /// refuses the stream: 403).
+    #[error("Failed to parse {}object store url err={:?}", store_kind(*.record), .source.to_string())]
+    StoreUrl {
+        /// Whether it is the record store's.
+        record: bool,
+        /// Why.
+        #[source]
+        source: livepeer_objectstore::ObjectStoreError,
+    },
+}
+
+fn store_kind(record: bool) -> &'static str {
+    if record { "recording " } else { "" }
 }
 
 /// Transcoding errors retrying elsewhere cannot fix (go-livepeer
@@ -396,6 +425,7 @@ impl GatewayError {
             }
             GatewayError::BadRequest(_)
             | GatewayError::NotFound
+            | GatewayError::StoreUrl { .. }
             | GatewayError::NoSessions
             | GatewayError::MaxAttempts { .. }
             | GatewayError::TooManyStreams { .. }
@@ -494,6 +524,7 @@ impl GatewayError {
             GatewayError::AuthDenied { .. } => StatusCode::FORBIDDEN,
             GatewayError::StreamConfig { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::OrchWebhook { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::StoreUrl { .. } => StatusCode::FORBIDDEN,
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::PushTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::SegmentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

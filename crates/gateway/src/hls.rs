@@ -34,8 +34,14 @@ pub struct Entry {
     pub duration: Duration,
 }
 
-/// The master playlist of `manifest`.
+/// The master playlist of `manifest`: variant URIs `<manifest>/<profile>.m3u8`.
 pub fn master_playlist(manifest: &str, variants: &[Variant]) -> String {
+    master_playlist_at(Some(manifest), variants)
+}
+
+/// A master playlist whose variant URIs are `<dir>/<profile>.m3u8`, or `<profile>.m3u8`
+/// without `dir` (a recording's `index.m3u8` beside its media playlists).
+pub fn master_playlist_at(dir: Option<&str>, variants: &[Variant]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n");
     for v in variants {
         let _ = write!(
@@ -46,13 +52,21 @@ pub fn master_playlist(manifest: &str, variants: &[Variant]) -> String {
         if let Some((w, h)) = v.resolution {
             let _ = write!(out, ",RESOLUTION={w}x{h}");
         }
-        let _ = write!(out, "\n{manifest}/{}.m3u8\n", v.name);
+        match dir {
+            Some(dir) => {
+                let _ = write!(out, "\n{dir}/{}.m3u8\n", v.name);
+            }
+            None => {
+                let _ = write!(out, "\n{}.m3u8\n", v.name);
+            }
+        }
     }
     out
 }
 
 /// The media playlist of `profile`, from its segments in sequence order; each segment URI is
-/// `<profile>/<seq><extension>` (`extension` with its dot, e.g. `.ts`).
+/// `<profile>/<seq><extension>` (`extension` with its dot, e.g. `.ts`). `profile` may be a
+/// path (`<node ID>/<profile>` in a recording).
 ///
 /// `ended` selects VOD form (every segment, `#EXT-X-PLAYLIST-TYPE:VOD`, `#EXT-X-ENDLIST`);
 /// otherwise the last [`LIVE_WINDOW`] segments with the matching media sequence.

@@ -21,7 +21,10 @@
 //! - HLS at `/stream/<manifest>.m3u8`, `/stream/<manifest>/<profile>.m3u8` and
 //!   `/stream/<manifest>/<profile>/<seq>.ts|.mp4` ([`hls`]); a stream idle for
 //!   [`PUSH_IDLE_TIMEOUT`], or ended with `DELETE /live/<manifest>`, plays as VOD; retained
-//!   renditions are bounded per stream and in total ([`DEFAULT_MAX_RETAINED_BYTES`]).
+//!   renditions are bounded per stream and in total ([`DEFAULT_MAX_RETAINED_BYTES`]);
+//! - with `-objectStore` each source segment is saved to the store and sent by URL, and
+//!   orchestrators write the renditions there; with `-recordStore` the stream is recorded with
+//!   go-livepeer's names ([`storage`]).
 //!
 //! Off-chain (no [`GatewayConfig::payments`]) no payment is attached and nothing is signed. On
 //! chain ([`payment`]) `GetOrchestrator` requests and segment credentials are signed with the
@@ -43,6 +46,7 @@ pub mod pool;
 pub mod price;
 mod routes;
 pub mod selection;
+pub mod storage;
 mod streams;
 pub mod verify;
 
@@ -149,6 +153,15 @@ impl GatewayConfig {
     pub fn local_verify(&self) -> bool {
         self.local_verify.unwrap_or(self.payments.is_some())
     }
+    /// `-objectStore`: every stream's object store unless its own replaces it
+    /// ([`storage::StreamStorage`]); `None` keeps segments in memory.
+    pub object_store: Option<livepeer_objectstore::StoreUrl>,
+    /// `-recordStore`: where every stream is recorded unless its own replaces it; `None`
+    /// records nothing.
+    pub record_store: Option<livepeer_objectstore::StoreUrl>,
+    /// go-livepeer's node ID, the directory of this gateway's recordings under each manifest
+    /// ([`storage::node_id`]; the hostname by default).
+    pub node_id: String,
 }
 
 impl Default for GatewayConfig {
@@ -175,6 +188,9 @@ impl Default for GatewayConfig {
             orch_webhook_refresh: discovery::ORCH_WEBHOOK_REFRESH_INTERVAL,
             local_verify: None,
             comparator: None,
+            object_store: None,
+            record_store: None,
+            node_id: storage::node_id(None),
         }
     }
 }

@@ -325,6 +325,7 @@ async fn push(
             data: body,
             slice,
             input,
+            storage: None,
         };
         let renditions = gw
             .process_segment(&stream, segment)

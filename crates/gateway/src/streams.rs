@@ -21,11 +21,12 @@ use crate::auth::{AuthWebhook, StreamAuth};
 use crate::client::OrchestratorClient;
 use crate::discovery::{OrchestratorWebhook, discover_with};
 use crate::dispatch::{
-    BroadcastSession, SCORE_UNTRUSTED, SourceSegment, SubmitOptions, TranscodedRendition,
-    job_capabilities, submit,
+    BroadcastSession, SCORE_UNTRUSTED, SegmentStorage, SourceSegment, SubmitOptions,
+    TranscodedRendition, job_capabilities, submit,
 };
 use crate::hls::{self, Entry, Variant};
 use crate::payment::Payments;
+use crate::storage::{Recording, StreamStorage, Track, storage_capability};
 use crate::verify::{Chosen, LocalVerifier, Verdict, choose_results, should_skip_verification};
 use crate::{GatewayConfig, GatewayError};
 
@@ -97,12 +98,12 @@ pub(crate) struct Stream {
     /// Verify one segment in this many with several orchestrators (auth webhook
     /// `verificationFreq`); 0 for never.
     pub(crate) verification_freq: u64,
-    /// The configuration the auth webhook gave the stream (its object stores plug in here).
-    #[allow(
-        dead_code,
-        reason = "read by the per-stream object store wiring (another branch)"
-    )]
+    /// The configuration the auth webhook gave the stream.
     pub(crate) auth: Option<StreamAuth>,
+    /// The stream's object store and record store: the flags', or the auth webhook's.
+    pub(crate) storage: StreamStorage,
+    /// With a record store: the recording.
+    recording: Option<Arc<Recording>>,
     /// The untrusted session (by address) that last matched the trusted one.
     verified: Mutex<Option<Uri>>,
     /// Orchestrator sessions, preferred first.
@@ -281,11 +282,34 @@ impl Gateway {
                 if verification_freq > 0 && self.config.comparator.is_none() {
                     warn!(manifest_id = %manifest, "verificationFreq ignored: this build has no rendition comparator");
                 }
+                let mut storage = StreamStorage::from_config(&self.config);
+                if let Some(auth) = &setup.auth {
+                    // go-livepeer: the webhook's stores replace the flags' for this stream.
+                    if let Some(url) = &auth.object_store {
+                        storage.object_store = Some(Arc::new(
+                            livepeer_objectstore::NodeStore::new(url.clone()),
+                        ));
+                    }
+                    if let Some(url) = &auth.record_object_store {
+                        storage.record_store = Some(Arc::new(
+                            livepeer_objectstore::NodeStore::new(url.clone()),
+                        ));
+                    }
+                }
+                let recording = storage.record_store.clone().map(|store| {
+                    Arc::new(Recording::new(
+                        store,
+                        manifest.as_str(),
+                        &self.config.node_id,
+                    ))
+                });
                 Arc::new(Stream {
                     manifest: manifest.clone(),
                     profiles: setup.profiles.unwrap_or_else(|| self.config.profiles.clone()),
                     verification_freq,
                     auth: setup.auth,
+                    storage,
+                    recording,
                     verified: Mutex::new(None),
                     sessions: tokio::sync::Mutex::new(Vec::new()),
                     media: Mutex::new(StreamMedia::default()),
@@ -358,7 +382,7 @@ impl Gateway {
     pub(crate) async fn process_segment(
         &self,
         stream: &Stream,
-        segment: SourceSegment,
+        mut segment: SourceSegment,
     ) -> Result<Vec<TranscodedRendition>, GatewayError> {
         // go-livepeer's HTTP push always passes segment parameters to `JobCapabilities`, so
         // its jobs always need SegmentSlicing (26), sliced or not.
@@ -371,6 +395,18 @@ impl Gateway {
             // go-livepeer `JobCapabilities`: verified streams need MPEG-7 signatures.
             job.bitstring
                 .insert(livepeer_primitives::Capability::Mpeg7VideoSignature);
+        }
+        if let Some(recording) = &stream.recording {
+            recording.record(
+                Track::source(),
+                segment.seq,
+                segment.duration,
+                segment.data.clone(),
+            );
+        }
+        if let Some(store) = &stream.storage.object_store {
+            segment.storage = Some(self.save_source(stream, &segment, store).await?);
+            job.bitstring.insert(storage_capability(store.kind()));
         }
         job.min_version = self.config.orch_min_livepeer_version.clone();
         let options = SubmitOptions {
@@ -463,6 +499,16 @@ impl Gateway {
             };
             debug!(manifest_id = %stream.manifest, seq = segment.seq, orch = %session.addr, attempt, elapsed = ?started.elapsed(), "segment transcoded");
             self.store(stream, &segment, &renditions);
+            if let Some(recording) = &stream.recording {
+                for r in &renditions {
+                    recording.record(
+                        Track::rendition(&r.profile),
+                        segment.seq,
+                        segment.duration,
+                        r.data.clone(),
+                    );
+                }
+            }
             *lock(&self.transcoded_by)
                 .entry(session.transcoder.clone())
                 .or_default() += 1;
@@ -511,6 +557,39 @@ impl Gateway {
                 warn!(manifest_id = %stream.manifest, orch = %session.addr, %err, "segment failed; swapping orchestrator");
                 self.suspend_and_remove(stream, session).await;
                 Ok(err)
+            }
+        }
+    }
+
+    /// Saves the source segment to the stream's object store as `<manifest>/source/<seq>.ts`
+    /// (go-livepeer `processSegment`).
+    ///
+    /// Errors: [`GatewayError::SaveSegment`] (the push answers 500 with the store's error).
+    async fn save_source(
+        &self,
+        stream: &Stream,
+        segment: &SourceSegment,
+        store: &Arc<livepeer_objectstore::NodeStore>,
+    ) -> Result<SegmentStorage, GatewayError> {
+        let name = Track::source().object_name(segment.seq);
+        match store
+            .save(stream.manifest.as_str(), &name, segment.data.clone())
+            .await
+        {
+            Ok(source_url) => {
+                debug!(manifest_id = %stream.manifest, seq = segment.seq, url = %source_url, "source saved to the object store");
+                Ok(SegmentStorage {
+                    source_url,
+                    store: store.clone(),
+                })
+            }
+            Err(source) => {
+                error!(manifest_id = %stream.manifest, seq = segment.seq, err = %source, "Error saving segment");
+                Err(GatewayError::SaveSegment {
+                    manifest: stream.manifest.to_string(),
+                    seq: segment.seq,
+                    source,
+                })
             }
         }
     }
@@ -1113,6 +1192,9 @@ impl Gateway {
         self.end_sessions(&stream).await;
         if !already_ended {
             info!(manifest_id = %manifest, "stream ended");
+            if let Some(recording) = &stream.recording {
+                recording.finish().await;
+            }
         }
         true
     }

@@ -375,6 +375,16 @@ pub struct NodeArgs {
     /// :5935 for a gateway, :6935 for a transcoder; a port in use is logged, not fatal.
     #[arg(long = "cliAddr", help_heading = "Operations")]
     pub cli_addr: Option<String>,
+    /// Gateway: the object store every stream's source segments are saved to and
+    /// orchestrators write renditions to (go-tools URLs: s3://KEY:SECRET@REGION/BUCKET,
+    /// s3+http://KEY:SECRET@HOST:PORT/BUCKET or s3+https://… for S3-compatible servers,
+    /// gs://BUCKET?keyfile=SERVICE_ACCOUNT.json).
+    #[arg(long = "objectStore", help_heading = "Operations")]
+    pub object_store: Option<String>,
+    /// Gateway: the object store every stream is recorded to (source, renditions and
+    /// playlists under <manifest>/<node ID>/), same URL forms as -objectStore.
+    #[arg(long = "recordStore", help_heading = "Operations")]
+    pub record_store: Option<String>,
     /// Where node state goes: keystore, winning tickets, the orchestrator's cert.pem and
     /// key.pem (default ~/.lpData/<network>, created at start-up). -datadir is the deprecated
     /// name.
@@ -417,6 +427,8 @@ impl NodeArgs {
         forget(&mut self.orch_addr);
         forget(&mut self.orch_webhook_url);
         forget(&mut self.auth_webhook_url);
+        forget(&mut self.object_store);
+        forget(&mut self.record_store);
         forget(&mut self.eth_orch_addr);
         forget(&mut self.cli_addr);
         forget(&mut self.data_dir);

@@ -138,6 +138,11 @@ async fn cancel_on_signal(cancel: CancellationToken) {
 
 /// The orchestrator configuration the flags describe.
 pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig> {
+    if args.object_store.is_some() {
+        // go-livepeer orchestrators keep renditions in -objectStore when the gateway sends no
+        // storage; ours keep them in memory.
+        bail!("-objectStore is not supported yet on an orchestrator (it works on -gateway)");
+    }
     let transcoder = if args.transcoder {
         Some(LocalTranscoder::new(
             livepeer_media::Ffmpeg::locate()?,
@@ -179,8 +184,25 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         auth_webhook_url: args.auth_webhook_url.clone(),
         orch_webhook_url: args.orch_webhook_url.clone(),
         local_verify: args.local_verify,
+        object_store: store_flag(args.object_store.as_deref(), "object store")?,
+        record_store: store_flag(args.record_store.as_deref(), "recordings object store")?,
+        node_id: livepeer_gateway::storage::node_id(args.eth_acct_addr.as_deref()),
         ..Default::default()
     })
+}
+
+/// `-objectStore` / `-recordStore` parsed as go-tools `PrepareOSURL` + `ParseOSURL`; the error
+/// is go-livepeer's start-up line ("Error creating object store driver: …"; the URL's
+/// credentials never appear in it).
+fn store_flag(
+    url: Option<&str>,
+    what: &str,
+) -> anyhow::Result<Option<livepeer_objectstore::StoreUrl>> {
+    url.map(|url| {
+        livepeer_objectstore::StoreUrl::parse(url)
+            .map_err(|e| anyhow::anyhow!("Error creating {what} driver: {e}"))
+    })
+    .transpose()
 }
 
 /// Connects to `-ethUrl` and finds the protocol contracts through the Controller (`-ethController`,
@@ -504,6 +526,67 @@ mod tests {
         assert_eq!(
             default_data_dir("arbitrum-one-mainnet", Some(PathBuf::from("/home/orch"))),
             Some(PathBuf::from("/home/orch/.lpData/arbitrum-one-mainnet"))
+        );
+    }
+
+    #[test]
+    fn store_flags_configure_the_gateway_as_go_livepeer() {
+        use clap::Parser as _;
+        let args = |extra: &[&str]| {
+            let mut cli = crate::cli::Cli::try_parse_from(crate::cli::normalize_args(
+                ["livepeer", "-gateway", "-orchAddr", "127.0.0.1:8935"]
+                    .into_iter()
+                    .chain(extra.iter().copied()),
+            ))
+            .expect("parses");
+            cli.node.forget_empty();
+            cli.node
+        };
+        let config = gateway_config(&args(&[
+            "-objectStore",
+            "s3+http://key:se%2Fcret@127.0.0.1:9000/streams",
+            "-recordStore",
+            "s3://key:secret@eu-west-1/records",
+            "-ethAcctAddr",
+            "0x00000000000000000000000000000000000000aa",
+        ]))
+        .expect("a gateway");
+        let object = config.object_store.expect("the object store");
+        assert_eq!(object.host(), "http://127.0.0.1:9000/streams");
+        let record = config.record_store.expect("the record store");
+        assert_eq!(record.host(), "https://records.s3.amazonaws.com");
+        assert!(
+            config
+                .node_id
+                .starts_with("0x00000000000000000000000000000000000000aa-"),
+            "{}",
+            config.node_id
+        );
+
+        let none =
+            gateway_config(&args(&["-objectStore", "", "-recordStore="])).expect("a gateway");
+        assert!(none.object_store.is_none() && none.record_store.is_none());
+        assert_eq!(none.node_id, livepeer_gateway::storage::node_id(None));
+
+        let err = gateway_config(&args(&["-objectStore", "s3://key:hunter2@region/"]))
+            .expect_err("no bucket");
+        assert_eq!(
+            err.to_string(),
+            "Error creating object store driver: invalid object store URL: S3 bucket not found in URL path"
+        );
+        assert!(!err.to_string().contains("hunter2"));
+        let err = gateway_config(&args(&["-recordStore", "ftp://x/y"])).expect_err("no driver");
+        assert!(
+            err.to_string()
+                .starts_with("Error creating recordings object store driver: "),
+            "{err}"
+        );
+        let orch = orchestrator_config(&args(&["-objectStore", "s3://k:s@r/b"]))
+            .expect_err("not on an orchestrator yet");
+        assert!(
+            orch.to_string()
+                .contains("-objectStore is not supported yet"),
+            "{orch}"
         );
     }
 }

@@ -7,15 +7,19 @@
 //!   (one `OSInfo`: host, key prefix, policy and signature);
 //! - [`post`]: [`save`] an object with a [`PostTarget`] (go-tools `postData`), returning its URL;
 //! - [`fetch`]: [`Fetcher`], the HTTP client for URLs from the network, with its
-//!   server-side-request-forgery policy ([`FetchPolicy`]), size caps and deadlines.
+//!   server-side-request-forgery policy ([`FetchPolicy`]), size caps and deadlines;
+//! - [`node`]: [`NodeStore`], a store this node writes with its own credentials (a gateway's
+//!   `-objectStore` and `-recordStore`) and reads back.
 
 mod error;
 pub mod fetch;
+pub mod node;
 pub mod post;
 pub mod store;
 
 pub use error::ObjectStoreError;
 pub use fetch::{FetchPolicy, Fetcher, check_url};
+pub use node::NodeStore;
 pub use post::save;
 pub use store::{PostTarget, StorageKind, StoreUrl};
 
