@@ -145,14 +145,6 @@ pub struct GatewayConfig {
     /// [`verify::MediaComparator`] (MPEG-7 signatures and ffprobe), or, when ffmpeg is not
     /// installed, no verification (`verificationFreq` is then ignored with a warning).
     pub comparator: Option<Arc<dyn verify::RenditionComparator>>,
-}
-
-impl GatewayConfig {
-    /// Whether renditions are verified locally: `-localVerify` when given, else on exactly
-    /// when paying on chain (go-livepeer `cmd/livepeer/starter`).
-    pub fn local_verify(&self) -> bool {
-        self.local_verify.unwrap_or(self.payments.is_some())
-    }
     /// `-objectStore`: every stream's object store unless its own replaces it
     /// ([`storage::StreamStorage`]); `None` keeps segments in memory.
     pub object_store: Option<livepeer_objectstore::StoreUrl>,
@@ -162,6 +154,14 @@ impl GatewayConfig {
     /// go-livepeer's node ID, the directory of this gateway's recordings under each manifest
     /// ([`storage::node_id`]; the hostname by default).
     pub node_id: String,
+}
+
+impl GatewayConfig {
+    /// Whether renditions are verified locally: `-localVerify` when given, else on exactly
+    /// when paying on chain (go-livepeer `cmd/livepeer/starter`).
+    pub fn local_verify(&self) -> bool {
+        self.local_verify.unwrap_or(self.payments.is_some())
+    }
 }
 
 impl Default for GatewayConfig {

@@ -318,8 +318,10 @@ async fn push(
                 return Err(err);
             }
         };
+        // As go-livepeer, the stream's manifest (the auth webhook's, when it named one) is
+        // the one signed, sent and stored from here on.
         let segment = SourceSegment {
-            manifest,
+            manifest: stream.manifest.clone(),
             seq,
             duration,
             data: body,

@@ -98,8 +98,6 @@ pub(crate) struct Stream {
     /// Verify one segment in this many with several orchestrators (auth webhook
     /// `verificationFreq`); 0 for never.
     pub(crate) verification_freq: u64,
-    /// The configuration the auth webhook gave the stream.
-    pub(crate) auth: Option<StreamAuth>,
     /// The stream's object store and record store: the flags', or the auth webhook's.
     pub(crate) storage: StreamStorage,
     /// With a record store: the recording.
@@ -307,7 +305,6 @@ impl Gateway {
                     manifest: manifest.clone(),
                     profiles: setup.profiles.unwrap_or_else(|| self.config.profiles.clone()),
                     verification_freq,
-                    auth: setup.auth,
                     storage,
                     recording,
                     verified: Mutex::new(None),

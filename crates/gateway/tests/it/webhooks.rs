@@ -497,3 +497,42 @@ async fn real_orchestrators_verify_by_mpeg7_signatures_and_a_tamperer_is_suspend
         orch.stop().await;
     }
 }
+
+/// The auth webhook's `objectStore` gives one stream an object store of its own (the gateway
+/// has none): its sources land there under go-livepeer's names.
+#[tokio::test]
+async fn the_auth_webhooks_object_store_holds_that_streams_segments() {
+    let s3 = livepeer_testing::s3::S3Server::start("hooked-bucket").await;
+    let orch = Orch::start(|c| {
+        c.fetch_policy = livepeer_objectstore::FetchPolicy::private_networks();
+    })
+    .await;
+    let auth = Webhook::start(
+        StatusCode::OK,
+        &serde_json::json!({ "manifestID": "hooked", "objectStore": s3.store_url() }).to_string(),
+    )
+    .await;
+    let gw = Gateway::start_with(vec![orch.uri.clone()], single(P144), |c| {
+        c.auth_webhook_url = Some(auth.url.clone());
+    })
+    .await;
+    let http = http();
+    let segment = &bikes().await[0];
+    let answer = push_to(&http, &gw, "incoming", segment).await;
+    check_pushed(&answer, segment.seq, &single(P144)).await;
+    assert_eq!(
+        s3.object("hooked/source/0.ts").as_deref(),
+        Some(segment.data.as_ref()),
+        "{:?}",
+        s3.keys()
+    );
+    assert!(
+        s3.keys()
+            .iter()
+            .any(|k| k.starts_with("hooked/") && k.ends_with(&format!("/{P144}/0.ts"))),
+        "the orchestrator wrote the rendition there too: {:?}",
+        s3.keys()
+    );
+    gw.stop().await;
+    orch.stop().await;
+}
