@@ -208,8 +208,18 @@ async fn stream_setup(
         StreamSetup {
             profiles: auth.profiles.clone(),
             auth: Some(auth),
+            source_resolution: None,
         },
     ))
+}
+
+/// `Content-Resolution` (`WxH`, e.g. `1920x1080`): the source's size as the pusher states
+/// it, kept for the stream's source track (go-livepeer `params.Resolution`, read when a push
+/// starts a stream); `None` when absent or not `WxH`.
+fn content_resolution(headers: &HeaderMap) -> Option<(u32, u32)> {
+    let text = headers.get("Content-Resolution")?.to_str().ok()?;
+    let (w, h) = text.trim().split_once('x')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 /// What decoding the pushed segment needs ([`input_capabilities`]), from one ffprobe run on
@@ -306,7 +316,10 @@ async fn push(
         }
         // Authentication and admission first, so a refused push costs no ffprobe run.
         let (published, setup) = if gw.starts_stream(&manifest) {
-            stream_setup(&gw, &headers, &manifest, &file, header_config).await?
+            let (published, mut setup) =
+                stream_setup(&gw, &headers, &manifest, &file, header_config).await?;
+            setup.source_resolution = content_resolution(&headers);
+            (published, setup)
         } else {
             (gw.resolve(&manifest), StreamSetup::default())
         };

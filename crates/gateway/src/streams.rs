@@ -88,6 +88,8 @@ pub(crate) struct StreamSetup {
     pub(crate) profiles: Option<Vec<VideoProfile>>,
     /// The auth webhook's (or header's) configuration.
     pub(crate) auth: Option<StreamAuth>,
+    /// `Content-Resolution` of the push that starts the stream, for its source track.
+    pub(crate) source_resolution: Option<(u32, u32)>,
 }
 
 /// One pushed stream.
@@ -102,6 +104,8 @@ pub(crate) struct Stream {
     pub(crate) storage: StreamStorage,
     /// With a record store: the recording.
     recording: Option<Arc<Recording>>,
+    /// The source track (its resolution from `Content-Resolution`).
+    source_track: Track,
     /// The untrusted session (by address) that last matched the trusted one.
     verified: Mutex<Option<Uri>>,
     /// Orchestrator sessions, preferred first.
@@ -307,6 +311,10 @@ impl Gateway {
                     verification_freq,
                     storage,
                     recording,
+                    source_track: Track {
+                        resolution: setup.source_resolution,
+                        ..Track::source()
+                    },
                     verified: Mutex::new(None),
                     sessions: tokio::sync::Mutex::new(Vec::new()),
                     media: Mutex::new(StreamMedia::default()),
@@ -395,7 +403,7 @@ impl Gateway {
         }
         if let Some(recording) = &stream.recording {
             recording.record(
-                Track::source(),
+                stream.source_track.clone(),
                 segment.seq,
                 segment.duration,
                 segment.data.clone(),

@@ -119,7 +119,21 @@ async fn record_store_holds_segments_and_playlists_under_gos_names() {
     let segments = &bikes().await[..PUSHED];
     let mut renditions = Vec::new();
     for segment in segments {
-        let answer = push(&http, &gw, "rec", segment).await;
+        // The pusher states the source's size (Content-Resolution), as go-livepeer's docs
+        // show; the recording's source track carries it.
+        let duration = segment.duration_ms.to_string();
+        let answer = request(
+            &http,
+            Method::POST,
+            &format!("{}/live/rec/{}.ts", gw.base, segment.seq),
+            &[
+                ("Content-Duration", duration.as_str()),
+                ("Content-Resolution", "640x272"),
+                ("Accept", "multipart/mixed"),
+            ],
+            segment.data.clone(),
+        )
+        .await;
         renditions.push(check_pushed(&answer, segment.seq, &ladder).await);
     }
     let ended = request(
@@ -161,6 +175,15 @@ async fn record_store_holds_segments_and_playlists_under_gos_names() {
     let mut tracks: Vec<&str> = json.tracks.iter().map(|t| t.name.as_str()).collect();
     tracks.sort_unstable();
     assert_eq!(tracks, [P144, "source"]);
+    let source_track = json
+        .tracks
+        .iter()
+        .find(|t| t.name == "source")
+        .expect("source");
+    assert_eq!(
+        source_track.resolution, "640x272",
+        "from Content-Resolution"
+    );
     let total_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
     assert_eq!(json.duration_ms, total_ms);
     for track in [P144, "source"] {
