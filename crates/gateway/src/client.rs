@@ -37,6 +37,26 @@ pub struct OrchestratorClient {
     http: Client<Connector, tonic::body::Body>,
 }
 
+/// Awaits a gRPC call for at most [`GRPC_TIMEOUT`].
+///
+/// Errors: [`GatewayError::Rpc`] with the status message, or the timeout.
+async fn within_grpc_timeout<T>(
+    uri: &Uri,
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, GatewayError> {
+    match tokio::time::timeout(GRPC_TIMEOUT, call).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(GatewayError::Rpc {
+            uri: uri.to_string(),
+            reason: status.message().to_string(),
+        }),
+        Err(_) => Err(GatewayError::Rpc {
+            uri: uri.to_string(),
+            reason: format!("timed out after {GRPC_TIMEOUT:?}"),
+        }),
+    }
+}
+
 impl Default for OrchestratorClient {
     fn default() -> Self {
         Self::new()
@@ -85,17 +105,7 @@ impl OrchestratorClient {
             uri.clone(),
         );
         let call = grpc.get_orchestrator(request);
-        match tokio::time::timeout(GRPC_TIMEOUT, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(GatewayError::Rpc {
-                uri: uri.to_string(),
-                reason: status.message().to_string(),
-            }),
-            Err(_) => Err(GatewayError::Rpc {
-                uri: uri.to_string(),
-                reason: format!("timed out after {GRPC_TIMEOUT:?}"),
-            }),
-        }
+        within_grpc_timeout(uri, call).await
     }
 
     /// Calls `EndTranscodingSession` with the session's auth token, best effort.
@@ -134,17 +144,7 @@ impl OrchestratorClient {
             uri.clone(),
         );
         let call = grpc.ping(net::PingPong { value });
-        match tokio::time::timeout(GRPC_TIMEOUT, call).await {
-            Ok(Ok(response)) => Ok(response.into_inner().value),
-            Ok(Err(status)) => Err(GatewayError::Rpc {
-                uri: uri.to_string(),
-                reason: status.message().to_string(),
-            }),
-            Err(_) => Err(GatewayError::Rpc {
-                uri: uri.to_string(),
-                reason: format!("timed out after {GRPC_TIMEOUT:?}"),
-            }),
-        }
+        Ok(within_grpc_timeout(uri, call).await?.value)
     }
 
     /// Sends a request and returns the response with its body still streaming.

@@ -634,18 +634,9 @@ async fn exchange(
                     })?;
                     // A hash the orchestrator wrote to the stream's bucket is read from it.
                     let hash = match &segment.storage {
-                        Some(storage) if storage.store.owns(hash_url) => storage
-                            .store
-                            .get(
-                                hash_url,
-                                MAX_PERCEPTUAL_HASH_BYTES as u64,
-                                crate::client::DOWNLOAD_TIMEOUT,
-                            )
-                            .await
-                            .map_err(|e| GatewayError::Http {
-                                uri: hash_url.to_string(),
-                                reason: e.to_string(),
-                            })?,
+                        Some(storage) if storage.store.owns(hash_url) => {
+                            read_from_store(storage, hash_url, MAX_PERCEPTUAL_HASH_BYTES).await?
+                        }
                         _ => client.download(hash_url, MAX_PERCEPTUAL_HASH_BYTES).await?,
                     };
                     Some(hash)
@@ -680,18 +671,7 @@ async fn rendition_via_store(
     max_rendition_bytes: usize,
 ) -> Result<Bytes, GatewayError> {
     if storage.store.owns(url) {
-        return storage
-            .store
-            .get(
-                url,
-                max_rendition_bytes as u64,
-                crate::client::DOWNLOAD_TIMEOUT,
-            )
-            .await
-            .map_err(|e| GatewayError::Http {
-                uri: url.to_string(),
-                reason: e.to_string(),
-            });
+        return read_from_store(storage, url, max_rendition_bytes).await;
     }
     let bytes = client.download(url, max_rendition_bytes).await?;
     let session_id = seg
@@ -709,6 +689,25 @@ async fn rendition_via_store(
         tracing::warn!(manifest_id = %segment.manifest, seq = segment.seq, name, %err, "cannot save the rendition to the object store");
     }
     Ok(bytes)
+}
+
+/// Reads `url`, an object of the stream's own store, with the store's credentials: at most
+/// `limit_bytes`, within [`crate::client::DOWNLOAD_TIMEOUT`].
+///
+/// Errors: [`GatewayError::Http`] naming the URL.
+async fn read_from_store(
+    storage: &SegmentStorage,
+    url: &str,
+    limit_bytes: usize,
+) -> Result<Bytes, GatewayError> {
+    storage
+        .store
+        .get(url, limit_bytes as u64, crate::client::DOWNLOAD_TIMEOUT)
+        .await
+        .map_err(|e| GatewayError::Http {
+            uri: url.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// Checks `TranscodeData.sig`: a 65-byte signature by `orchestrator` over the keccak256 of the

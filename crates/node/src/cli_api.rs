@@ -236,6 +236,19 @@ impl FormValues {
         }
     }
 
+    /// [`Self::big_int`], or a 400 with go's text after `prefix` ("PREFIX: failed to parse big
+    /// integer"; the bare text without a prefix).
+    fn amount(&self, name: &str, prefix: &str) -> Result<U256, ApiError> {
+        self.big_int(name).map_err(|e| {
+            let text = if prefix.is_empty() {
+                e.to_string()
+            } else {
+                format!("{prefix}: {e}")
+            };
+            api_error(StatusCode::BAD_REQUEST, text)
+        })
+    }
+
     /// A base-10 integer as go's `common.ParseBigInt` takes it (a sign is allowed there; a
     /// negative amount is refused here, since every use is an unsigned amount or ID).
     fn big_int(&self, name: &str) -> Result<U256, &'static str> {
@@ -448,10 +461,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/transferTokens" => {
             try_resp!(f.require(&["to", "amount"]));
             let op = try_resp!(operator(&view));
-            let amount = match f.big_int("amount") {
-                Ok(a) => a,
-                Err(e) => return go_error(StatusCode::BAD_REQUEST, e),
-            };
+            let amount = try_resp!(f.amount("amount", ""));
             let to: Address = match f.get("to").parse() {
                 Ok(a) => a,
                 Err(e) => return go_error(StatusCode::BAD_REQUEST, format!("invalid to: {e}")),
@@ -464,15 +474,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/setMaxGasPrice" => {
             try_resp!(f.require(&["amount"]));
             let op = try_resp!(operator(&view));
-            let price = match f.big_int("amount") {
-                Ok(p) => p,
-                Err(e) => {
-                    return go_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("Parsing failed for price: {e}"),
-                    );
-                }
-            };
+            let price = try_resp!(f.amount("amount", "Parsing failed for price"));
             // "0" means no maximum, as in go-livepeer.
             op.gas_price_bounds()
                 .set_max(Some(price).filter(|p| !p.is_zero()));
@@ -482,12 +484,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/setMinGasPrice" => {
             try_resp!(f.require(&["minGasPrice"]));
             let op = try_resp!(operator(&view));
-            let price = match f.big_int("minGasPrice") {
-                Ok(p) => p,
-                Err(e) => {
-                    return go_error(StatusCode::BAD_REQUEST, format!("invalid minGasPrice: {e}"));
-                }
-            };
+            let price = try_resp!(f.amount("minGasPrice", "invalid minGasPrice"));
             op.gas_price_bounds().set_min(Some(price));
             tracing::info!(min_gas_price_wei = %price, "min gas price set through the CLI API");
             ok_empty()
@@ -520,10 +517,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/bond" => {
             try_resp!(f.require(&["amount", "toAddr"]));
             let op = try_resp!(operator(&view));
-            let amount = match f.big_int("amount") {
-                Ok(a) => a,
-                Err(e) => return go_error(StatusCode::BAD_REQUEST, e),
-            };
+            let amount = try_resp!(f.amount("amount", ""));
             // go's HexToAddress takes anything; a typo would bond to a wrong address, so a
             // malformed one is refused here.
             let to: Address = match f.get("toAddr").parse() {
@@ -540,10 +534,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/unbond" => {
             try_resp!(f.require(&["amount"]));
             let op = try_resp!(operator(&view));
-            let amount = match f.big_int("amount") {
-                Ok(a) => a,
-                Err(e) => return go_error(StatusCode::BAD_REQUEST, e),
-            };
+            let amount = try_resp!(f.amount("amount", ""));
             match op.unbond(amount).await {
                 Ok(_) => ok_empty(),
                 Err(e) => tx_error("", &e),
@@ -578,15 +569,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/withdrawStake" => {
             try_resp!(f.require(&["unbondingLockId"]));
             let op = try_resp!(operator(&view));
-            let id = match f.big_int("unbondingLockId") {
-                Ok(a) => a,
-                Err(e) => {
-                    return go_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("Cannot convert unbondingLockId: {e}"),
-                    );
-                }
-            };
+            let id = try_resp!(f.amount("unbondingLockId", "Cannot convert unbondingLockId"));
             match op.withdraw_stake(id).await {
                 Ok(_) => ok_empty(),
                 Err(e) => tx_error("", &e),
@@ -597,12 +580,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
             if f.get("amount").is_empty() {
                 return go_error(StatusCode::BAD_REQUEST, "missing form param: amount");
             }
-            let amount = match f.big_int("amount") {
-                Ok(a) => a,
-                Err(e) => {
-                    return go_error(StatusCode::BAD_REQUEST, format!("invalid amount: {e}"));
-                }
-            };
+            let amount = try_resp!(f.amount("amount", "invalid amount"));
             match op.withdraw_fees(amount).await {
                 Ok(_) => ok_empty(),
                 Err(e) => tx_error("could not execute WithdrawFees", &e),
@@ -644,24 +622,8 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/fundDepositAndReserve" => {
             try_resp!(f.require(&["depositAmount", "reserveAmount"]));
             let op = try_resp!(operator(&view));
-            let deposit = match f.big_int("depositAmount") {
-                Ok(a) => a,
-                Err(e) => {
-                    return go_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("invalid depositAmount: {e}"),
-                    );
-                }
-            };
-            let reserve = match f.big_int("reserveAmount") {
-                Ok(a) => a,
-                Err(e) => {
-                    return go_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("invalid reserveAmount: {e}"),
-                    );
-                }
-            };
+            let deposit = try_resp!(f.amount("depositAmount", "invalid depositAmount"));
+            let reserve = try_resp!(f.amount("reserveAmount", "invalid reserveAmount"));
             match op.fund_deposit_and_reserve(deposit, reserve).await {
                 Ok(_) => ok_text("fundDepositAndReserve success"),
                 Err(e) => tx_error("could not execute fundDepositAndReserve", &e),
@@ -670,12 +632,7 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
         "/fundDeposit" => {
             try_resp!(f.require(&["amount"]));
             let op = try_resp!(operator(&view));
-            let amount = match f.big_int("amount") {
-                Ok(a) => a,
-                Err(e) => {
-                    return go_error(StatusCode::BAD_REQUEST, format!("invalid amount: {e}"));
-                }
-            };
+            let amount = try_resp!(f.amount("amount", "invalid amount"));
             match op.fund_deposit(amount).await {
                 Ok(_) => ok_text("fundDeposit success"),
                 Err(e) => tx_error("could not execute fundDeposit", &e),
@@ -776,19 +733,13 @@ async fn activate_orchestrator(view: &NodeView, f: &FormValues) -> Response {
         );
     }
     if !f.get("unbondingLockId").is_empty() {
-        let id = match f.big_int("unbondingLockId") {
-            Ok(a) => a,
-            Err(e) => return go_error(StatusCode::BAD_REQUEST, e),
-        };
+        let id = try_resp!(f.amount("unbondingLockId", ""));
         if let Err(e) = op.rebond(id, Some(op.address())).await {
             return tx_error("", &e);
         }
     }
     if !f.get("amount").is_empty() {
-        let amount = match f.big_int("amount") {
-            Ok(a) => a,
-            Err(e) => return go_error(StatusCode::BAD_REQUEST, e),
-        };
+        let amount = try_resp!(f.amount("amount", ""));
         if !amount.is_zero()
             && let Err(e) = op.bond(amount, op.address()).await
         {
