@@ -412,14 +412,15 @@ async fn media(
     }
 }
 
-/// `GET /stream/<manifest>/<profile>/<seq><ext>`, where `<ext>` is the profile's container
+/// `GET /stream/<manifest>/<profile>/<seq><ext>` (`source` for the pushed segment), where
+/// `<ext>` is the track's container
 /// (`.ts` → `video/mp2t`, `.mp4` → `video/mp4`); the other extension is 404.
 async fn segment(
     State(gw): State<Arc<Gateway>>,
     Path((manifest, profile, file)): Path<(String, String, String)>,
 ) -> Response {
     let found = gw.stream(&manifest).and_then(|stream| {
-        let format = stream.profile(&profile)?.format;
+        let format = stream.track_format(&profile)?;
         let seq = file.strip_suffix(format.extension())?.parse::<u64>().ok()?;
         Some((format, stream.segment(&profile, seq)?))
     });

@@ -1122,9 +1122,12 @@ impl Gateway {
             if media.removed {
                 return;
             }
+            // The source is a track of the stream's HLS too, as in go-livepeer
+            // (`processSegment` inserts it into the playlists before transcoding).
             let by_profile: HashMap<String, Bytes> = renditions
                 .iter()
                 .map(|r| (r.profile.name.clone(), r.data.clone()))
+                .chain([(crate::storage::SOURCE.to_string(), segment.data.clone())])
                 .collect();
             let added = rendition_bytes(&by_profile);
             let replaced = media
@@ -1295,21 +1298,26 @@ impl Drop for PushInFlight {
 impl Stream {
     /// The master playlist.
     pub(crate) fn master_playlist(&self) -> String {
-        let variants: Vec<Variant> = self
-            .profiles
-            .iter()
-            .map(|p| Variant {
+        // The source first, as go-livepeer's playlist manager lists it: 4000k, and the
+        // resolution `Content-Resolution` gave, if any.
+        let source = Variant {
+            name: self.source_track.name.clone(),
+            bandwidth_bps: self.source_track.bandwidth_bps,
+            resolution: self.source_track.resolution,
+        };
+        let variants: Vec<Variant> = std::iter::once(source)
+            .chain(self.profiles.iter().map(|p| Variant {
                 name: p.name.clone(),
                 bandwidth_bps: p.bitrate_bps,
                 resolution: Some((p.width, p.height)),
-            })
+            }))
             .collect();
         hls::master_playlist(self.manifest.as_str(), &variants)
     }
 
     /// The media playlist of `profile`, if the stream has that rendition.
     pub(crate) fn media_playlist(&self, profile: &str) -> Option<String> {
-        let extension = self.profile(profile)?.format.extension();
+        let extension = self.track_format(profile)?.extension();
         let media = lock(&self.media);
         let entries: Vec<Entry> = media
             .segments
@@ -1333,7 +1341,15 @@ impl Stream {
         self.profiles.iter().find(|p| p.name == name)
     }
 
-    /// One rendition segment.
+    /// The container of track `name`: the source's (MPEG-TS) or a profile's.
+    pub(crate) fn track_format(&self, name: &str) -> Option<livepeer_primitives::profile::Format> {
+        if name == crate::storage::SOURCE {
+            return Some(livepeer_primitives::profile::Format::MpegTs);
+        }
+        self.profile(name).map(|p| p.format)
+    }
+
+    /// One segment of a track (the source or a rendition).
     pub(crate) fn segment(&self, profile: &str, seq: u64) -> Option<Bytes> {
         lock(&self.media)
             .segments

@@ -535,8 +535,10 @@ async fn retained_renditions_stay_under_the_per_stream_and_total_caps() {
     let segments = bikes().await;
     let ladder = single(P144);
 
-    // Per stream: the oldest segments go once the stream holds more than its cap.
-    let per_stream: u64 = 300 * 1024;
+    // Per stream: the oldest segments go once the stream holds more than its cap. Each segment
+    // holds its source and its rendition (the source is a track of the stream's HLS).
+    let source_bytes: u64 = segments.iter().map(|s| s.data.len() as u64).sum();
+    let per_stream: u64 = source_bytes * 3 / 4;
     let gw = Gateway::start_with(vec![orch.uri.clone()], ladder.clone(), |c| {
         c.max_retained_bytes_per_stream = per_stream;
     })
@@ -545,7 +547,7 @@ async fn retained_renditions_stay_under_the_per_stream_and_total_caps() {
     for segment in segments {
         let answer = push(&http, &gw, "long", segment).await;
         let parts = check_pushed(&answer, segment.seq, &ladder).await;
-        sizes.push(parts[0].data.len() as u64);
+        sizes.push((parts[0].data.len() + segment.data.len()) as u64);
         assert!(gw.handle.retained_bytes() <= per_stream, "{sizes:?}");
     }
     assert!(
@@ -576,7 +578,7 @@ async fn retained_renditions_stay_under_the_per_stream_and_total_caps() {
 
     // In total: the oldest ended streams go first; the newest stay complete VOD.
     let short = &city().await[0];
-    let total_cap: u64 = 256 * 1024;
+    let total_cap: u64 = 4 * short.data.len() as u64;
     let gw = Gateway::start_with(vec![orch.uri.clone()], ladder.clone(), |c| {
         c.max_retained_bytes = total_cap;
     })
@@ -586,7 +588,7 @@ async fn retained_renditions_stay_under_the_per_stream_and_total_caps() {
     for i in 0..streams {
         let answer = push(&http, &gw, &format!("short{i}"), short).await;
         let parts = check_pushed(&answer, short.seq, &ladder).await;
-        pushed += parts[0].data.len() as u64;
+        pushed += (parts[0].data.len() + short.data.len()) as u64;
         end(&http, &gw, &format!("short{i}")).await;
         assert!(gw.handle.retained_bytes() <= total_cap, "after {i}");
     }

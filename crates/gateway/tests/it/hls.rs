@@ -69,9 +69,17 @@ async fn live_playlists_keep_the_last_six_and_ended_ones_list_everything() {
     assert_eq!(oldest.body, served[0]);
 
     let master = get(&http, &gw, "/stream/city.m3u8").await;
+    // The source first, as go-livepeer lists it, then the rendition.
     assert_eq!(
         playlist_entries(&master.text()),
-        vec![format!("city/{P144}.m3u8")]
+        vec!["city/source.m3u8".to_string(), format!("city/{P144}.m3u8")]
+    );
+    assert!(
+        master
+            .text()
+            .contains("BANDWIDTH=4000000\ncity/source.m3u8"),
+        "{}",
+        master.text()
     );
     assert!(
         master.text().contains("RESOLUTION=256x144"),

@@ -184,6 +184,12 @@ async fn record_store_holds_segments_and_playlists_under_gos_names() {
         source_track.resolution, "640x272",
         "from Content-Resolution"
     );
+    // The gateway's own master playlist lists the source with it too.
+    let master = get(&http, &gw, "/stream/rec.m3u8").await.text();
+    assert!(
+        master.contains("BANDWIDTH=4000000,RESOLUTION=640x272\nrec/source.m3u8"),
+        "{master}"
+    );
     let total_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
     assert_eq!(json.duration_ms, total_ms);
     for track in [P144, "source"] {

@@ -42,11 +42,17 @@ async fn pushed_clip_completes_when_the_first_orchestrator_is_dead() {
     assert_eq!(master.status, StatusCode::OK);
     assert_eq!(master.headers[CONTENT_TYPE], "application/x-mpegURL");
     let variants = playlist_entries(&master.text());
-    let want: Vec<String> = ladder
-        .iter()
-        .map(|p| format!("bikes/{}.m3u8", p.name))
+    let want: Vec<String> = std::iter::once("bikes/source.m3u8".to_string())
+        .chain(ladder.iter().map(|p| format!("bikes/{}.m3u8", p.name)))
         .collect();
     assert_eq!(variants, want, "{}", master.text());
+    // The source track plays what was pushed, as go-livepeer's does.
+    let source = get(&http, &gw, "/stream/bikes/source.m3u8").await;
+    assert_eq!(playlist_entries(&source.text()).len(), segments.len());
+    for segment in segments {
+        let path = format!("/stream/bikes/source/{}.ts", segment.seq);
+        assert_eq!(get(&http, &gw, &path).await.body, segment.data, "{path}");
+    }
 
     // Every rendition of every segment is served, byte for byte what the push answered.
     for (segment, parts) in segments.iter().zip(&pushed) {

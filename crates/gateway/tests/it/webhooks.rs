@@ -156,7 +156,10 @@ async fn the_auth_webhook_names_the_manifest_and_the_ladder() {
     assert_eq!(master.status, StatusCode::OK);
     assert_eq!(
         playlist_entries(&master.text()),
-        [format!("internal-7/{P144}.m3u8")]
+        [
+            "internal-7/source.m3u8".to_string(),
+            format!("internal-7/{P144}.m3u8")
+        ]
     );
     let media = get(&http, &gw, &format!("/stream/internal-7/{P144}.m3u8")).await;
     assert_eq!(playlist_entries(&media.text()).len(), segments.len());

@@ -52,6 +52,8 @@ fn main() {
             duration: Duration::from_millis(ms),
             data,
             slice: None,
+            input: Default::default(),
+            storage: None,
         };
         let job = job_capabilities(profiles, false);
         let seg = seg_data(&segment, profiles, &job, &token).expect("seg data");
