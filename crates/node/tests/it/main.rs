@@ -63,9 +63,11 @@ async fn push_every_clip(ladder: &str) {
         let files = mirror_hls(&network.gateway_url, &manifest, &hls)
             .await
             .expect("mirror HLS");
+        // The master, then a playlist and its segments per track: the source (as go-livepeer
+        // publishes it) and each rendition.
         assert_eq!(
             files,
-            1 + profiles.len() * (1 + report.segments),
+            1 + (1 + profiles.len()) * (1 + report.segments),
             "{clip}: files in the HLS tree"
         );
         let master =
