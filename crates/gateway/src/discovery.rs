@@ -153,6 +153,39 @@ pub async fn discover_with(
     found
 }
 
+/// Parses `-orchBlocklist`: comma-separated ETH addresses, `0x` optional, any case (go-livepeer
+/// lower-cases the list and compares hex); empty entries are skipped.
+///
+/// Errors: [`GatewayError::BadRequest`] naming an entry that is not an address (go would
+/// silently never match it).
+pub fn parse_orch_blocklist(list: &str) -> Result<Vec<alloy_primitives::Address>, GatewayError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let hex = entry
+                .strip_prefix("0x")
+                .or_else(|| entry.strip_prefix("0X"))
+                .unwrap_or(entry);
+            hex.parse::<alloy_primitives::Address>().map_err(|_| {
+                GatewayError::BadRequest(format!(
+                    "-orchBlocklist: {entry:?} is not an orchestrator address"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Whether `info` answers with one of `blocklist`'s addresses.
+pub fn is_blocklisted(
+    info: &net::OrchestratorInfo,
+    blocklist: &[alloy_primitives::Address],
+) -> bool {
+    !blocklist.is_empty()
+        && alloy_primitives::Address::try_from(info.address.as_slice())
+            .is_ok_and(|a| blocklist.contains(&a))
+}
+
 fn is_usable(info: &net::OrchestratorInfo, job: &Capabilities) -> bool {
     if info.transcoder.is_empty() {
         return false;
@@ -166,6 +199,26 @@ fn is_usable(info: &net::OrchestratorInfo, job: &Capabilities) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blocklist_parses_as_go_livepeer_compares_it() {
+        let a = alloy_primitives::Address::repeat_byte(0xab);
+        let b = alloy_primitives::Address::repeat_byte(0x0c);
+        let list = format!("{},{}, ,", a.to_checksum(None), hex::encode(b));
+        assert_eq!(parse_orch_blocklist(&list).expect("parses"), [a, b]);
+        assert!(parse_orch_blocklist("").expect("empty").is_empty());
+        assert!(parse_orch_blocklist("0x1234").is_err());
+        let info = |addr: &[u8]| net::OrchestratorInfo {
+            address: addr.to_vec(),
+            ..Default::default()
+        };
+        assert!(is_blocklisted(&info(a.as_slice()), &[a]));
+        assert!(!is_blocklisted(&info(b.as_slice()), &[a]));
+        assert!(
+            !is_blocklisted(&info(&[]), &[a]),
+            "off chain: no address, never blocked"
+        );
+    }
 
     #[test]
     fn orch_addrs_get_scheme_and_port() {

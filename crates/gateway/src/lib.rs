@@ -145,6 +145,9 @@ pub struct GatewayConfig {
     /// [`verify::MediaComparator`] (MPEG-7 signatures and ffprobe), or, when ffmpeg is not
     /// installed, no verification (`verificationFreq` is then ignored with a warning).
     pub comparator: Option<Arc<dyn verify::RenditionComparator>>,
+    /// `-orchBlocklist`: orchestrators never used, by the ETH address they answer with
+    /// (go-livepeer `discovery.go:isBlacklisted`), from any source.
+    pub orch_blocklist: Vec<alloy_primitives::Address>,
     /// `-objectStore`: every stream's object store unless its own replaces it
     /// ([`storage::StreamStorage`]); `None` keeps segments in memory.
     pub object_store: Option<livepeer_objectstore::StoreUrl>,
@@ -188,6 +191,7 @@ impl Default for GatewayConfig {
             orch_webhook_refresh: discovery::ORCH_WEBHOOK_REFRESH_INTERVAL,
             local_verify: None,
             comparator: None,
+            orch_blocklist: Vec::new(),
             object_store: None,
             record_store: None,
             node_id: storage::node_id(None),

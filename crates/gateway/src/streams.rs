@@ -898,6 +898,14 @@ impl Gateway {
         found.extend(more);
         found
             .into_iter()
+            .filter(|c| {
+                let blocked =
+                    crate::discovery::is_blocklisted(&c.info, &self.config.orch_blocklist);
+                if blocked {
+                    debug!(orch = %c.addr, "orchestrator on -orchBlocklist");
+                }
+                !blocked
+            })
             .filter_map(|c| {
                 let score = scores.get(&c.addr).copied().unwrap_or(SCORE_UNTRUSTED);
                 match self.session_from_info(c.addr, c.info, c.latency, None) {
@@ -1002,6 +1010,8 @@ impl Gateway {
                 crate::discovery::parse_orch_addr(&m.service_uri)
                     .is_ok_and(|uri| table.contains_key(&uri))
             };
+            // -orchBlocklist first: never probed.
+            members.retain(|m| !self.config.orch_blocklist.contains(&m.address));
             let (free, held): (Vec<_>, Vec<_>) = members.into_iter().partition(|m| !suspended(m));
             // Suspended orchestrators only when nothing else is left.
             members = if free.is_empty() { held } else { free };
@@ -1038,6 +1048,9 @@ impl Gateway {
             warn!(%err, "cannot cache the probe");
         }
         let mut remaining = probe.candidates;
+        // An answer signed with a blocklisted address is dropped whatever its pool entry.
+        remaining
+            .retain(|c| !crate::discovery::is_blocklisted(&c.info, &self.config.orch_blocklist));
         let mut ordered = Vec::with_capacity(remaining.len());
         let mut rng = rand::rng();
         while !remaining.is_empty() {

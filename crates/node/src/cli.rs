@@ -190,6 +190,10 @@ pub struct NodeArgs {
     /// every minute; used instead of -orchAddr. Score 1 or more is trusted, 0 untrusted.
     #[arg(long = "orchWebhookUrl", help_heading = "Network")]
     pub orch_webhook_url: Option<String>,
+    /// Gateway: comma-separated orchestrator ETH addresses never used, wherever they were
+    /// discovered (matched against the address they answer with).
+    #[arg(long = "orchBlocklist", help_heading = "Network")]
+    pub orch_blocklist: Option<String>,
     /// Gateway: a URL POSTed `{"url": "<ingest URL>"}` when a push starts a stream; any
     /// status but 200 refuses it (403). Its JSON answer may set the stream's manifestID,
     /// presets, profiles and verificationFreq.
@@ -426,6 +430,7 @@ impl NodeArgs {
         forget(&mut self.http_addr);
         forget(&mut self.orch_addr);
         forget(&mut self.orch_webhook_url);
+        forget(&mut self.orch_blocklist);
         forget(&mut self.auth_webhook_url);
         forget(&mut self.object_store);
         forget(&mut self.record_store);

@@ -183,6 +183,9 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         max_sessions: args.max_sessions,
         auth_webhook_url: args.auth_webhook_url.clone(),
         orch_webhook_url: args.orch_webhook_url.clone(),
+        orch_blocklist: livepeer_gateway::discovery::parse_orch_blocklist(
+            args.orch_blocklist.as_deref().unwrap_or(""),
+        )?,
         local_verify: args.local_verify,
         object_store: store_flag(args.object_store.as_deref(), "object store")?,
         record_store: store_flag(args.record_store.as_deref(), "recordings object store")?,

@@ -286,3 +286,58 @@ async fn pool_selection_follows_stake_weights_and_never_picks_an_orchestrator_ab
         o.stop().await;
     }
 }
+
+/// `-orchBlocklist`: a blocklisted orchestrator of the pool is never used, however much stake
+/// it has; the other one gets every stream.
+#[tokio::test]
+async fn a_blocklisted_orchestrator_in_the_pool_gets_no_stream() {
+    let chain = memory_chain();
+    let mut paid = Vec::new();
+    let mut orchs = Vec::new();
+    for _ in 0..2 {
+        let p = paid_orchestrator(&chain, PriceInfo::new(1, 1), U256::ZERO);
+        let payments = p.config.clone();
+        orchs.push(Orch::start(move |c| c.payments = Some(payments)).await);
+        paid.push(p);
+    }
+    // The blocklisted one holds 99 % of the stake.
+    let members: Vec<_> = orchs
+        .iter()
+        .zip(&paid)
+        .zip([10u64, 990])
+        .map(|((o, p), stake)| livepeer_gateway::pool::PoolMember {
+            address: p.signer.address(),
+            service_uri: o.base.clone(),
+            stake: eth(stake),
+            activation_round: 0,
+            deactivation_round: u64::MAX,
+        })
+        .collect();
+    let blocked = paid[1].signer.address();
+    let (_, mut gw_payments) = paid_gateway(&chain, eth(10), eth(10));
+    gw_payments.pool = Some(std::sync::Arc::new(FixedPool(members)));
+    let gw = Gateway::start_with(Vec::new(), profiles(&[P144]), |c| {
+        c.payments = Some(gw_payments);
+        c.orch_blocklist =
+            livepeer_gateway::discovery::parse_orch_blocklist(&blocked.to_string().to_lowercase())
+                .expect("the blocklist parses");
+    })
+    .await;
+    let http = http();
+    let segment = &bikes().await[0];
+    for i in 0..5 {
+        let answer = push(&http, &gw, &format!("blocked-{i}"), segment).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    let by = gw.handle.segments_by_orchestrator();
+    let count = |o: &Orch| {
+        by.iter()
+            .find(|(uri, _)| uri.to_string().trim_end_matches('/') == o.base)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!([count(&orchs[0]), count(&orchs[1])], [5, 0], "{by:?}");
+    gw.stop().await;
+    for o in orchs {
+        o.stop().await;
+    }
+}
