@@ -109,11 +109,22 @@ impl DevnetProcess {
     }
 
     fn provider(&self) -> DynProvider {
-        livepeer_eth::rpc::signing_provider(
-            self.report["rpcUrl"].as_str().expect("rpc url"),
-            &livepeer_eth::devnet::LocalKey::random(),
-        )
-        .expect("provider")
+        self.provider_signing(&livepeer_eth::devnet::LocalKey::random())
+    }
+
+    /// The private key of a report account.
+    fn key_of(account: &serde_json::Value) -> livepeer_eth::devnet::LocalKey {
+        account["privateKey"]
+            .as_str()
+            .expect("privateKey")
+            .parse()
+            .expect("a key")
+    }
+
+    /// A provider sending transactions as `key`.
+    fn provider_signing(&self, key: &livepeer_eth::devnet::LocalKey) -> DynProvider {
+        livepeer_eth::rpc::signing_provider(self.report["rpcUrl"].as_str().expect("rpc url"), key)
+            .expect("provider")
     }
 }
 
@@ -668,16 +679,7 @@ async fn an_orchestrator_that_leaves_the_active_set_stops_accepting_payment() {
     check_pushed(&answer, 0, &ladder).await;
 
     // It unbonds all of its stake: it resigns, and is inactive from the next round on.
-    let key: livepeer_eth::devnet::LocalKey = leaving["privateKey"]
-        .as_str()
-        .expect("privateKey")
-        .parse()
-        .expect("a key");
-    let own = livepeer_eth::rpc::signing_provider(
-        devnet.report["rpcUrl"].as_str().expect("rpc url"),
-        &key,
-    )
-    .expect("provider");
+    let own = devnet.provider_signing(&DevnetProcess::key_of(leaving));
     let address = DevnetProcess::address(leaving);
     let stake: U256 = bonding
         .transcoderTotalStake(address)
@@ -936,11 +938,7 @@ async fn a_node_with_no_role_but_initialize_round_initializes_rounds() {
         .first()
         .expect("an account")
         .clone();
-    let key: livepeer_eth::devnet::LocalKey = account["privateKey"]
-        .as_str()
-        .expect("privateKey")
-        .parse()
-        .expect("a key");
+    let key = DevnetProcess::key_of(&account);
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
     livepeer_eth::accounts::import_key(&data_dir.join("keystore"), &key, "secret")
@@ -1204,16 +1202,7 @@ async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
     // orchestrator through /bond (which approves first), and sends some on with
     // /transferTokens.
     let deployer = &devnet.accounts("deployer")[0];
-    let deployer_key: livepeer_eth::devnet::LocalKey = deployer["privateKey"]
-        .as_str()
-        .expect("privateKey")
-        .parse()
-        .expect("a key");
-    let minting = livepeer_eth::rpc::signing_provider(
-        devnet.report["rpcUrl"].as_str().expect("rpc url"),
-        &deployer_key,
-    )
-    .expect("provider");
+    let minting = devnet.provider_signing(&DevnetProcess::key_of(deployer));
     let token =
         livepeer_eth::contracts::LivepeerToken::new(devnet.contract("livepeerToken"), minting);
     token

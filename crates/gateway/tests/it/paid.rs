@@ -191,18 +191,7 @@ async fn pool_selection_follows_stake_weights_and_never_picks_an_orchestrator_ab
         );
         paid.push(p);
     }
-    let members: Vec<_> = orchs
-        .iter()
-        .zip(&paid)
-        .zip(stakes)
-        .map(|((o, p), stake)| livepeer_gateway::pool::PoolMember {
-            address: p.signer.address(),
-            service_uri: o.base.clone(),
-            stake: eth(stake),
-            activation_round: 0,
-            deactivation_round: u64::MAX,
-        })
-        .collect();
+    let members = pool_members(&orchs, &paid, &stakes);
     let selection = SelectionConfig {
         max_price: Some(PricePerPixel::new(2, 1).expect("price")),
         ..Default::default()
@@ -262,11 +251,7 @@ async fn pool_selection_follows_stake_weights_and_never_picks_an_orchestrator_ab
     pushes.buffer_unordered(4).collect::<Vec<_>>().await;
 
     let by = gw.handle.segments_by_orchestrator();
-    let count = |o: &Orch| {
-        by.iter()
-            .find(|(uri, _)| uri.to_string().trim_end_matches('/') == o.base)
-            .map_or(0, |(_, n)| *n)
-    };
+    let count = |o: &Orch| segments_to(&by, o);
     let counts: Vec<u64> = orchs.iter().map(count).collect();
     assert_eq!(counts.iter().sum::<u64>(), STREAMS as u64, "{counts:?}");
     assert_eq!(
@@ -301,18 +286,7 @@ async fn a_blocklisted_orchestrator_in_the_pool_gets_no_stream() {
         paid.push(p);
     }
     // The blocklisted one holds 99 % of the stake.
-    let members: Vec<_> = orchs
-        .iter()
-        .zip(&paid)
-        .zip([10u64, 990])
-        .map(|((o, p), stake)| livepeer_gateway::pool::PoolMember {
-            address: p.signer.address(),
-            service_uri: o.base.clone(),
-            stake: eth(stake),
-            activation_round: 0,
-            deactivation_round: u64::MAX,
-        })
-        .collect();
+    let members = pool_members(&orchs, &paid, &[10, 990]);
     let blocked = paid[1].signer.address();
     let (_, mut gw_payments) = paid_gateway(&chain, eth(10), eth(10));
     gw_payments.pool = Some(std::sync::Arc::new(FixedPool(members)));
@@ -330,14 +304,38 @@ async fn a_blocklisted_orchestrator_in_the_pool_gets_no_stream() {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     }
     let by = gw.handle.segments_by_orchestrator();
-    let count = |o: &Orch| {
-        by.iter()
-            .find(|(uri, _)| uri.to_string().trim_end_matches('/') == o.base)
-            .map_or(0, |(_, n)| *n)
-    };
+    let count = |o: &Orch| segments_to(&by, o);
     assert_eq!([count(&orchs[0]), count(&orchs[1])], [5, 0], "{by:?}");
     gw.stop().await;
     for o in orchs {
         o.stop().await;
     }
+}
+
+/// Pool members for paid orchestrators `orchs` (their keys in `paid`), active since round 0,
+/// with `stakes_lpt`.
+fn pool_members(
+    orchs: &[Orch],
+    paid: &[livepeer_testing::chain::PaidOrch],
+    stakes_lpt: &[u64],
+) -> Vec<livepeer_gateway::pool::PoolMember> {
+    orchs
+        .iter()
+        .zip(paid)
+        .zip(stakes_lpt)
+        .map(|((o, p), &stake)| livepeer_gateway::pool::PoolMember {
+            address: p.signer.address(),
+            service_uri: o.base.clone(),
+            stake: eth(stake),
+            activation_round: 0,
+            deactivation_round: u64::MAX,
+        })
+        .collect()
+}
+
+/// Segments the gateway got transcoded by `orch`, from `segments_by_orchestrator`.
+fn segments_to(by: &std::collections::HashMap<hyper::Uri, u64>, orch: &Orch) -> u64 {
+    by.iter()
+        .find(|(uri, _)| uri.to_string().trim_end_matches('/') == orch.base)
+        .map_or(0, |(_, n)| *n)
 }
