@@ -241,18 +241,23 @@ async fn redemptions(provider: &DynProvider, broker: Address) -> Vec<(B256, U256
 /// Winning tickets in an orchestrator's store, by status.
 fn stored_winners(data_dir: &str) -> Vec<String> {
     let path = std::path::Path::new(data_dir).join("tickets.sqlite3");
-    let Ok(db) =
+    if !path.exists() {
+        return Vec::new();
+    }
+    // The orchestrator may be writing: wait for its lock rather than read nothing.
+    let db =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let Ok(mut statement) = db.prepare("SELECT status FROM winning_tickets") else {
-        return Vec::new();
-    };
+            .expect("the ticket store opens");
+    db.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    let mut statement = db
+        .prepare("SELECT status FROM winning_tickets")
+        .expect("the winning_tickets table");
     statement
         .query_map([], |row| row.get::<_, String>(0))
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+        .expect("winners read")
+        .collect::<Result<_, _>>()
+        .expect("winner rows")
 }
 
 /// Pushes every segment of the bikes clip to `manifest` and ends the stream; returns how many.
