@@ -6,19 +6,14 @@
 //! forced, cleartext h2c for `http://` orchestrators, a 3 s connect timeout and 8 s gRPC calls.
 //! Every body read from an orchestrator has a byte cap ([`read_body`]) as well as a timeout.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::Uri;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use livepeer_proto::net;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use livepeer_server::peer_client::PeerConnector;
 
 use crate::GatewayError;
 
@@ -29,12 +24,10 @@ pub const GRPC_TIMEOUT: Duration = Duration::from_secs(8);
 /// Rendition download timeout (go-livepeer `core/os.go:DownloadData`).
 pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(4);
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
 /// A cloneable client for talking to orchestrators.
 #[derive(Clone, Debug)]
 pub struct OrchestratorClient {
-    http: Client<Connector, tonic::body::Body>,
+    http: Client<PeerConnector, tonic::body::Body>,
 }
 
 /// Awaits a gRPC call for at most [`GRPC_TIMEOUT`].
@@ -66,30 +59,9 @@ impl Default for OrchestratorClient {
 impl OrchestratorClient {
     /// A client with go-livepeer's timeouts and TLS policy.
     pub fn new() -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default protocol versions")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(GRPC_CONNECT_TIMEOUT));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http2() // ALPN h2 only: go-livepeer forces HTTP/2 too
-            .wrap_connector(http);
-        let http = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            // Segments and renditions are megabytes; 64 KiB default windows would stall them.
-            .http2_initial_stream_window_size(8 * 1024 * 1024)
-            .http2_initial_connection_window_size(16 * 1024 * 1024)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Self { http }
+        Self {
+            http: livepeer_server::peer_client::client(GRPC_CONNECT_TIMEOUT),
+        }
     }
 
     /// Calls `GetOrchestrator` on the orchestrator at `uri` (e.g. `https://host:8935`).
@@ -230,58 +202,4 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Accepts any server certificate, as go-livepeer's `InsecureSkipVerify`, while still checking
-/// that the handshake is signed by the certificate's key.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }

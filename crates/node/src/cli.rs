@@ -186,6 +186,10 @@ pub struct NodeArgs {
     /// Gateway: comma-separated orchestrator addresses (https and port 8935 implied).
     #[arg(long = "orchAddr", help_heading = "Network")]
     pub orch_addr: Option<String>,
+    /// Orchestrator: the secret remote transcoders register with (a value, or a file holding
+    /// it). Transcoder: the secret to register with the orchestrator at -orchAddr.
+    #[arg(long = "orchSecret", help_heading = "Network")]
+    pub orch_secret: Option<String>,
     /// Gateway: a URL answering GET with `[{"address": "<url>", "score": <n>}]`, asked
     /// every minute; used instead of -orchAddr. Score 1 or more is trusted, 0 untrusted.
     #[arg(long = "orchWebhookUrl", help_heading = "Network")]
@@ -351,10 +355,12 @@ pub struct NodeArgs {
     /// Gateway: the rendition ladder, as standard profile names or a path to a JSON file.
     #[arg(long = "transcodingOptions", help_heading = "Transcoding", default_value = livepeer_primitives::profile::DEFAULT_TRANSCODING_OPTIONS)]
     pub transcoding_options: String,
-    /// Orchestrator: concurrent sessions admitted. Gateway: concurrent streams, 0 for no
-    /// limit (a new manifest beyond it is refused with 503).
-    #[arg(long = "maxSessions", help_heading = "Transcoding", default_value_t = livepeer_orchestrator::DEFAULT_MAX_SESSIONS, value_parser = parse_max_sessions)]
-    pub max_sessions: usize,
+    /// Orchestrator: concurrent sessions admitted, or `auto` (a standalone orchestrator: the
+    /// sum of its remote transcoders' capacities). Transcoder: the capacity it registers
+    /// with. Gateway: concurrent streams, 0 for no limit (a new manifest beyond it is refused
+    /// with 503).
+    #[arg(long = "maxSessions", help_heading = "Transcoding", default_value_t = MaxSessions::Count(livepeer_orchestrator::DEFAULT_MAX_SESSIONS), value_parser = parse_max_sessions)]
+    pub max_sessions: MaxSessions,
     /// Gateway: attempts per segment before it fails.
     #[arg(long = "maxAttempts", help_heading = "Transcoding", default_value_t = livepeer_gateway::DEFAULT_MAX_ATTEMPTS)]
     pub max_attempts: usize,
@@ -430,6 +436,7 @@ impl NodeArgs {
         forget(&mut self.http_addr);
         forget(&mut self.orch_addr);
         forget(&mut self.orch_webhook_url);
+        forget(&mut self.orch_secret);
         forget(&mut self.orch_blocklist);
         forget(&mut self.auth_webhook_url);
         forget(&mut self.object_store);
@@ -447,13 +454,48 @@ fn parse_path(s: &str) -> Result<PathBuf, std::convert::Infallible> {
     Ok(PathBuf::from(s))
 }
 
-/// `-maxSessions`: a number of sessions; go-livepeer's `auto` is refused by name.
-fn parse_max_sessions(s: &str) -> Result<usize, String> {
+/// `-maxSessions`: a number of sessions, or go-livepeer's `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxSessions {
+    /// This many sessions.
+    Count(usize),
+    /// The sum of the remote transcoders' capacities (standalone orchestrators only).
+    Auto,
+}
+
+impl MaxSessions {
+    /// The number of sessions; `auto` starts at 0, as in go-livepeer (no session is admitted
+    /// before a transcoder registers).
+    pub fn count(self) -> usize {
+        match self {
+            Self::Count(n) => n,
+            Self::Auto => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for MaxSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl PartialEq<usize> for MaxSessions {
+    fn eq(&self, other: &usize) -> bool {
+        *self == Self::Count(*other)
+    }
+}
+
+fn parse_max_sessions(s: &str) -> Result<MaxSessions, String> {
     if s.trim() == "auto" {
-        return Err("-maxSessions auto is not supported yet".into());
+        return Ok(MaxSessions::Auto);
     }
     s.trim()
         .parse()
+        .map(MaxSessions::Count)
         .map_err(|_| format!("{s:?} is not a number of sessions"))
 }
 

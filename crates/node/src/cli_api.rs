@@ -79,6 +79,8 @@ impl NodeView {
             json!({
                 "serviceUri": uri,
                 "sessions": h.sessions(),
+                "maxSessions": h.max_sessions(),
+                "transcoders": h.transcoders(),
                 "payments": h.payment_stats(),
             })
         });
@@ -104,6 +106,12 @@ impl NodeView {
                     .collect()
             })
             .unwrap_or_default();
+        // go-livepeer lists the remote transcoders only (`RegisteredTranscodersInfo`).
+        let remote: Vec<_> = self
+            .orchestrator
+            .as_ref()
+            .map(|(_, h)| h.transcoders().into_iter().filter(|t| !t.local).collect())
+            .unwrap_or_default();
         json!({
             // go-livepeer's NodeStatus (common/types.go) field names.
             "Manifests": {},
@@ -114,8 +122,8 @@ impl NodeView {
             "GolangRuntimeVersion": "",
             "GOArch": std::env::consts::ARCH,
             "GOOS": std::env::consts::OS,
-            "RegisteredTranscodersNumber": 0,
-            "RegisteredTranscoders": [],
+            "RegisteredTranscodersNumber": remote.len(),
+            "RegisteredTranscoders": remote,
             "LocalTranscoding": self.local_transcoding,
             "BroadcasterPrices": {},
             // This node's own view.

@@ -24,12 +24,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use livepeer_gateway::{GatewayConfig, GatewayService};
+use livepeer_orchestrator::remote_transcoder::RemoteTranscoderConfig;
 use livepeer_orchestrator::{LocalTranscoder, OrchestratorConfig, OrchestratorService};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::cli::{BenchCommand, Cli, Command, NodeArgs, TicketCommand, TicketInspectArgs};
+use crate::cli::{
+    BenchCommand, Cli, Command, MaxSessions, NodeArgs, TicketCommand, TicketInspectArgs,
+};
 
 /// How long shutdown waits for services to stop after Ctrl-C.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,10 +159,65 @@ pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig
             format!("127.0.0.1:{}", livepeer_orchestrator::DEFAULT_SERVICE_PORT)
         }),
         http_addr: args.http_addr.clone(),
-        max_sessions: args.max_sessions,
+        max_sessions: args.max_sessions.count(),
+        auto_max_sessions: args.max_sessions == MaxSessions::Auto,
+        orch_secret: orch_secret(args)?,
         transcoder,
         data_dir: args.data_dir.clone(),
         ..Default::default()
+    })
+}
+
+/// `-orchSecret` as go-livepeer reads it (`common.ReadFromFile`): the trimmed contents of the
+/// file it names, or the value itself when no such file exists; unset or empty is `None`.
+///
+/// Errors: the value names a directory, or a file that cannot be read.
+pub fn orch_secret(args: &NodeArgs) -> anyhow::Result<Option<String>> {
+    let Some(value) = args.orch_secret.as_deref().filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let path = std::path::Path::new(value);
+    let secret = match std::fs::metadata(path) {
+        Err(_) => value.to_string(),
+        Ok(meta) if meta.is_dir() => bail!("-orchSecret: {value} is a directory"),
+        Ok(_) => std::fs::read_to_string(path)
+            .with_context(|| format!("-orchSecret: cannot read {value}"))?
+            .trim()
+            .to_string(),
+    };
+    Ok(Some(secret).filter(|s| !s.is_empty()))
+}
+
+/// The standalone transcoder the flags describe (`-transcoder` without `-orchestrator`).
+///
+/// Errors: go-livepeer's "Missing -orchSecret" / "Missing -orchAddr"; no ffmpeg.
+pub fn remote_transcoder_config(args: &NodeArgs) -> anyhow::Result<RemoteTranscoderConfig> {
+    let Some(secret) = orch_secret(args)? else {
+        bail!("Missing -orchSecret");
+    };
+    let orch_addr = args
+        .orch_addr
+        .as_deref()
+        .and_then(|list| list.split(',').map(str::trim).find(|a| !a.is_empty()))
+        .ok_or_else(|| anyhow::anyhow!("Missing -orchAddr"))?;
+    // go-livepeer takes the host:port of the first -orchAddr entry and dials it over TLS.
+    let orch_addr = orch_addr.strip_prefix("https://").unwrap_or(orch_addr);
+    livepeer_orchestrator::remote_transcoder::orchestrator_uri(orch_addr)?;
+    let capacity = args.max_sessions.count();
+    if capacity == 0 {
+        bail!("-maxSessions must be 'auto' or greater than zero");
+    }
+    Ok(RemoteTranscoderConfig {
+        orch_addr: orch_addr.trim_end_matches('/').to_string(),
+        secret,
+        capacity,
+        transcoder: LocalTranscoder::new(
+            livepeer_media::Ffmpeg::locate()?,
+            args.x264_preset.clone(),
+        ),
+        capabilities: livepeer_orchestrator::software_capabilities(),
+        data_dir: args.data_dir.clone(),
+        fetch_policy: Default::default(),
     })
 }
 
@@ -180,7 +238,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         max_attempts: args.max_attempts,
         orch_min_livepeer_version: args.orch_min_livepeer_version.clone(),
         discovery_timeout: args.discovery_timeout,
-        max_sessions: args.max_sessions,
+        max_sessions: args.max_sessions.count(),
         auth_webhook_url: args.auth_webhook_url.clone(),
         orch_webhook_url: args.orch_webhook_url.clone(),
         orch_blocklist: livepeer_gateway::discovery::parse_orch_blocklist(
@@ -320,11 +378,17 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
     if gateway && args.orchestrator {
         bail!("choose one of -gateway and -orchestrator");
     }
-    if args.transcoder && !args.orchestrator {
-        bail!(
-            "a standalone -transcoder needs -orchSecret and remote transcoding, which this build does not support yet; use -orchestrator -transcoder"
-        );
+    if args.max_sessions == MaxSessions::Auto {
+        if !args.orchestrator {
+            bail!("-maxSessions must be 'auto' or greater than zero");
+        }
+        if args.transcoder {
+            bail!(
+                "-maxSessions 'auto' cannot be used when both -orchestrator and -transcoder are specified"
+            );
+        }
     }
+    let standalone_transcoder = args.transcoder && !args.orchestrator && !gateway;
     let round_services_only =
         !gateway && !args.orchestrator && (args.reward == Some(true) || args.initialize_round);
     if round_services_only && args.network == "offchain" {
@@ -332,15 +396,22 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             "-reward and -initializeRound without a role run only the round services, which need an on-chain -network with -ethUrl"
         );
     }
-    if !gateway && !args.orchestrator && !round_services_only {
+    if !gateway && !args.orchestrator && !round_services_only && !standalone_transcoder {
         bail!(
             "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
         );
     }
-    if args.network != "offchain" {
+    // A standalone transcoder works for its orchestrator and needs no chain.
+    let on_chain_node = args.network != "offchain" && !standalone_transcoder;
+    if on_chain_node {
         // Settings first: nothing is read or created for a node that cannot start.
         chain_endpoint(&args)?;
     }
+    let transcoder_config = if standalone_transcoder {
+        Some(remote_transcoder_config(&args)?)
+    } else {
+        None
+    };
     let data_dir = match args.data_dir.take() {
         Some(dir) => dir,
         None => default_data_dir(&args.network, std::env::var_os("HOME").map(PathBuf::from))
@@ -356,7 +427,7 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
     args.data_dir = Some(data_dir);
     let mut services = JoinSet::new();
     let mut on_chain: Option<chain::OnChain> = None;
-    if args.network != "offchain" {
+    if on_chain_node {
         // The account first: a wrong password or a missing key fails before any connection.
         let account = open_account(&args).await?;
         // Ctrl-C or SIGTERM while the chain is still being reached stops at once: the node has
@@ -409,6 +480,11 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         local_transcoding: args.orchestrator && args.transcoder,
     };
     if args.orchestrator {
+        if !args.transcoder && orch_secret(&args)?.is_none() {
+            bail!(
+                "Running an orchestrator requires an -orchSecret for standalone mode or -transcoder for orchestrator+transcoder mode"
+            );
+        }
         if args
             .http_addr
             .as_deref()
@@ -471,6 +547,22 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             (
                 "gateway",
                 service.run(token).await.map_err(anyhow::Error::from),
+            )
+        });
+    }
+    if let Some(config) = transcoder_config {
+        info!(
+            orchestrator = %config.orch_addr,
+            capacity = config.capacity,
+            "transcoder ready"
+        );
+        let token = cancel.clone();
+        services.spawn(async move {
+            (
+                "transcoder",
+                livepeer_orchestrator::remote_transcoder::run(config, token)
+                    .await
+                    .map_err(anyhow::Error::from),
             )
         });
     }

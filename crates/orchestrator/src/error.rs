@@ -124,6 +124,27 @@ pub enum OrchestratorError {
     /// This orchestrator has no transcoder to run the job on.
     #[error("no transcoders available")]
     NoTranscoder,
+    /// No transcoder in the pool can do the job (go-livepeer
+    /// `ErrNoCompatibleTranscodersAvailable`).
+    #[error("no transcoders can provide requested capabilities")]
+    NoCompatibleTranscoders,
+    /// [`crate::transcoders::MAX_REMOTE_TRANSCODERS`] are registered already.
+    #[error("too many transcoders")]
+    TooManyTranscoders,
+    /// The remote transcoder disconnected or could not be sent the task.
+    #[error("remote transcoder disconnected")]
+    TranscoderGone,
+    /// The remote transcoder did not post a result in time (go-livepeer
+    /// `ErrRemoteTranscoderTimeout`).
+    #[error("Remote transcoder took too long")]
+    RemoteTimeout,
+    /// The orchestrator refused this transcoder's registration for good ("invalid secret" or
+    /// "zero capacity", go-livepeer's fatal registration errors).
+    #[error("the orchestrator refused this transcoder: {0}")]
+    TranscoderRefused(String),
+    /// The remote transcoder's error text (`livepeer/transcoding-error`).
+    #[error("{0}")]
+    RemoteTranscode(String),
     /// The transcoder failed; the text is ffmpeg's own.
     #[error("{0}")]
     Transcode(#[from] livepeer_media::MediaError),

@@ -119,3 +119,90 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
         Ok(Response::new(net::PingPong { value }))
     }
 }
+
+/// `net.Transcoder` over gRPC: remote transcoders register here (go-livepeer
+/// `server/ot_rpc.go:RegisterTranscoder`). Served only with `-orchSecret`.
+#[derive(Debug, Clone)]
+pub(crate) struct TranscoderGrpc {
+    pub(crate) state: Arc<State>,
+}
+
+/// The tasks for one registered transcoder. It ends when the transcoder is dropped from the
+/// pool or the orchestrator shuts down; when tonic drops it (the transcoder went away), the
+/// transcoder leaves the pool.
+pub(crate) struct RegisteredStream {
+    tasks: crate::transcoders::NotifyStream,
+    closing: std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    state: Arc<State>,
+    id: u64,
+}
+
+impl futures::Stream for RegisteredStream {
+    type Item = Result<net::NotifySegment, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.closing.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        std::pin::Pin::new(&mut self.tasks).poll_next(cx)
+    }
+}
+
+impl Drop for RegisteredStream {
+    fn drop(&mut self) {
+        if self.state.transcoders.remove(self.id) {
+            self.state.update_auto_sessions();
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl net::transcoder_server::Transcoder for TranscoderGrpc {
+    type RegisterTranscoderStream = RegisteredStream;
+
+    async fn register_transcoder(
+        &self,
+        request: Request<net::RegisterRequest>,
+    ) -> Result<Response<Self::RegisterTranscoderStream>, Status> {
+        let peer = request
+            .extensions()
+            .get::<livepeer_server::PeerAddr>()
+            .map_or_else(|| "unknown".to_string(), |p| p.0.to_string());
+        let req = request.into_inner();
+        // go-livepeer answers both with plain errors, which gRPC-Go sends as Unknown; its
+        // transcoders match the messages and exit.
+        let secret = self.state.orch_secret.as_deref().unwrap_or_default();
+        if secret.is_empty() || !crate::results::secret_matches(secret, &req.secret) {
+            warn!(transcoder = %peer, "transcoder registration refused: invalid secret");
+            return Err(Status::unknown("invalid secret"));
+        }
+        if req.capacity <= 0 {
+            warn!(transcoder = %peer, "transcoder registration refused: zero capacity");
+            return Err(Status::unknown("zero capacity"));
+        }
+        // A legacy transcoder that sends no capabilities gets go's default set.
+        let capabilities = match &req.capabilities {
+            Some(caps) => livepeer_proto::convert::capabilities_from_net(Some(caps)),
+            None => livepeer_primitives::Capabilities {
+                bitstring: livepeer_primitives::CapabilitySet::default_transcoding(),
+                ..Default::default()
+            },
+        };
+        let capacity = usize::try_from(req.capacity).unwrap_or(usize::MAX);
+        let (id, tasks) = self
+            .state
+            .transcoders
+            .register(peer, capacity, capabilities)
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        self.state.update_auto_sessions();
+        Ok(Response::new(RegisteredStream {
+            tasks,
+            closing: Box::pin(self.state.closing.clone().cancelled_owned()),
+            state: self.state.clone(),
+            id,
+        }))
+    }
+}

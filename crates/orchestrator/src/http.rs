@@ -36,10 +36,12 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::grpc::{OrchestratorGrpc, TranscoderGrpc};
 use crate::sessions::QueueSlot;
 use crate::storage::safe_component;
+use crate::transcoders::Job;
 use crate::validate::check_segment;
-use crate::{OrchestratorError, State, grpc::OrchestratorGrpc};
+use crate::{OrchestratorError, State, results};
 
 /// Largest segment body accepted: 300 MB (go-livepeer `common.MaxSegSize`, 5 min at
 /// 8 Mb/s = 300 000 000 bytes).
@@ -73,18 +75,28 @@ pub(crate) fn service(
 > + Clone
 + Send
 + 'static {
-    let grpc: Router = tonic::service::Routes::new(
-        net::orchestrator_server::OrchestratorServer::new(OrchestratorGrpc {
+    let mut grpc = tonic::service::Routes::new(net::orchestrator_server::OrchestratorServer::new(
+        OrchestratorGrpc {
             state: state.clone(),
-        }),
-    )
-    .into_axum_router();
-    let http: Router = Router::new()
+        },
+    ));
+    let mut http: Router<Arc<State>> = Router::new()
         .route("/segment", post(post_segment))
         .route("/payment", post(post_payment))
         .route("/stream/{session}/{profile}/{file}", get(get_rendition))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(state);
+        .route("/healthz", get(|| async { "ok" }));
+    if state.orch_secret.is_some() {
+        grpc = grpc.add_service(net::transcoder_server::TranscoderServer::new(
+            TranscoderGrpc {
+                state: state.clone(),
+            },
+        ));
+        http = http
+            .route("/transcodeResults", post(results::post_transcode_results))
+            .route("/stream/{session}/{file}", get(results::get_staged_input));
+    }
+    let grpc: Router = grpc.into_axum_router();
+    let http: Router = http.with_state(state);
     tower::service_fn(move |req: Request<hyper::body::Incoming>| {
         let is_grpc = req.version() == Version::HTTP_2
             && req
@@ -505,27 +517,34 @@ async fn transcode_segment(
         slot,
     } = job;
     let result = async {
-        let transcoder = state
-            .transcoder
-            .as_ref()
-            .ok_or(OrchestratorError::NoTranscoder)?;
         // One segment at a time per session, in arrival order.
         let _turn = tokio::select! {
             turn = slot.session().turn.lock() => turn,
             _ = cancel.cancelled() => return Err(OrchestratorError::SessionEnded),
         };
-        let slice = seg.segment_parameters.map(|p| (p.from, p.to));
-        // The gateway gives up after max(8 s, 4 × duration); so do we.
-        let timeout = Duration::from_secs(8).max(duration * 4);
-        let renditions = transcoder
-            .transcode(
-                &input,
-                &profiles,
-                slice,
-                seg.calc_perceptual_hash,
-                timeout,
-                &cancel,
-            )
+        let caps = seg
+            .capabilities
+            .as_ref()
+            .map_or_else(Default::default, |c| {
+                convert::capabilities_from_net(Some(c))
+            });
+        let orch_id = state
+            .payments
+            .as_ref()
+            .map_or_else(|| "offchain".to_string(), |p| p.address().to_checksum(None));
+        let job = Job {
+            session: &session_id,
+            seg: &seg,
+            caps: &caps,
+            input: &input,
+            profiles: &profiles,
+            duration,
+            orch_id: &orch_id,
+            service_uri: &state.service_uri,
+        };
+        let renditions = state
+            .transcoders
+            .transcode(job, state.sessions.max_sessions(), &cancel)
             .await?;
         if renditions.len() != profiles.len() {
             return Err(OrchestratorError::BadProfiles("MismatchedSegments".into()));

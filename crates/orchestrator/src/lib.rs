@@ -30,11 +30,14 @@ mod error;
 mod grpc;
 mod http;
 pub mod payment;
+pub mod remote_transcoder;
+pub mod results;
 pub mod segment_url;
 pub mod sessions;
 pub mod storage;
 pub mod tls;
 mod transcode;
+pub mod transcoders;
 pub mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -59,6 +62,7 @@ pub use livepeer_objectstore::FetchPolicy;
 pub use livepeer_server::ServerConfig;
 pub use payment::{PaymentChain, PaymentConfig, Pricing};
 pub use transcode::LocalTranscoder;
+pub use transcoders::TranscoderInfo;
 
 /// Result alias of this crate.
 pub type OrchestratorResult<T> = Result<T, OrchestratorError>;
@@ -90,6 +94,13 @@ pub struct OrchestratorConfig {
     pub max_sessions: usize,
     /// The local transcoder (`-transcoder` with `-orchestrator`), or none.
     pub transcoder: Option<LocalTranscoder>,
+    /// `-orchSecret`: the secret remote transcoders register with (`Transcoder` gRPC service
+    /// and `/transcodeResults`, see [`transcoders`]); `None` takes no remote transcoders.
+    pub orch_secret: Option<String>,
+    /// `-maxSessions auto`: the session limit follows the sum of the registered remote
+    /// transcoders' capacities (go-livepeer `AutoSessionLimit`); `max_sessions` is the limit
+    /// until the first one registers.
+    pub auto_max_sessions: bool,
     /// `-dataDir`: where `cert.pem` and `key.pem` are written, if set; segments being
     /// transcoded are kept in a scratch directory under it (else under the system temp
     /// directory), and stale scratch directories of dead processes there are removed at start.
@@ -119,6 +130,8 @@ impl Default for OrchestratorConfig {
             http_addr: None,
             max_sessions: DEFAULT_MAX_SESSIONS,
             transcoder: None,
+            orch_secret: None,
+            auto_max_sessions: false,
             data_dir: None,
             session_idle_timeout: sessions::DEFAULT_SESSION_IDLE_TIMEOUT,
             server: ServerConfig::named("orchestrator"),
@@ -180,7 +193,14 @@ pub(crate) struct State {
     pub(crate) sessions: sessions::Sessions,
     pub(crate) store: storage::RenditionStore,
     pub(crate) capabilities: Capabilities,
-    pub(crate) transcoder: Option<LocalTranscoder>,
+    /// The local transcoder and the registered remote ones.
+    pub(crate) transcoders: transcoders::Transcoders,
+    /// `-orchSecret`, when remote transcoders may register.
+    pub(crate) orch_secret: Option<String>,
+    /// `-maxSessions auto`.
+    pub(crate) auto_max_sessions: bool,
+    /// Fires when the orchestrator starts shutting down: remote transcoders' task streams end.
+    pub(crate) closing: CancellationToken,
     /// Where segment bodies and transcoder work files go while a segment is handled.
     pub(crate) scratch: ScratchRoot,
     /// The running transcodes, so shutdown can wait for them (and their ffmpeg) to end.
@@ -203,7 +223,20 @@ impl State {
         if self.sessions.end(id) {
             debug!(session = id, "session ended");
         }
+        self.transcoders.end_session(id);
         self.store.remove_session(id);
+    }
+
+    /// With `-maxSessions auto`, sets the session limit to the remote transcoders' capacity.
+    pub(crate) fn update_auto_sessions(&self) {
+        if self.auto_max_sessions {
+            let (transcoders, capacity) = self.transcoders.remote_capacity();
+            info!(
+                transcoders,
+                capacity, "session limit follows the remote transcoders"
+            );
+            self.sessions.set_max_sessions(capacity);
+        }
     }
 }
 
@@ -325,13 +358,17 @@ impl OrchestratorService {
         let transcoder = config
             .transcoder
             .map(|t| t.with_scratch_root(scratch.path()));
+        let capabilities = software_capabilities();
         let state = Arc::new(State {
             service_uri,
             auth: auth::AuthTokens::default(),
             sessions: sessions::Sessions::new(config.max_sessions),
             store: storage::RenditionStore::default(),
-            capabilities: software_capabilities(),
-            transcoder,
+            transcoders: transcoders::Transcoders::new(transcoder, &capabilities),
+            capabilities,
+            orch_secret: config.orch_secret.filter(|s| !s.is_empty()),
+            auto_max_sessions: config.auto_max_sessions,
+            closing: CancellationToken::new(),
             scratch,
             jobs: TaskTracker::new(),
             stop_jobs: CancellationToken::new(),
@@ -400,6 +437,7 @@ impl OrchestratorService {
                         _ = sweep.tick() => {
                             for id in state.sessions.sweep_idle(idle_timeout) {
                                 debug!(session = %id, "idle session torn down");
+                                state.transcoders.end_session(&id);
                                 state.store.remove_session(&id);
                             }
                             if let Some(payments) = &state.payments {
@@ -408,6 +446,8 @@ impl OrchestratorService {
                         }
                     }
                 }
+                // Remote transcoders' streams end now, so their connections drain.
+                state.closing.cancel();
             }
         };
         let serve = livepeer_server::serve(
@@ -449,6 +489,20 @@ impl OrchestratorHandle {
     /// Sessions open now.
     pub fn sessions(&self) -> usize {
         self.state.sessions.len()
+    }
+
+    /// The session limit now (`-maxSessions`, or the remote transcoders' capacity with
+    /// `-maxSessions auto`).
+    pub fn max_sessions(&self) -> usize {
+        self.state.sessions.max_sessions()
+    }
+
+    /// The transcoders in the pool: the local one first, then the remote ones in the order
+    /// they registered.
+    pub fn transcoders(&self) -> Vec<TranscoderInfo> {
+        self.state
+            .transcoders
+            .info(self.state.sessions.max_sessions())
     }
 
     /// On chain: the base price (`-pricePerUnit` wei per `-pixelsPerUnit` pixels).

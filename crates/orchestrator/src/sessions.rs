@@ -89,6 +89,11 @@ impl Sessions {
         self.max_sessions.load(Ordering::Relaxed)
     }
 
+    /// Sets the session limit; open sessions stay, new ones wait for room.
+    pub fn set_max_sessions(&self, max_sessions: usize) {
+        self.max_sessions.store(max_sessions, Ordering::Relaxed);
+    }
+
     /// Number of open sessions.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -198,6 +198,14 @@ impl Format {
             Self::Mp4 => ".mp4",
         }
     }
+
+    /// The MIME type of a file in this format (go-livepeer `common.ProfileFormatMimeType`).
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Self::MpegTs => "video/mp2t",
+            Self::Mp4 => "video/mp4",
+        }
+    }
 }
 
 /// H.264 encoder profile. Wire: `VideoProfile.Profile` (ENCODER_DEFAULT = 0, H264_BASELINE = 1,

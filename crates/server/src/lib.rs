@@ -21,6 +21,8 @@
 //! closed (their tasks aborted, which drops the requests they serve). [`serve`] returns only
 //! once every connection task has ended.
 
+pub mod peer_client;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -176,6 +178,36 @@ impl<B> ResponseBody for B where
 {
 }
 
+/// The address of the client a request came from, put in every request's extensions
+/// (`req.extensions().get::<PeerAddr>()`; gRPC handlers see it in `tonic::Request::extensions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// `inner`, with [`PeerAddr`] added to each request.
+#[derive(Clone)]
+pub struct WithPeer<S> {
+    inner: S,
+    peer: PeerAddr,
+}
+
+impl<S> tower::Service<Request<Incoming>> for WithPeer<S>
+where
+    S: tower::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
+        self.inner.call(req)
+    }
+}
+
 /// Serves `service` on `listener` (TLS when `tls` is given) until `cancel` fires, then drains
 /// and closes every connection (see the crate docs) and returns.
 pub async fn serve<S, B>(
@@ -188,7 +220,6 @@ pub async fn serve<S, B>(
     S: Handler<B>,
     B: ResponseBody,
 {
-    let service = hyper_util::service::TowerToHyperService::new(service);
     let config = Arc::new(config);
     let peers = Peers::default();
     let closing = CancellationToken::new();
@@ -255,7 +286,7 @@ async fn serve_connection<S, B>(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    service: hyper_util::service::TowerToHyperService<S>,
+    service: S,
     config: Arc<ServerConfig>,
     closing: CancellationToken,
     _slot: PeerSlot,
@@ -263,6 +294,10 @@ async fn serve_connection<S, B>(
     S: Handler<B>,
     B: ResponseBody,
 {
+    let service = hyper_util::service::TowerToHyperService::new(WithPeer {
+        inner: service,
+        peer: PeerAddr(peer),
+    });
     let activity = Activity::new();
     let result = match tls {
         Some(acceptor) => {
@@ -299,7 +334,7 @@ async fn serve_connection<S, B>(
 /// when it has been idle for the configured time.
 async fn drive<I, S, B>(
     io: I,
-    service: hyper_util::service::TowerToHyperService<S>,
+    service: hyper_util::service::TowerToHyperService<WithPeer<S>>,
     config: &ServerConfig,
     closing: &CancellationToken,
     activity: &Activity,

@@ -3,6 +3,7 @@
 mod flags;
 mod hardening;
 mod network;
+mod remote;
 
 use std::process::Command;
 
