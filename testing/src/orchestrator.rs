@@ -11,7 +11,8 @@ use livepeer_gateway::client::OrchestratorClient;
 use livepeer_gateway::dispatch::{SourceSegment, job_capabilities, seg_data};
 use livepeer_media::output_resolution;
 use livepeer_orchestrator::{
-    LocalTranscoder, OrchestratorConfig, OrchestratorResult, OrchestratorService,
+    LocalTranscoder, OrchestratorConfig, OrchestratorHandle, OrchestratorResult,
+    OrchestratorService,
 };
 use livepeer_primitives::ManifestId;
 use livepeer_primitives::profile::VideoProfile;
@@ -32,6 +33,8 @@ pub struct Orch {
     pub uri: Uri,
     /// The bound socket.
     pub addr: SocketAddr,
+    /// Its view for reports (sessions, transcoders, payments).
+    pub handle: OrchestratorHandle,
     cancel: CancellationToken,
     task: JoinHandle<OrchestratorResult<()>>,
 }
@@ -52,12 +55,14 @@ impl Orch {
         let base = service.service_uri().to_string();
         let uri = base.parse().expect("the service URI is a URI");
         let addr = service.local_addr();
+        let handle = service.handle();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(service.run(cancel.clone()));
         Self {
             base,
             uri,
             addr,
+            handle,
             cancel,
             task,
         }

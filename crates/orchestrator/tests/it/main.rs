@@ -7,6 +7,7 @@ mod limits;
 mod objstore;
 mod payment;
 mod phash;
+mod remote;
 mod segment;
 mod sessions;
 mod transport;
