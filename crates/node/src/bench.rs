@@ -21,7 +21,9 @@ use crate::cli::BenchTranscodeArgs;
 use crate::demo::LocalNetwork;
 
 mod paid;
+mod remote;
 pub use paid::paid;
+pub use remote::remote;
 
 /// Length of the benchmark segment.
 pub const BENCH_SEGMENT: Duration = Duration::from_secs(2);
@@ -112,7 +114,7 @@ pub async fn make_segment(
     Ok(())
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }

@@ -121,6 +121,26 @@ pub enum BenchCommand {
     /// The gateway → orchestrator path paid with tickets on a devnet against the same path
     /// off-chain: wall time per segment of each, paid/off-chain speed, tickets and winners.
     Paid(BenchPaidArgs),
+    /// Segments per second one orchestrator sustains with 1, 2 and 4 remote transcoders
+    /// against the same work in-process, and the added time per segment of the remote hop.
+    Remote(BenchRemoteArgs),
+}
+
+/// `livepeer bench remote`
+#[derive(Debug, Clone, Args)]
+pub struct BenchRemoteArgs {
+    /// Transcoder counts to measure (each also sets the number of concurrent streams).
+    #[arg(long, default_value = "1,2,4")]
+    pub transcoders: String,
+    /// Measured segments per stream (after one warm-up segment).
+    #[arg(long, default_value_t = 4)]
+    pub segments: usize,
+    /// The ladder.
+    #[arg(long, default_value = "P360p30fps16x9,P240p30fps16x9")]
+    pub profiles: String,
+    /// x264 preset for both paths.
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
 }
 
 /// Parses a boolean as Go's `strconv.ParseBool` does (the go-livepeer flag values).

@@ -51,16 +51,39 @@ impl LocalNetwork {
     /// Starts an orchestrator with a local transcoder (x264 `preset`) and a gateway using it
     /// with the ladder `profiles`, both on 127.0.0.1 port 0.
     pub async fn start(profiles: &str, preset: &str) -> anyhow::Result<Self> {
+        Self::start_with(profiles, preset, 0).await
+    }
+
+    /// As [`LocalNetwork::start`], but with `remote_transcoders` > 0 the orchestrator has no
+    /// transcoder of its own: that many remote transcoders of capacity 1 (x264 `preset`, in
+    /// this process, over real TLS sockets) register with it, and it admits that many
+    /// sessions.
+    pub async fn start_with(
+        profiles: &str,
+        preset: &str,
+        remote_transcoders: usize,
+    ) -> anyhow::Result<Self> {
         let cancel = CancellationToken::new();
-        let orchestrator = OrchestratorService::bind(OrchestratorConfig {
-            service_addr: "127.0.0.1:0".into(),
-            transcoder: Some(LocalTranscoder::new(
-                livepeer_media::Ffmpeg::locate()?,
-                preset.to_string(),
-            )),
-            ..Default::default()
+        let ffmpeg = livepeer_media::Ffmpeg::locate()?;
+        let local = LocalTranscoder::new(ffmpeg, preset.to_string());
+        let secret = format!("{:032x}", rand::random::<u128>());
+        let orchestrator = OrchestratorService::bind(if remote_transcoders == 0 {
+            OrchestratorConfig {
+                service_addr: "127.0.0.1:0".into(),
+                transcoder: Some(local.clone()),
+                ..Default::default()
+            }
+        } else {
+            OrchestratorConfig {
+                service_addr: "127.0.0.1:0".into(),
+                orch_secret: Some(secret.clone()),
+                max_sessions: remote_transcoders,
+                ..Default::default()
+            }
         })
         .await?;
+        let orch_addr = orchestrator.local_addr().to_string();
+        let handle = orchestrator.handle();
         let orchestrator_uri = orchestrator.service_uri().to_string();
         let gateway = GatewayService::bind(GatewayConfig {
             http_addr: "127.0.0.1:0".into(),
@@ -83,6 +106,32 @@ impl LocalNetwork {
                 tracing::error!(%err, "gateway failed");
             }
         });
+        for _ in 0..remote_transcoders {
+            let config = livepeer_orchestrator::remote_transcoder::RemoteTranscoderConfig {
+                orch_addr: orch_addr.clone(),
+                secret: secret.clone(),
+                capacity: 1,
+                transcoder: local.clone(),
+                capabilities: livepeer_orchestrator::software_capabilities(),
+                data_dir: None,
+                fetch_policy: Default::default(),
+            };
+            let token = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(err) = livepeer_orchestrator::remote_transcoder::run(config, token).await
+                {
+                    tracing::error!(%err, "remote transcoder failed");
+                }
+            });
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while handle.transcoders().len() < remote_transcoders {
+            if std::time::Instant::now() > deadline {
+                cancel.cancel();
+                bail!("the remote transcoders did not register within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Ok(Self {
             gateway_url,
             orchestrator_uri,

@@ -94,6 +94,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Gas)) => bench::gas().await,
         Some(Command::Bench(BenchCommand::Soak(args))) => soak::soak(args, cancel).await,
         Some(Command::Bench(BenchCommand::Paid(args))) => bench::paid(args, cancel).await,
+        Some(Command::Bench(BenchCommand::Remote(args))) => bench::remote(args).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         Some(Command::Cli(args)) => cli_client::run(args).await,
