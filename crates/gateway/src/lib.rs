@@ -321,4 +321,38 @@ impl GatewayHandle {
     pub fn retained_bytes(&self) -> u64 {
         self.state.retained_bytes()
     }
+
+    /// Every stream the gateway publishes now (live, and ended ones still playable as VOD),
+    /// ordered by manifest ID.
+    pub fn streams(&self) -> Vec<StreamStatus> {
+        self.state.stream_statuses()
+    }
+
+    /// The gateway's HLS routes alone, read-only, on this gateway's state:
+    /// `/stream/<manifest>.m3u8`, `/stream/<manifest>/<track>.m3u8` and
+    /// `/stream/<manifest>/<track>/<seq><ext>`, answering as the gateway's own HTTP port does.
+    /// The node's dashboard serves them on the CLI port, so its player needs no other origin.
+    pub fn hls_router(&self) -> axum::Router {
+        routes::hls_router(self.state.clone())
+    }
+}
+
+/// One stream as [`GatewayHandle::streams`] reports it (JSON field names in camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamStatus {
+    /// The manifest ID its HLS is published under (`/stream/<manifestId>.m3u8`).
+    pub manifest_id: String,
+    /// Still pushed to (its playlists are live); `false` once ended, when it plays as VOD.
+    pub live: bool,
+    /// The tracks of its master playlist: `source`, then the ladder's profile names.
+    pub tracks: Vec<String>,
+    /// Segments held for HLS now.
+    pub segments: usize,
+    /// The newest segment's sequence number, if any is held.
+    pub last_seq: Option<u64>,
+    /// The duration of the segments held, milliseconds.
+    pub duration_ms: u64,
+    /// Rendition bytes held for it.
+    pub bytes: u64,
 }

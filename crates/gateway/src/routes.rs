@@ -68,10 +68,17 @@ pub(crate) fn router(state: Arc<Gateway>) -> Router {
     Router::new()
         .route("/live/{manifest}/{file}", post(push).put(push))
         .route("/live/{manifest}", axum::routing::delete(end_push))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(state.clone())
+        .merge(hls_router(state))
+}
+
+/// The read-only HLS routes alone (`/stream/...`), also served by the node's dashboard.
+pub(crate) fn hls_router(state: Arc<Gateway>) -> Router {
+    Router::new()
         .route("/stream/{file}", get(master))
         .route("/stream/{manifest}/{file}", get(media))
         .route("/stream/{manifest}/{profile}/{file}", get(segment))
-        .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
 

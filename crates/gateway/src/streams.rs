@@ -366,6 +366,15 @@ impl Gateway {
         self.retained.load(Ordering::Acquire)
     }
 
+    /// Every stream held, by manifest ID.
+    pub(crate) fn stream_statuses(&self) -> Vec<crate::StreamStatus> {
+        let streams: Vec<Arc<Stream>> = lock(&self.streams).values().cloned().collect();
+        let mut statuses: Vec<crate::StreamStatus> =
+            streams.iter().map(|stream| stream.status()).collect();
+        statuses.sort_by(|a, b| a.manifest_id.cmp(&b.manifest_id));
+        statuses
+    }
+
     /// An existing stream.
     pub(crate) fn stream(&self, manifest: &str) -> Option<Arc<Stream>> {
         let id = self.resolve(&ManifestId::new(manifest).ok()?);
@@ -1360,6 +1369,24 @@ impl Stream {
             return Some(livepeer_primitives::profile::Format::MpegTs);
         }
         self.profile(name).map(|p| p.format)
+    }
+
+    /// What the dashboard shows of it.
+    pub(crate) fn status(&self) -> crate::StreamStatus {
+        let tracks = std::iter::once(self.source_track.name.clone())
+            .chain(self.profiles.iter().map(|p| p.name.clone()))
+            .collect();
+        let media = lock(&self.media);
+        let duration: Duration = media.segments.values().map(|(d, _)| *d).sum();
+        crate::StreamStatus {
+            manifest_id: self.manifest.to_string(),
+            live: !media.ended,
+            tracks,
+            segments: media.segments.len(),
+            last_seq: media.segments.keys().next_back().copied(),
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            bytes: media.bytes,
+        }
     }
 
     /// One segment of a track (the source or a rendition).

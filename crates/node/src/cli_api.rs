@@ -16,6 +16,8 @@
 //! - Gas: `/setMaxGasPrice`, `/setMinGasPrice`, `/maxGasPrice`, `/minGasPrice` (the next
 //!   transaction and gas price poll use them).
 //! - `/signMessage` (EIP-191 `personal_sign` of the `message` form value; raw 65 bytes).
+//! - The web dashboard at `/` ([`crate::dashboard`]), with the gateway's HLS under
+//!   `/dashboard/hls/`.
 //!
 //! Form values are read from the body (`application/x-www-form-urlencoded`, as
 //! `livepeer_cli` posts them) and the query string, body first, as Go's `FormValue`; any
@@ -55,7 +57,7 @@ pub const ORCHESTRATOR_CLI_PORT: u16 = 7935;
 pub const TRANSCODER_CLI_PORT: u16 = 6935;
 
 /// What the CLI API reports on and acts through.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct NodeView {
     /// `-network`.
     pub network: String,
@@ -92,6 +94,14 @@ impl NodeView {
                 .collect();
             json!({
                 "liveStreams": h.live_streams(),
+                // Every stream published now, live or VOD (the dashboard's players).
+                "streams": h.streams(),
+                // Orchestrators left out of discovery for now after failing.
+                "suspendedOrchestrators": h
+                    .suspended_orchestrators()
+                    .iter()
+                    .map(|u| u.to_string().trim_end_matches('/').to_string())
+                    .collect::<Vec<_>>(),
                 "segmentsByOrchestrator": by,
                 "payments": h.payment_stats(),
             })
@@ -791,7 +801,9 @@ pub async fn bind(
             },
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .with_state(view);
+        .with_state(view.clone())
+        // The web dashboard at `/` and `/dashboard/...`.
+        .merge(crate::dashboard::router(view.gateway.as_ref()));
     let serve = livepeer_server::serve(
         listener,
         None,

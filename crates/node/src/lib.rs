@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_api;
 pub mod cli_client;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod devnet;
 pub mod go_flags;

@@ -1,6 +1,8 @@
 //! End to end: real clips pushed through a gateway and an orchestrator on loopback, with real
 //! ffmpeg, TLS and HTTP, checked with ffprobe.
 
+mod dashboard;
+
 use livepeer_media::testing::{ALL_CLIPS, media_file};
 use livepeer_media::{Ffmpeg, output_resolution};
 use livepeer_node::cli::PushArgs;
