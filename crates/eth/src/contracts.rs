@@ -83,6 +83,19 @@ sol!(
     "../../contracts/artifacts/LivepeerGovernor.json"
 );
 
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    Poll,
+    "../../contracts/artifacts/Poll.json"
+);
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    PollCreator,
+    "../../contracts/artifacts/PollCreator.json"
+);
+
 /// The token's minter role id (`keccak256("MINTER_ROLE")`; the deployed token has no getter).
 pub fn minter_role() -> alloy::primitives::FixedBytes<32> {
     alloy::primitives::keccak256("MINTER_ROLE")

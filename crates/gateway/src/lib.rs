@@ -305,6 +305,50 @@ impl GatewayHandle {
         self.state.payment_stats()
     }
 
+    /// The ladder of streams whose push names none (`-transcodingOptions` at start-up).
+    pub fn default_profiles(&self) -> Vec<VideoProfile> {
+        self.state.default_profiles()
+    }
+
+    /// Changes the ladder of streams started from now on (the CLI API's
+    /// `/setBroadcastConfig transcodingOptions`, go-livepeer `BroadcastJobVideoProfiles`).
+    pub fn set_default_profiles(&self, profiles: Vec<VideoProfile>) {
+        self.state.set_default_profiles(profiles);
+    }
+
+    /// On chain: the max price per pixel pool orchestrators are chosen under; `None` for any.
+    pub fn max_price(&self) -> Option<livepeer_pm::PricePerPixel> {
+        self.state.max_price()
+    }
+
+    /// Changes the max price per pixel for the next discovery (the CLI API's
+    /// `/setBroadcastConfig`, go-livepeer `BroadcastCfg.SetMaxPrice`); `None` for any price.
+    pub fn set_max_price(&self, price: Option<livepeer_pm::PricePerPixel>) {
+        self.state.set_max_price(price);
+    }
+
+    /// Keeps a max price for an AI `pipeline` and `model_id` (go-livepeer
+    /// `BroadcastCfg.SetCapabilityMaxPrice`); this gateway runs no AI jobs yet, so it is only
+    /// kept.
+    pub fn set_capability_max_price(
+        &self,
+        pipeline: &str,
+        model_id: &str,
+        price: livepeer_pm::PricePerPixel,
+    ) {
+        self.state
+            .set_capability_max_price(pipeline, model_id, price);
+    }
+
+    /// The max price kept for `pipeline` and `model_id`, if any.
+    pub fn capability_max_price(
+        &self,
+        pipeline: &str,
+        model_id: &str,
+    ) -> Option<livepeer_pm::PricePerPixel> {
+        self.state.capability_max_price(pipeline, model_id)
+    }
+
     /// Streams that are live (pushed to and not ended); at most `-maxSessions`.
     pub fn live_streams(&self) -> usize {
         self.state.live_streams()

@@ -79,6 +79,15 @@ pub(crate) struct Gateway {
     pool_size: std::sync::atomic::AtomicUsize,
     /// Results that failed local verification so far.
     local_verification_failures: AtomicU64,
+    /// The ladder of streams that name none: `-transcodingOptions`, or what the CLI API's
+    /// `/setBroadcastConfig` set.
+    default_profiles: Mutex<Vec<VideoProfile>>,
+    /// On chain: the max price per pixel in force (`-maxPricePerUnit`, or `/setBroadcastConfig`'s);
+    /// `None` for any price.
+    max_price: Mutex<Option<livepeer_pm::PricePerPixel>>,
+    /// Max prices per (pipeline, model ID) (`/setMaxPriceForCapability`), kept for the AI
+    /// pipelines this gateway does not run yet.
+    capability_max_prices: Mutex<HashMap<(String, String), livepeer_pm::PricePerPixel>>,
 }
 
 /// How a stream a push starts is set up.
@@ -180,7 +189,11 @@ impl Gateway {
                     .map(|w| w.with_refresh_interval(config.orch_webhook_refresh))
             })
             .transpose()?;
+        let max_price = config.payments.as_ref().and_then(|p| p.selection.max_price);
         Ok(Self {
+            default_profiles: Mutex::new(config.profiles.clone()),
+            max_price: Mutex::new(max_price),
+            capability_max_prices: Mutex::new(HashMap::new()),
             config,
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),
@@ -307,7 +320,9 @@ impl Gateway {
                 });
                 Arc::new(Stream {
                     manifest: manifest.clone(),
-                    profiles: setup.profiles.unwrap_or_else(|| self.config.profiles.clone()),
+                    profiles: setup
+                        .profiles
+                        .unwrap_or_else(|| self.default_profiles()),
                     verification_freq,
                     storage,
                     recording,
@@ -356,6 +371,44 @@ impl Gateway {
     /// Rendition bytes held, all streams together.
     pub(crate) fn transcoded_by(&self) -> HashMap<Uri, u64> {
         lock(&self.transcoded_by).clone()
+    }
+
+    pub(crate) fn default_profiles(&self) -> Vec<VideoProfile> {
+        lock(&self.default_profiles).clone()
+    }
+
+    pub(crate) fn set_default_profiles(&self, profiles: Vec<VideoProfile>) {
+        info!(profiles = ?profiles.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), "default ladder set");
+        *lock(&self.default_profiles) = profiles;
+    }
+
+    pub(crate) fn max_price(&self) -> Option<livepeer_pm::PricePerPixel> {
+        *lock(&self.max_price)
+    }
+
+    pub(crate) fn set_max_price(&self, price: Option<livepeer_pm::PricePerPixel>) {
+        info!(max_price = ?price.map(|p| format!("{}/{}", p.num(), p.den())), "max price per pixel set");
+        *lock(&self.max_price) = price;
+    }
+
+    pub(crate) fn set_capability_max_price(
+        &self,
+        pipeline: &str,
+        model_id: &str,
+        price: livepeer_pm::PricePerPixel,
+    ) {
+        lock(&self.capability_max_prices)
+            .insert((pipeline.to_string(), model_id.to_string()), price);
+    }
+
+    pub(crate) fn capability_max_price(
+        &self,
+        pipeline: &str,
+        model_id: &str,
+    ) -> Option<livepeer_pm::PricePerPixel> {
+        lock(&self.capability_max_prices)
+            .get(&(pipeline.to_string(), model_id.to_string()))
+            .copied()
     }
 
     pub(crate) fn payment_stats(&self) -> Option<crate::payment::PaymentStats> {
@@ -1062,13 +1115,16 @@ impl Gateway {
             .retain(|c| !crate::discovery::is_blocklisted(&c.info, &self.config.orch_blocklist));
         let mut ordered = Vec::with_capacity(remaining.len());
         let mut rng = rand::rng();
+        let selection = crate::selection::SelectionConfig {
+            max_price: self.max_price(),
+            ..config.selection.clone()
+        };
         while !remaining.is_empty() {
             let weights: Vec<_> = remaining
                 .iter()
                 .map(|c| c.selection_candidate(None))
                 .collect();
-            let Some(i) = crate::selection::select(&config.selection, &weights, &mut rng).chosen
-            else {
+            let Some(i) = crate::selection::select(&selection, &weights, &mut rng).chosen else {
                 break;
             };
             ordered.push(remaining.swap_remove(i));

@@ -220,7 +220,10 @@ pub struct NodeArgs {
     pub orch_blocklist: Option<String>,
     /// Gateway: a URL POSTed `{"url": "<ingest URL>"}` when a push starts a stream; any
     /// status but 200 refuses it (403). Its JSON answer may set the stream's manifestID,
-    /// presets, profiles and verificationFreq.
+    /// presets, profiles and verificationFreq. Orchestrator: a URL POSTed `{"id": "<gateway
+    /// address>"}` on every GetOrchestrator; any status but 200 refuses the gateway, and a
+    /// `{"priceInfo": {"pricePerUnit": N, "pixelsPerUnit": M}}` answer is that gateway's
+    /// price for 30 minutes.
     #[arg(long = "authWebhookUrl", help_heading = "Network")]
     pub auth_webhook_url: Option<String>,
     /// Gateway: check the renditions' signature (on chain) and recount their pixels
@@ -405,6 +408,11 @@ pub struct NodeArgs {
     /// :5935 for a gateway, :6935 for a transcoder; a port in use is logged, not fatal.
     #[arg(long = "cliAddr", help_heading = "Operations")]
     pub cli_addr: Option<String>,
+    /// Ours, not go-livepeer's: allow a -cliAddr that is not a loopback address. The CLI API
+    /// has no authentication and moves the node's funds, so a public bind is refused at
+    /// start-up without this flag.
+    #[arg(long = "allowPublicCliAddr", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub allow_public_cli_addr: bool,
     /// Gateway: the object store every stream's source segments are saved to and
     /// orchestrators write renditions to (go-tools URLs: s3://KEY:SECRET@REGION/BUCKET,
     /// s3+http://KEY:SECRET@HOST:PORT/BUCKET or s3+https://… for S3-compatible servers,

@@ -1,7 +1,8 @@
 //! The node's local CLI API (`-cliAddr`, go-livepeer's `server/webserver.go` and
 //! `server/handlers.go`): the paths, form parameters, answers and error texts of go-livepeer's,
 //! so `livepeer_cli`, operators' scripts and dashboards written against go-livepeer work
-//! unchanged. It listens on loopback by default and has no authentication, like go-livepeer's.
+//! unchanged. It listens on loopback by default and has no authentication, like go-livepeer's;
+//! a non-loopback `-cliAddr` needs our `-allowPublicCliAddr` (see [`check_public_bind`]).
 //!
 //! - Status: `/status` (go's `NodeStatus` fields, plus this node's own `orchestrator` and
 //!   `gateway` sections), `/IsOrchestrator`, `/IsRedeemer`, `/healthz`.
@@ -18,6 +19,10 @@
 //! - `/signMessage` (EIP-191 `personal_sign` of the `message` form value; raw 65 bytes).
 //! - The web dashboard at `/` ([`crate::dashboard`]), with the gateway's HLS under
 //!   `/dashboard/hls/`.
+//! - Run-time configuration and governance: `/setBroadcastConfig`,
+//!   `/getBroadcastConfig`, `/setMaxPriceForCapability`, `/setOrchestratorConfig`,
+//!   `/setPriceForBroadcaster`, `/setMaxSessions`, `/setMaxFaceValue`, `/setLogLevel`,
+//!   `/getLogLevel`, `/vote`, `/voteOnProposal` (the `config` module).
 //!
 //! Form values are read from the body (`application/x-www-form-urlencoded`, as
 //! `livepeer_cli` posts them) and the query string, body first, as Go's `FormValue`; any
@@ -45,6 +50,8 @@ use livepeer_pm::LocalSigner;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+mod config;
 
 /// Largest form body read, bytes (the forms are a few short fields).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -159,6 +166,23 @@ pub fn parse_cli_addr(value: &str) -> anyhow::Result<SocketAddr> {
     }
     v.parse()
         .with_context(|| format!("-cliAddr {value:?} is not host:port"))
+}
+
+/// Refuses a `-cliAddr` that is not a loopback address unless `-allowPublicCliAddr` (our
+/// flag; go-livepeer binds whatever it is given): the CLI API has no authentication, and
+/// anyone who reaches it can bond, withdraw and transfer the node's funds.
+///
+/// Errors: a non-loopback `addr` without `allowed`, with a line saying what to do.
+pub fn check_public_bind(addr: SocketAddr, allowed: bool) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || allowed {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the CLI API is served on a non-loopback address without authentication (-allowPublicCliAddr)");
+        }
+        return Ok(());
+    }
+    anyhow::bail!(
+        "-cliAddr {addr} is not a loopback address: the CLI API has no authentication and can move this node's funds; bind it to 127.0.0.1 (and reach it through an SSH tunnel or an authenticating proxy), or pass -allowPublicCliAddr to serve it there anyway"
+    )
 }
 
 /// The `-cliAddr` go-livepeer uses when none is given: 127.0.0.1 and the mode's port
@@ -337,6 +361,9 @@ macro_rules! try_resp {
 
 async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
     let f = &call.form;
+    if let Some(answer) = config::handle(&view, path, f).await {
+        return answer;
+    }
     match path {
         "/status" => Json(view.status()).into_response(),
         "/healthz" => ok_empty(),
@@ -847,6 +874,24 @@ mod tests {
         assert_eq!(resp.status, StatusCode::BAD_REQUEST);
         assert_eq!(resp.text, "missing form param: toAddr");
         assert!(f.require(&["amount"]).is_ok());
+    }
+
+    #[test]
+    fn only_loopback_cli_addrs_bind_without_the_opt_in() {
+        for (addr, allowed, ok) in [
+            ("127.0.0.1:7935", false, true),
+            ("[::1]:7935", false, true),
+            ("0.0.0.0:7935", false, false),
+            ("192.168.1.5:7935", false, false),
+            ("0.0.0.0:7935", true, true),
+        ] {
+            let addr: SocketAddr = addr.parse().expect("addr");
+            assert_eq!(
+                check_public_bind(addr, allowed).is_ok(),
+                ok,
+                "{addr} {allowed}"
+            );
+        }
     }
 
     #[test]

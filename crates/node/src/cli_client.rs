@@ -28,6 +28,10 @@ pub struct CliArgs {
     /// Print the node's JSON answers as they are.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show the numbered menu even when stdin is not a terminal (answers read line by line
+    /// from stdin, for scripts).
+    #[arg(long)]
+    pub menu: bool,
     /// What to do (none on a terminal: the interactive menu).
     #[command(subcommand)]
     pub action: Option<CliAction>,
@@ -142,6 +146,132 @@ pub enum CliAction {
         #[arg(long)]
         message: String,
     },
+    /// Gateway: show the max price and the default ladder.
+    BroadcastConfig,
+    /// Gateway: set the max price per pixel pool orchestrators are chosen under (`0`: any),
+    /// and/or the ladder of streams that name none.
+    SetBroadcastConfig {
+        /// Max price, wei per `--pixels-per-unit` pixels (go's `maxPricePerUnit`).
+        #[arg(long = "max-price-per-unit")]
+        max_price_per_unit: Option<String>,
+        /// Pixels per unit.
+        #[arg(long = "pixels-per-unit", default_value = "1")]
+        pixels_per_unit: String,
+        /// The price's currency: wei (default) or eth.
+        #[arg(long, default_value = "")]
+        currency: String,
+        /// The default ladder (`P240p30fps16x9,P360p30fps16x9`).
+        #[arg(long = "transcoding-options")]
+        transcoding_options: Option<String>,
+    },
+    /// Gateway: set a max price for an AI pipeline and model (kept for AI jobs).
+    SetMaxPriceForCapability {
+        /// The pipeline (`text-to-image`, …).
+        #[arg(long)]
+        pipeline: String,
+        /// The model ID.
+        #[arg(long = "model-id")]
+        model_id: String,
+        /// Max price, wei per `--pixels-per-unit` pixels.
+        #[arg(long = "max-price-per-unit")]
+        max_price_per_unit: String,
+        /// Pixels per unit.
+        #[arg(long = "pixels-per-unit", default_value = "1")]
+        pixels_per_unit: String,
+        /// The price's currency: wei or eth.
+        #[arg(long, default_value = "wei")]
+        currency: String,
+    },
+    /// Orchestrator: change the price, reward cut, fee share and service URI (the last three
+    /// are transactions, sent only when they change).
+    SetOrchestratorConfig {
+        /// Price, wei per `--pixels-per-unit` pixels.
+        #[arg(long = "price-per-unit")]
+        price_per_unit: Option<String>,
+        /// Pixels per unit.
+        #[arg(long = "pixels-per-unit", default_value = "1")]
+        pixels_per_unit: String,
+        /// Reward cut, percent (0–100); needs `--fee-share`.
+        #[arg(long = "reward-cut", requires = "fee_share")]
+        reward_cut: Option<f64>,
+        /// Fee share, percent (0–100); needs `--reward-cut`.
+        #[arg(long = "fee-share", requires = "reward_cut")]
+        fee_share: Option<f64>,
+        /// The public service URI (`https://host:8935`).
+        #[arg(long = "service-uri")]
+        service_uri: Option<String>,
+    },
+    /// Orchestrator: set one gateway's price (`default`: the base price).
+    SetPriceForGateway {
+        /// The gateway's address, or `default`.
+        #[arg(long)]
+        gateway: String,
+        /// Price, wei per `--pixels-per-unit` pixels.
+        #[arg(long = "price-per-unit")]
+        price_per_unit: String,
+        /// Pixels per unit.
+        #[arg(long = "pixels-per-unit", default_value = "1")]
+        pixels_per_unit: String,
+    },
+    /// Orchestrator: set how many sessions it takes at once.
+    SetMaxSessions {
+        /// The limit (> 0).
+        sessions: u64,
+    },
+    /// Orchestrator: cap the tickets' face value (`0.01ETH`, or wei; `0`: no cap).
+    SetMaxFaceValue {
+        /// The cap.
+        #[arg(value_parser = parse_eth)]
+        amount: U256,
+    },
+    /// Set the node's log verbosity, glog style (3 info, 4–5 debug, 6 trace).
+    SetLogLevel {
+        /// The verbosity.
+        level: u8,
+    },
+    /// The node's log verbosity.
+    LogLevel,
+    /// Vote in a LIP-16 governance poll.
+    Vote {
+        /// The poll contract's address.
+        #[arg(long)]
+        poll: String,
+        /// `yes` (0) or `no` (1).
+        #[arg(long, value_parser = parse_poll_choice)]
+        choice: u8,
+    },
+    /// Vote on a treasury proposal of the LivepeerGovernor.
+    VoteOnProposal {
+        /// The proposal ID (decimal).
+        #[arg(long)]
+        proposal: String,
+        /// `against` (0), `for` (1) or `abstain` (2).
+        #[arg(long, value_parser = parse_support)]
+        support: u8,
+        /// Why, recorded on chain (optional).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+/// A poll choice: `yes`/`0` or `no`/`1` (go-livepeer `types.VoteChoice`).
+fn parse_poll_choice(text: &str) -> Result<u8, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "0" => Ok(0),
+        "no" | "1" => Ok(1),
+        other => Err(format!("{other:?} is not yes or no")),
+    }
+}
+
+/// A proposal vote: `against`/`0`, `for`/`1`, `abstain`/`2` (go-livepeer
+/// `types.ProposalVoteChoice`).
+fn parse_support(text: &str) -> Result<u8, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "against" | "0" => Ok(0),
+        "for" | "1" => Ok(1),
+        "abstain" | "2" => Ok(2),
+        other => Err(format!("{other:?} is not for, against or abstain")),
+    }
 }
 
 /// Parses an amount in `default` units unless it names its own: `10`, `1.5LPT`, `0.1 ETH`,
@@ -270,8 +400,10 @@ pub async fn run(args: CliArgs) -> anyhow::Result<()> {
     let node = Node::new(&args.host, args.port)?;
     match args.action {
         Some(action) => act(&node, action, args.json).await,
-        None if std::io::stdin().is_terminal() => menu(&node, args.json).await,
-        None => bail!("no action given (see `livepeer cli --help`); the menu needs a terminal"),
+        None if args.menu || std::io::stdin().is_terminal() => menu(&node, args.json).await,
+        None => bail!(
+            "no action given (see `livepeer cli --help`); the menu needs a terminal, or --menu"
+        ),
     }
 }
 
@@ -449,6 +581,164 @@ async fn act(node: &Node, action: CliAction, json: bool) -> anyhow::Result<()> {
             let sig = node.call("/signMessage", &[("message", message)]).await?;
             println!("0x{}", alloy_primitives::hex::encode(sig));
         }
+        CliAction::BroadcastConfig => {
+            let c = node.json("/getBroadcastConfig", &[]).await?;
+            if json {
+                println!("{c:#}");
+            } else {
+                table(&[
+                    (
+                        "Max price per pixel (wei)",
+                        c["MaxPrice"].as_str().unwrap_or("any").to_string(),
+                    ),
+                    (
+                        "Transcoding options",
+                        c["TranscodingOptions"].as_str().unwrap_or("").to_string(),
+                    ),
+                ]);
+            }
+        }
+        CliAction::SetBroadcastConfig {
+            max_price_per_unit,
+            pixels_per_unit,
+            currency,
+            transcoding_options,
+        } => {
+            let mut form = Vec::new();
+            if let Some(price) = &max_price_per_unit {
+                form.push(("maxPricePerUnit", price.clone()));
+                form.push(("pixelsPerUnit", pixels_per_unit.clone()));
+                form.push(("currency", currency));
+            }
+            if let Some(options) = &transcoding_options {
+                form.push(("transcodingOptions", options.clone()));
+            }
+            node.call("/setBroadcastConfig", &form).await?;
+            if let Some(price) = max_price_per_unit {
+                done(&format!(
+                    "max price set to {price} wei per {pixels_per_unit} pixels"
+                ));
+            }
+            if let Some(options) = transcoding_options {
+                done(&format!("transcoding options set to {options}"));
+            }
+        }
+        CliAction::SetMaxPriceForCapability {
+            pipeline,
+            model_id,
+            max_price_per_unit,
+            pixels_per_unit,
+            currency,
+        } => {
+            node.call(
+                "/setMaxPriceForCapability",
+                &[
+                    ("maxPricePerUnit", max_price_per_unit.clone()),
+                    ("pixelsPerUnit", pixels_per_unit.clone()),
+                    ("currency", currency),
+                    ("pipeline", pipeline.clone()),
+                    ("modelID", model_id.clone()),
+                ],
+            )
+            .await?;
+            done(&format!(
+                "max price for {pipeline} {model_id} set to {max_price_per_unit} wei per {pixels_per_unit} pixels"
+            ));
+        }
+        CliAction::SetOrchestratorConfig {
+            price_per_unit,
+            pixels_per_unit,
+            reward_cut,
+            fee_share,
+            service_uri,
+        } => {
+            let mut form = Vec::new();
+            if let Some(price) = &price_per_unit {
+                form.push(("pricePerUnit", price.clone()));
+                form.push(("pixelsPerUnit", pixels_per_unit.clone()));
+            }
+            if let (Some(cut), Some(share)) = (reward_cut, fee_share) {
+                form.push(("blockRewardCut", cut.to_string()));
+                form.push(("feeShare", share.to_string()));
+            }
+            if let Some(uri) = &service_uri {
+                form.push(("serviceURI", uri.clone()));
+            }
+            node.call("/setOrchestratorConfig", &form).await?;
+            done("orchestrator config set");
+        }
+        CliAction::SetPriceForGateway {
+            gateway,
+            price_per_unit,
+            pixels_per_unit,
+        } => {
+            let text = node
+                .call(
+                    "/setPriceForBroadcaster",
+                    &[
+                        ("pricePerUnit", price_per_unit),
+                        ("pixelsPerUnit", pixels_per_unit),
+                        ("broadcasterEthAddr", gateway),
+                    ],
+                )
+                .await?;
+            done(String::from_utf8_lossy(&text).trim_end());
+        }
+        CliAction::SetMaxSessions { sessions } => {
+            let text = node
+                .call("/setMaxSessions", &[("maxSessions", sessions.to_string())])
+                .await?;
+            done(String::from_utf8_lossy(&text).trim_end());
+        }
+        CliAction::SetMaxFaceValue { amount } => {
+            node.call("/setMaxFaceValue", &[("maxfacevalue", amount.to_string())])
+                .await?;
+            done(&format!(
+                "ticket max face value set to {}",
+                show_units(amount, "ETH")
+            ));
+        }
+        CliAction::SetLogLevel { level } => {
+            node.call("/setLogLevel", &[("loglevel", level.to_string())])
+                .await?;
+            done(&format!("log level set to {level}"));
+        }
+        CliAction::LogLevel => done(&node.text("/getLogLevel").await?),
+        CliAction::Vote { poll, choice } => {
+            let tx = node
+                .call(
+                    "/vote",
+                    &[("poll", poll.clone()), ("choiceID", choice.to_string())],
+                )
+                .await?;
+            let what = if choice == 0 { "yes" } else { "no" };
+            done(&format!(
+                "voted {what} in poll {poll}: transaction 0x{}",
+                alloy_primitives::hex::encode(tx)
+            ));
+        }
+        CliAction::VoteOnProposal {
+            proposal,
+            support,
+            reason,
+        } => {
+            let mut form = vec![
+                ("proposalID", proposal.clone()),
+                ("support", support.to_string()),
+            ];
+            if !reason.is_empty() {
+                form.push(("reason", reason));
+            }
+            let tx = node.call("/voteOnProposal", &form).await?;
+            let what = ["against", "for", "abstain"]
+                .get(usize::from(support))
+                .copied()
+                .unwrap_or("?");
+            done(&format!(
+                "voted {what} on proposal {proposal}: transaction 0x{}",
+                alloy_primitives::hex::encode(tx)
+            ));
+        }
     }
     Ok(())
 }
@@ -553,101 +843,271 @@ async fn status(node: &Node, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The numbered menu `livepeer_cli` shows, for the actions above; each asks for its values.
-async fn menu(node: &Node, json: bool) -> anyhow::Result<()> {
-    const ITEMS: &[&str] = &[
-        "Get node status",
-        "View protocol parameters",
-        "List registered orchestrators",
-        "Initialize round",
-        "Bond",
-        "Unbond",
-        "Rebond",
-        "Withdraw stake (LPT)",
-        "Withdraw fees (ETH)",
-        "Claim rewards and fees",
-        "Transfer LPT",
-        "Invoke reward",
+/// Which nodes a menu entry is shown to (go-livepeer `wizardOpt.orchestrator` and
+/// `notOrchestrator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// Every node.
+    Always,
+    /// Orchestrators only.
+    Orchestrator,
+    /// Everything but orchestrators (gateways).
+    NotOrchestrator,
+}
+
+/// `livepeer_cli`'s menu entries, in its order (`cmd/livepeer_cli/livepeer_cli.go`
+/// `initializeOptions`), less the testnet faucets and typed-data signing.
+const MENU: &[(&str, Shown)] = &[
+    ("Get node status", Shown::Always),
+    ("View protocol parameters", Shown::Always),
+    ("List registered orchestrators", Shown::Always),
+    ("Invoke \"initialize round\"", Shown::Always),
+    ("Invoke \"bond\"", Shown::Always),
+    ("Invoke \"unbond\"", Shown::Always),
+    ("Invoke \"rebond\"", Shown::Always),
+    ("Invoke \"withdraw stake\" (LPT)", Shown::Always),
+    ("Invoke \"withdraw fees\" (ETH)", Shown::Always),
+    ("Invoke \"claim earnings\"", Shown::Always),
+    ("Invoke \"transfer\" (LPT)", Shown::Always),
+    ("Invoke \"reward\"", Shown::Orchestrator),
+    (
         "Invoke multi-step \"become an orchestrator\"",
-        "Deposit broadcasting funds (ETH)",
-        "Unlock broadcasting funds (ETH)",
-        "Cancel unlock of broadcasting funds",
-        "Withdraw broadcasting funds (ETH)",
-        "Sign a message",
-        "Exit",
-    ];
+        Shown::Orchestrator,
+    ),
+    ("Set orchestrator config", Shown::Orchestrator),
+    (
+        "Invoke \"deposit broadcasting funds\" (ETH)",
+        Shown::NotOrchestrator,
+    ),
+    (
+        "Invoke \"unlock broadcasting funds\"",
+        Shown::NotOrchestrator,
+    ),
+    (
+        "Invoke \"cancel unlock of broadcasting funds\"",
+        Shown::NotOrchestrator,
+    ),
+    (
+        "Invoke \"withdraw broadcasting funds\"",
+        Shown::NotOrchestrator,
+    ),
+    ("Set broadcast config", Shown::NotOrchestrator),
+    ("Set max price per capability", Shown::NotOrchestrator),
+    ("Set maximum Ethereum gas price", Shown::Always),
+    ("Set minimum Ethereum gas price", Shown::Always),
+    ("Sign a message", Shown::Always),
+    ("Vote in a governance poll", Shown::Orchestrator),
+    ("Vote on a treasury proposal", Shown::Orchestrator),
+    ("Set max ticket face value", Shown::Orchestrator),
+    ("Set price for broadcaster", Shown::Orchestrator),
+    ("Set maximum sessions", Shown::Orchestrator),
+    ("Set log level", Shown::Always),
+    ("Exit", Shown::Always),
+];
+
+/// The entries shown to a node, numbered from 1 in this order.
+fn menu_entries(orchestrator: bool) -> Vec<&'static str> {
+    MENU.iter()
+        .filter(|(_, shown)| match shown {
+            Shown::Always => true,
+            Shown::Orchestrator => orchestrator,
+            Shown::NotOrchestrator => !orchestrator,
+        })
+        .map(|(desc, _)| *desc)
+        .collect()
+}
+
+/// The numbered menu `livepeer_cli` shows, with its entries for the node's role; each asks
+/// for its values, then runs the same action as the subcommand.
+async fn menu(node: &Node, json: bool) -> anyhow::Result<()> {
+    let orchestrator = node.text("/IsOrchestrator").await? == "true";
+    let entries = menu_entries(orchestrator);
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut ask = |prompt: &str| -> anyhow::Result<String> {
         print!("{prompt}: ");
         std::io::stdout().flush()?;
-        Ok(lines
-            .next()
-            .transpose()?
-            .unwrap_or_default()
-            .trim()
-            .to_string())
+        match lines.next().transpose()? {
+            Some(line) => Ok(line.trim().to_string()),
+            None => bail!("end of input"),
+        }
     };
+    let lpt = |text: String| parse_lpt(&text).map_err(anyhow::Error::msg);
+    let eth = |text: String| parse_eth(&text).map_err(anyhow::Error::msg);
+    let optional = |text: String| Some(text).filter(|s| !s.is_empty());
     loop {
         println!("\nWhat would you like to do? (default = stats)");
-        for (i, item) in ITEMS.iter().enumerate() {
+        for (i, item) in entries.iter().enumerate() {
             println!("{}. {item}", i + 1);
         }
-        let choice = ask(">")?;
-        let action = match choice.as_str() {
-            "" | "1" => CliAction::Status,
-            "2" => CliAction::Protocol,
-            "3" => CliAction::Orchestrators,
-            "4" => CliAction::InitializeRound,
-            "5" => CliAction::Bond {
-                to: ask("Orchestrator address")?,
-                amount: parse_lpt(&ask("Amount (e.g. 10LPT)")?).map_err(anyhow::Error::msg)?,
-            },
-            "6" => CliAction::Unbond {
-                amount: parse_lpt(&ask("Amount (e.g. 10LPT)")?).map_err(anyhow::Error::msg)?,
-            },
-            "7" => CliAction::Rebond {
-                lock: ask("Unbonding lock ID")?.parse().context("a lock ID")?,
-                to: Some(ask("Orchestrator (empty: the current one)")?).filter(|s| !s.is_empty()),
-            },
-            "8" => CliAction::WithdrawStake {
-                lock: ask("Unbonding lock ID")?.parse().context("a lock ID")?,
-            },
-            "9" => CliAction::WithdrawFees {
-                amount: parse_eth(&ask("Amount (e.g. 0.1ETH)")?).map_err(anyhow::Error::msg)?,
-            },
-            "10" => CliAction::ClaimEarnings,
-            "11" => CliAction::Transfer {
-                to: ask("Recipient")?,
-                amount: parse_lpt(&ask("Amount (e.g. 10LPT)")?).map_err(anyhow::Error::msg)?,
-            },
-            "12" => CliAction::Reward,
-            "13" => CliAction::Activate {
-                reward_cut: ask("Reward cut (%)")?.parse().context("a percentage")?,
-                fee_share: ask("Fee share (%)")?.parse().context("a percentage")?,
-                price_per_unit: ask("Price per unit (wei)")?.parse().context("wei")?,
-                pixels_per_unit: 1,
-                service_uri: ask("Service URI (https://host:8935)")?,
-                amount: parse_lpt(&ask("LPT to bond (0: none)")?).map_err(anyhow::Error::msg)?,
-            },
-            "14" => CliAction::Deposit {
-                deposit: parse_eth(&ask("Deposit (e.g. 1ETH)")?).map_err(anyhow::Error::msg)?,
-                reserve: parse_eth(&ask("Reserve (e.g. 1ETH)")?).map_err(anyhow::Error::msg)?,
-            },
-            "15" => CliAction::Unlock,
-            "16" => CliAction::CancelUnlock,
-            "17" => CliAction::Withdraw,
-            "18" => CliAction::Sign {
-                message: ask("Message")?,
-            },
-            "19" | "q" | "exit" => return Ok(()),
-            other => {
-                println!("{other:?} is not on the menu");
-                continue;
-            }
+        // The end of stdin ends the menu, as "Exit".
+        let Ok(choice) = ask(">") else {
+            println!();
+            return Ok(());
         };
-        if let Err(err) = act(node, action, json).await {
-            println!("error: {err:#}");
+        let entry = match choice.as_str() {
+            "" => entries[0],
+            "q" | "exit" => return Ok(()),
+            n => match n
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| entries.get(i.wrapping_sub(1)))
+            {
+                Some(entry) => entry,
+                None => {
+                    println!("{n:?} is not on the menu");
+                    continue;
+                }
+            },
+        };
+        if entry == "Exit" {
+            return Ok(());
+        }
+        let action = async {
+            Ok::<_, anyhow::Error>(match entry {
+                "Get node status" => Some(CliAction::Status),
+                "View protocol parameters" => Some(CliAction::Protocol),
+                "List registered orchestrators" => Some(CliAction::Orchestrators),
+                "Invoke \"initialize round\"" => Some(CliAction::InitializeRound),
+                "Invoke \"bond\"" => Some(CliAction::Bond {
+                    to: ask("Orchestrator address")?,
+                    amount: lpt(ask("Amount (e.g. 10LPT)")?)?,
+                }),
+                "Invoke \"unbond\"" => Some(CliAction::Unbond {
+                    amount: lpt(ask("Amount (e.g. 10LPT)")?)?,
+                }),
+                "Invoke \"rebond\"" => Some(CliAction::Rebond {
+                    lock: ask("Unbonding lock ID")?.parse().context("a lock ID")?,
+                    to: optional(ask("Orchestrator (empty: the current one)")?),
+                }),
+                "Invoke \"withdraw stake\" (LPT)" => Some(CliAction::WithdrawStake {
+                    lock: ask("Unbonding lock ID")?.parse().context("a lock ID")?,
+                }),
+                "Invoke \"withdraw fees\" (ETH)" => Some(CliAction::WithdrawFees {
+                    amount: eth(ask("Amount (e.g. 0.1ETH)")?)?,
+                }),
+                "Invoke \"claim earnings\"" => Some(CliAction::ClaimEarnings),
+                "Invoke \"transfer\" (LPT)" => Some(CliAction::Transfer {
+                    to: ask("Recipient")?,
+                    amount: lpt(ask("Amount (e.g. 10LPT)")?)?,
+                }),
+                "Invoke \"reward\"" => Some(CliAction::Reward),
+                "Invoke multi-step \"become an orchestrator\"" => Some(CliAction::Activate {
+                    reward_cut: ask("Reward cut (%)")?.parse().context("a percentage")?,
+                    fee_share: ask("Fee share (%)")?.parse().context("a percentage")?,
+                    price_per_unit: ask("Price per unit (wei)")?.parse().context("wei")?,
+                    pixels_per_unit: 1,
+                    service_uri: ask("Service URI (https://host:8935)")?,
+                    amount: lpt(ask("LPT to bond (0: none)")?)?,
+                }),
+                "Set orchestrator config" => {
+                    let price_per_unit = optional(ask("Price per unit, wei (empty: unchanged)")?);
+                    let pixels_per_unit = if price_per_unit.is_some() {
+                        optional(ask("Pixels per unit (empty: 1)")?).unwrap_or_else(|| "1".into())
+                    } else {
+                        "1".into()
+                    };
+                    let reward_cut = optional(ask("Reward cut, % (empty: unchanged)")?)
+                        .map(|t| t.parse().context("a percentage"))
+                        .transpose()?;
+                    let fee_share = if reward_cut.is_some() {
+                        Some(ask("Fee share, %")?.parse().context("a percentage")?)
+                    } else {
+                        None
+                    };
+                    Some(CliAction::SetOrchestratorConfig {
+                        price_per_unit,
+                        pixels_per_unit,
+                        reward_cut,
+                        fee_share,
+                        service_uri: optional(ask("Service URI (empty: unchanged)")?),
+                    })
+                }
+                "Invoke \"deposit broadcasting funds\" (ETH)" => Some(CliAction::Deposit {
+                    deposit: eth(ask("Deposit (e.g. 1ETH)")?)?,
+                    reserve: eth(ask("Reserve (e.g. 1ETH)")?)?,
+                }),
+                "Invoke \"unlock broadcasting funds\"" => Some(CliAction::Unlock),
+                "Invoke \"cancel unlock of broadcasting funds\"" => Some(CliAction::CancelUnlock),
+                "Invoke \"withdraw broadcasting funds\"" => Some(CliAction::Withdraw),
+                "Set broadcast config" => Some(CliAction::SetBroadcastConfig {
+                    max_price_per_unit: optional(ask(
+                        "Max price per unit, wei (0: any; empty: unchanged)",
+                    )?),
+                    pixels_per_unit: optional(ask("Pixels per unit (empty: 1)")?)
+                        .unwrap_or_else(|| "1".into()),
+                    currency: String::new(),
+                    transcoding_options: optional(ask(
+                        "Transcoding options (e.g. P240p30fps16x9,P360p30fps16x9; empty: unchanged)",
+                    )?),
+                }),
+                "Set max price per capability" => Some(CliAction::SetMaxPriceForCapability {
+                    pipeline: ask("Pipeline (e.g. text-to-image)")?,
+                    model_id: ask("Model ID")?,
+                    max_price_per_unit: ask("Max price per unit, wei")?,
+                    pixels_per_unit: optional(ask("Pixels per unit (empty: 1)")?)
+                        .unwrap_or_else(|| "1".into()),
+                    currency: "wei".into(),
+                }),
+                "Set maximum Ethereum gas price" => {
+                    let wei = parse_amount(&ask("Max gas price (e.g. 20gwei; 0: none)")?, "wei")
+                        .map_err(anyhow::Error::msg)?;
+                    node.call("/setMaxGasPrice", &[("amount", wei.to_string())])
+                        .await?;
+                    println!("max gas price set to {wei} wei");
+                    None
+                }
+                "Set minimum Ethereum gas price" => {
+                    let wei = parse_amount(&ask("Min gas price (e.g. 1gwei)")?, "wei")
+                        .map_err(anyhow::Error::msg)?;
+                    node.call("/setMinGasPrice", &[("minGasPrice", wei.to_string())])
+                        .await?;
+                    println!("min gas price set to {wei} wei");
+                    None
+                }
+                "Sign a message" => Some(CliAction::Sign {
+                    message: ask("Message")?,
+                }),
+                "Vote in a governance poll" => Some(CliAction::Vote {
+                    poll: ask("Poll contract address")?,
+                    choice: parse_poll_choice(&ask("Choice (yes or no)")?)
+                        .map_err(anyhow::Error::msg)?,
+                }),
+                "Vote on a treasury proposal" => Some(CliAction::VoteOnProposal {
+                    proposal: ask("Proposal ID")?,
+                    support: parse_support(&ask("Vote (for, against or abstain)")?)
+                        .map_err(anyhow::Error::msg)?,
+                    reason: ask("Reason (optional)")?,
+                }),
+                "Set max ticket face value" => Some(CliAction::SetMaxFaceValue {
+                    amount: eth(ask("Max face value (e.g. 0.01ETH, or wei; 0: no cap)")?)?,
+                }),
+                "Set price for broadcaster" => Some(CliAction::SetPriceForGateway {
+                    gateway: ask("Gateway address (or default)")?,
+                    price_per_unit: ask("Price per unit, wei")?,
+                    pixels_per_unit: optional(ask("Pixels per unit (empty: 1)")?)
+                        .unwrap_or_else(|| "1".into()),
+                }),
+                "Set maximum sessions" => Some(CliAction::SetMaxSessions {
+                    sessions: ask("Max sessions")?.parse().context("a number")?,
+                }),
+                "Set log level" => Some(CliAction::SetLogLevel {
+                    level: ask("Verbosity (3 info, 4-5 debug, 6 trace)")?
+                        .parse()
+                        .context("a number")?,
+                }),
+                _ => None,
+            })
+        }
+        .await;
+        match action {
+            Ok(Some(action)) => {
+                if let Err(err) = act(node, action, json).await {
+                    println!("error: {err:#}");
+                }
+            }
+            Ok(None) => {}
+            Err(err) => println!("error: {err:#}"),
         }
     }
 }
@@ -672,6 +1132,30 @@ mod tests {
         for bad in ["", "-1", "1 btc", "lots", "1.0000000000000000001 LPT"] {
             assert!(parse_amount(bad, "wei").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_menu_shows_go_livepeers_entries_for_the_role() {
+        let orch = menu_entries(true);
+        let gateway = menu_entries(false);
+        assert_eq!(orch[0], "Get node status");
+        assert!(orch.contains(&"Set maximum sessions"));
+        assert!(orch.contains(&"Vote on a treasury proposal"));
+        assert!(!orch.contains(&"Set broadcast config"));
+        assert!(gateway.contains(&"Set broadcast config"));
+        assert!(!gateway.contains(&"Invoke \"reward\""));
+        assert_eq!(orch.last(), Some(&"Exit"));
+        assert_eq!(gateway.last(), Some(&"Exit"));
+    }
+
+    #[test]
+    fn votes_take_names_or_numbers() {
+        assert_eq!(parse_poll_choice("Yes"), Ok(0));
+        assert_eq!(parse_poll_choice("1"), Ok(1));
+        assert!(parse_poll_choice("maybe").is_err());
+        assert_eq!(parse_support("for"), Ok(1));
+        assert_eq!(parse_support("abstain"), Ok(2));
+        assert!(parse_support("3").is_err());
     }
 
     #[test]

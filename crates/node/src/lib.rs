@@ -166,6 +166,12 @@ pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig
         orch_secret: orch_secret(args)?,
         transcoder,
         data_dir: args.data_dir.clone(),
+        auth_webhook: args
+            .auth_webhook_url
+            .as_deref()
+            .map(livepeer_orchestrator::auth::GatewayAuthWebhook::new)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("Error setting auth webhook URL {e}"))?,
         ..Default::default()
     })
 }
@@ -403,6 +409,13 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
         );
     }
+    let cli_addr = match &args.cli_addr {
+        Some(addr) => Some(cli_api::parse_cli_addr(addr)?),
+        None => cli_api::default_cli_addr(args.orchestrator, gateway, args.transcoder),
+    };
+    if let Some(addr) = cli_addr {
+        cli_api::check_public_bind(addr, args.allow_public_cli_addr)?;
+    }
     // A standalone transcoder works for its orchestrator and needs no chain.
     let on_chain_node = args.network != "offchain" && !standalone_transcoder;
     if on_chain_node {
@@ -568,10 +581,6 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             )
         });
     }
-    let cli_addr = match &args.cli_addr {
-        Some(addr) => Some(cli_api::parse_cli_addr(addr)?),
-        None => cli_api::default_cli_addr(args.orchestrator, gateway, args.transcoder),
-    };
     if let Some(addr) = cli_addr {
         match cli_api::bind(addr, view, cancel.clone()).await {
             Ok((local, serve)) => {

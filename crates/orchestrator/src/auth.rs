@@ -4,8 +4,14 @@
 //! token is HMAC-SHA256, keyed by a 32-byte secret drawn once per process, over the session ID
 //! bytes followed by the minimal big-endian bytes of the expiration (unix seconds). Tokens are
 //! valid for 30 minutes and session IDs are 8 hex characters (4 random bytes).
+//!
+//! [`GatewayAuthWebhook`]: `-authWebhookUrl` on an orchestrator (go-livepeer
+//! `server/rpc.go:authenticateBroadcaster`), asked on every `GetOrchestrator`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::Address;
+use livepeer_pm::PriceInfo;
 
 use hmac::{Hmac, Mac};
 use livepeer_proto::net;
@@ -106,6 +112,113 @@ pub fn is_session_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Longest wait for the orchestrator's auth webhook to answer (go-livepeer uses Go's default
+/// client, which has none; a gateway waits at most its discovery timeout anyway).
+pub const GATEWAY_AUTH_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest auth webhook answer read, bytes.
+pub const MAX_GATEWAY_AUTH_WEBHOOK_BODY_BYTES: usize = 64 * 1024;
+
+/// The orchestrator's `-authWebhookUrl` (go-livepeer `server/rpc.go:authenticateBroadcaster`):
+/// on every `GetOrchestrator` it is POSTed `{"id":"<gateway address, EIP-55>"}`; any answer but
+/// 200 refuses the gateway, with the answer's body as the reason; a 200 may carry
+/// `{"priceInfo":{"pricePerUnit":N,"pixelsPerUnit":M}}`, the price this gateway then gets
+/// (see [`crate::payment::WEBHOOK_PRICE_VALIDITY`]).
+#[derive(Debug, Clone)]
+pub struct GatewayAuthWebhook {
+    url: reqwest::Url,
+    http: reqwest::Client,
+}
+
+/// What the webhook may answer (go-livepeer `discoveryAuthWebhookRes`).
+#[derive(Debug, Default, serde::Deserialize)]
+struct WebhookAnswer {
+    #[serde(rename = "priceInfo")]
+    price_info: Option<WebhookPrice>,
+}
+
+/// `net.PriceInfo` as Go's `encoding/json` writes it (protobuf JSON names; int64 may be
+/// numbers or strings).
+#[derive(Debug, serde::Deserialize)]
+struct WebhookPrice {
+    #[serde(rename = "pricePerUnit", default)]
+    price_per_unit: serde_json::Value,
+    #[serde(rename = "pixelsPerUnit", default)]
+    pixels_per_unit: serde_json::Value,
+}
+
+impl GatewayAuthWebhook {
+    /// A webhook at `url`: an absolute http or https URL (go-livepeer `validateURL`).
+    ///
+    /// Errors: a line saying what is wrong with the URL.
+    pub fn new(url: &str) -> Result<Self, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("{url:?}: URL should be HTTP or HTTPS"));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(GATEWAY_AUTH_WEBHOOK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { url: parsed, http })
+    }
+
+    /// Asks whether `gateway` may have this orchestrator's info; `Some(price)` when the answer
+    /// sets the gateway's price.
+    ///
+    /// Errors: [`OrchestratorError::GatewayRefused`] for a non-200 (its body, at most 256
+    /// bytes, is the reason), a transport error, an answer over
+    /// [`MAX_GATEWAY_AUTH_WEBHOOK_BODY_BYTES`], or JSON that does not parse.
+    pub async fn authenticate(
+        &self,
+        gateway: Address,
+    ) -> Result<Option<PriceInfo>, OrchestratorError> {
+        let refused = |reason: String| OrchestratorError::GatewayRefused { reason };
+        let mut response = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::json!({ "id": gateway.to_checksum(None) }).to_string())
+            .send()
+            .await
+            .map_err(|e| refused(e.to_string()))?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| refused(e.to_string()))? {
+            if body.len() + chunk.len() > MAX_GATEWAY_AUTH_WEBHOOK_BODY_BYTES {
+                return Err(refused(format!(
+                    "answer exceeds {MAX_GATEWAY_AUTH_WEBHOOK_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status != reqwest::StatusCode::OK {
+            let text = String::from_utf8_lossy(&body[..body.len().min(256)]).into_owned();
+            return Err(refused(text));
+        }
+        let answer: WebhookAnswer =
+            serde_json::from_slice(&body).map_err(|e| refused(e.to_string()))?;
+        answer
+            .price_info
+            .map(|p| {
+                let int = |v: &serde_json::Value| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                        .filter(|n| *n >= 0)
+                };
+                match (int(&p.price_per_unit), int(&p.pixels_per_unit)) {
+                    (Some(price), Some(pixels)) if pixels > 0 => Ok(PriceInfo::new(price, pixels)),
+                    _ => Err(refused(format!(
+                        "invalid priceInfo {}/{}",
+                        p.price_per_unit, p.pixels_per_unit
+                    ))),
+                }
+            })
+            .transpose()
+    }
 }
 
 fn unix_seconds(t: SystemTime) -> i64 {

@@ -145,6 +145,13 @@ pub enum OrchestratorError {
     /// The remote transcoder's error text (`livepeer/transcoding-error`).
     #[error("{0}")]
     RemoteTranscode(String),
+    /// `-authWebhookUrl` refused the gateway (a non-200 answer, its body is `reason`), or could
+    /// not be asked (go-livepeer `server/rpc.go:getOrchestrator`'s text).
+    #[error("authentication failed: {reason}")]
+    GatewayRefused {
+        /// The webhook's answer, or why it could not be had.
+        reason: String,
+    },
     /// The transcoder failed; the text is ffmpeg's own.
     #[error("{0}")]
     Transcode(#[from] livepeer_media::MediaError),
@@ -187,7 +194,7 @@ impl From<OrchestratorError> for tonic::Status {
         use OrchestratorError::*;
         match err {
             // go-livepeer returns these as plain Go errors, which gRPC-Go sends as Unknown.
-            Capped | Busy => tonic::Status::unknown(err.to_string()),
+            Capped | Busy | GatewayRefused { .. } => tonic::Status::unknown(err.to_string()),
             InvalidAuthToken(_) | ExpiredAuthToken { .. } => {
                 tonic::Status::permission_denied(err.to_string())
             }

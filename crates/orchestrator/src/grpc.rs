@@ -80,6 +80,16 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
         if !req.ignore_capacity_check {
             self.state.sessions.check_capacity(None)?;
         }
+        if let Some(webhook) = &self.state.auth_webhook {
+            let price = webhook.authenticate(gateway).await.map_err(|err| {
+                warn!(%gateway, %err, "the auth webhook refused the gateway");
+                Status::from(err)
+            })?;
+            if let (Some(price), Some(payments)) = (price, &self.state.payments) {
+                debug!(%gateway, ?price, "price from the auth webhook");
+                payments.set_webhook_price(gateway, price, std::time::Instant::now());
+            }
+        }
         let token = self.state.auth.issue(SystemTime::now());
         debug!(session = %token.session_id, %gateway, "GetOrchestrator");
         let info = self

@@ -121,6 +121,9 @@ pub struct OrchestratorConfig {
     /// How long the download of a segment sent by URL may take (default
     /// [`segment_url::SEGMENT_URL_TIMEOUT`]).
     pub segment_url_timeout: Duration,
+    /// `-authWebhookUrl`: asked which gateways may have this orchestrator's info, and at
+    /// what price (see [`auth::GatewayAuthWebhook`]).
+    pub auth_webhook: Option<auth::GatewayAuthWebhook>,
 }
 
 impl Default for OrchestratorConfig {
@@ -139,6 +142,7 @@ impl Default for OrchestratorConfig {
             payments: None,
             fetch_policy: FetchPolicy::default(),
             segment_url_timeout: segment_url::SEGMENT_URL_TIMEOUT,
+            auth_webhook: None,
         }
     }
 }
@@ -215,6 +219,8 @@ pub(crate) struct State {
     pub(crate) fetcher: livepeer_objectstore::Fetcher,
     /// How long a segment URL download may take.
     pub(crate) segment_url_timeout: Duration,
+    /// `-authWebhookUrl`.
+    pub(crate) auth_webhook: Option<auth::GatewayAuthWebhook>,
 }
 
 impl State {
@@ -376,6 +382,7 @@ impl OrchestratorService {
             payments: config.payments.map(payment::Payments::new),
             fetcher: livepeer_objectstore::Fetcher::new(config.fetch_policy),
             segment_url_timeout: config.segment_url_timeout,
+            auth_webhook: config.auth_webhook,
         });
         Ok(Self {
             listener,
@@ -491,12 +498,6 @@ impl OrchestratorHandle {
         self.state.sessions.len()
     }
 
-    /// The session limit now (`-maxSessions`, or the remote transcoders' capacity with
-    /// `-maxSessions auto`).
-    pub fn max_sessions(&self) -> usize {
-        self.state.sessions.max_sessions()
-    }
-
     /// The transcoders in the pool: the local one first, then the remote ones in the order
     /// they registered.
     pub fn transcoders(&self) -> Vec<TranscoderInfo> {
@@ -505,9 +506,61 @@ impl OrchestratorHandle {
             .info(self.state.sessions.max_sessions())
     }
 
-    /// On chain: the base price (`-pricePerUnit` wei per `-pixelsPerUnit` pixels).
+    /// On chain: the base price (`-pricePerUnit` wei per `-pixelsPerUnit` pixels, or what
+    /// [`Self::set_base_price`] set).
     pub fn base_price(&self) -> Option<livepeer_pm::PriceInfo> {
         self.state.payments.as_ref().map(|p| p.base_price())
+    }
+
+    /// `-maxSessions` now.
+    pub fn max_sessions(&self) -> usize {
+        self.state.sessions.max_sessions()
+    }
+
+    /// Changes `-maxSessions` (the CLI API's `/setMaxSessions`): open sessions go on, new ones
+    /// are refused with "OrchestratorCapped" while `max_sessions` are open.
+    pub fn set_max_sessions(&self, max_sessions: usize) {
+        self.state.sessions.set_max_sessions(max_sessions);
+    }
+
+    /// On chain: changes the base price for new sessions; `false` off chain (nothing is
+    /// priced there).
+    pub fn set_base_price(&self, price: livepeer_pm::PriceInfo) -> bool {
+        self.state
+            .payments
+            .as_ref()
+            .map(|p| p.set_base_price(price))
+            .is_some()
+    }
+
+    /// On chain: sets `gateway`'s own price (`-pricePerGateway`); `false` off chain.
+    pub fn set_gateway_price(
+        &self,
+        gateway: alloy_primitives::Address,
+        price: livepeer_pm::PriceInfo,
+    ) -> bool {
+        self.state
+            .payments
+            .as_ref()
+            .map(|p| p.set_gateway_price(gateway, price))
+            .is_some()
+    }
+
+    /// On chain: `gateway`'s own price, if it has one.
+    pub fn gateway_price(
+        &self,
+        gateway: alloy_primitives::Address,
+    ) -> Option<livepeer_pm::PriceInfo> {
+        self.state.payments.as_ref()?.gateway_price(gateway)
+    }
+
+    /// On chain: changes the tickets' `-maxFaceValue` (wei; zero: no cap); `false` off chain.
+    pub fn set_max_face_value(&self, wei: alloy_primitives::U256) -> bool {
+        self.state
+            .payments
+            .as_ref()
+            .map(|p| p.set_max_face_value(wei))
+            .is_some()
     }
 }
 

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
@@ -119,10 +119,18 @@ struct Counters {
     fees: ExactWei,
 }
 
+/// How long a price from the `-authWebhookUrl` answer holds for its gateway: go-livepeer's
+/// `discoveryAuthWebhookCache` keeps it for `authTokenValidPeriod`, 30 minutes.
+pub const WEBHOOK_PRICE_VALIDITY: Duration = crate::auth::AUTH_TOKEN_VALIDITY;
+
 /// The payment state of a running orchestrator.
 #[derive(Debug)]
 pub(crate) struct Payments {
     config: PaymentConfig,
+    /// The prices asked now: the configured ones, changed at run time through the CLI API.
+    pricing: RwLock<Pricing>,
+    /// Prices the `-authWebhookUrl` answered per gateway, and when.
+    webhook_prices: Mutex<HashMap<Address, (PriceInfo, Instant)>>,
     balances: Balances,
     counters: Mutex<Counters>,
     /// The price of each (gateway, session) once its first paid ticket arrived.
@@ -132,6 +140,8 @@ pub(crate) struct Payments {
 impl Payments {
     pub(crate) fn new(config: PaymentConfig) -> Self {
         Self {
+            pricing: RwLock::new(config.pricing.clone()),
+            webhook_prices: Mutex::new(HashMap::new()),
             config,
             balances: Balances::new(),
             fixed: Mutex::new(HashMap::new()),
@@ -178,11 +188,65 @@ impl Payments {
     /// The base price (`-pricePerUnit`/`-pixelsPerUnit`), before per-gateway prices and
     /// adjustment.
     pub(crate) fn base_price(&self) -> PriceInfo {
-        self.config.pricing.base
+        self.pricing().base
+    }
+
+    fn pricing(&self) -> std::sync::RwLockReadGuard<'_, Pricing> {
+        self.pricing.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pricing_mut(&self) -> std::sync::RwLockWriteGuard<'_, Pricing> {
+        self.pricing.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the base price (go-livepeer `SetBasePrice("default", …)`): new sessions and
+    /// `OrchestratorInfo` answers get it; sessions whose price a paid ticket fixed keep theirs.
+    pub(crate) fn set_base_price(&self, price: PriceInfo) {
+        self.pricing_mut().base = price;
+    }
+
+    /// Sets `gateway`'s own price, over the base price (go-livepeer `SetBasePrice(addr, …)`,
+    /// `-pricePerGateway`).
+    pub(crate) fn set_gateway_price(&self, gateway: Address, price: PriceInfo) {
+        self.pricing_mut().per_gateway.insert(gateway, price);
+    }
+
+    /// The price `gateway` has of its own, if any.
+    pub(crate) fn gateway_price(&self, gateway: Address) -> Option<PriceInfo> {
+        self.pricing().per_gateway.get(&gateway).copied()
+    }
+
+    /// Keeps the price the `-authWebhookUrl` answered for `gateway`; it wins over every other
+    /// price but a session's fixed one for [`WEBHOOK_PRICE_VALIDITY`] (go-livepeer
+    /// `server/rpc.go:getPriceInfo`, which sends it as is, without `-autoAdjustPrice`).
+    pub(crate) fn set_webhook_price(&self, gateway: Address, price: PriceInfo, now: Instant) {
+        let mut prices = self
+            .webhook_prices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        prices.retain(|_, (_, at)| now.saturating_duration_since(*at) < WEBHOOK_PRICE_VALIDITY);
+        prices.insert(gateway, (price, now));
+    }
+
+    fn webhook_price(&self, gateway: Address) -> Option<PriceInfo> {
+        let prices = self
+            .webhook_prices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        prices
+            .get(&gateway)
+            .filter(|(_, at)| at.elapsed() < WEBHOOK_PRICE_VALIDITY)
+            .map(|(price, _)| *price)
+    }
+
+    /// Sets the tickets' `-maxFaceValue`, wei (zero: no cap).
+    pub(crate) fn set_max_face_value(&self, wei: U256) {
+        self.config.recipient.set_max_face_value(wei);
     }
 
     /// The price for `sender`'s `session` (go-livepeer `core/orchestrator.go:priceInfo`): the
-    /// session's fixed price if set; else the gateway's own price or the base price, marked up
+    /// session's fixed price if set; else the price the auth webhook answered for the gateway
+    /// (as is); else the gateway's own price or the base price, marked up
     /// when `-autoAdjustPrice` is on, rounded down to 1/1000 wei per pixel and reduced.
     pub(crate) fn price_for(&self, sender: Address, session: Option<&str>) -> PriceInfo {
         if let Some(session) = session
@@ -190,13 +254,19 @@ impl Payments {
         {
             return fixed.price;
         }
-        let pricing = &self.config.pricing;
-        let price = pricing
-            .per_gateway
-            .get(&sender)
-            .copied()
-            .unwrap_or(pricing.base);
-        let multiplier = if pricing.auto_adjust && price.price_per_unit > 0 {
+        if let Some(price) = self.webhook_price(sender) {
+            return price;
+        }
+        let (price, auto_adjust) = {
+            let pricing = self.pricing();
+            let price = pricing
+                .per_gateway
+                .get(&sender)
+                .copied()
+                .unwrap_or(pricing.base);
+            (price, pricing.auto_adjust)
+        };
+        let multiplier = if auto_adjust && price.price_per_unit > 0 {
             match self.config.recipient.tx_cost_multiplier(sender) {
                 Ok(m) => m,
                 Err(err) => {

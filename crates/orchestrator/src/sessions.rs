@@ -89,7 +89,8 @@ impl Sessions {
         self.max_sessions.load(Ordering::Relaxed)
     }
 
-    /// Sets the session limit; open sessions stay, new ones wait for room.
+    /// Changes the session limit (the CLI API's `/setMaxSessions`). Open sessions are kept;
+    /// new ones are refused while `max_sessions` or more are open.
     pub fn set_max_sessions(&self, max_sessions: usize) {
         self.max_sessions.store(max_sessions, Ordering::Relaxed);
     }
@@ -218,6 +219,22 @@ mod tests {
         assert!(sessions.check_capacity(None).is_err());
         drop(a1);
         assert!(sessions.end("aaaaaaaa"));
+        assert!(sessions.enqueue("cccccccc").is_ok());
+    }
+
+    #[test]
+    fn a_lowered_limit_refuses_new_sessions_and_keeps_open_ones() {
+        let sessions = Sessions::new(3);
+        let _a = sessions.enqueue("aaaaaaaa").expect("a");
+        let _b = sessions.enqueue("bbbbbbbb").expect("b");
+        sessions.set_max_sessions(1);
+        assert_eq!(sessions.max_sessions(), 1);
+        assert!(sessions.enqueue("aaaaaaaa").is_ok(), "open sessions go on");
+        assert!(matches!(
+            sessions.enqueue("cccccccc"),
+            Err(OrchestratorError::Capped)
+        ));
+        sessions.set_max_sessions(3);
         assert!(sessions.enqueue("cccccccc").is_ok());
     }
 

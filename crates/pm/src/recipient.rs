@@ -264,6 +264,8 @@ pub struct Recipient {
     monitor: SenderMonitor,
     store: Arc<dyn TicketStore>,
     nonces: Mutex<HashMap<U256, NonceEntry>>,
+    /// `-maxFaceValue` now: the configured one until [`Recipient::set_max_face_value`].
+    max_face_value: Mutex<U256>,
 }
 
 impl std::fmt::Debug for Recipient {
@@ -294,6 +296,7 @@ impl Recipient {
             monitor,
             store,
             nonces: Mutex::new(HashMap::new()),
+            max_face_value: Mutex::new(config.max_face_value_wei),
         }
     }
 
@@ -308,9 +311,27 @@ impl Recipient {
         Self::new(config, rand::random(), time, gas, monitor, store)
     }
 
-    /// The configuration.
+    /// The configuration, as given at start-up (see [`Self::max_face_value`] for the cap in
+    /// force).
     pub fn config(&self) -> &RecipientConfig {
         &self.config
+    }
+
+    /// The face value cap in force, wei; zero means none.
+    pub fn max_face_value(&self) -> U256 {
+        *self
+            .max_face_value
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes the face value cap for the ticket parameters issued from now on (go-livepeer
+    /// `SetMaxFaceValue`, the CLI API's `/setMaxFaceValue`); zero means none.
+    pub fn set_max_face_value(&self, wei: U256) {
+        *self
+            .max_face_value
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = wei;
     }
 
     /// The sender monitor (max float, sender validation).
@@ -358,7 +379,7 @@ impl Recipient {
                 redeem_gas: self.config.redeem_gas,
                 tx_cost_multiplier: self.config.tx_cost_multiplier,
                 max_float: self.monitor.max_float(sender)?,
-                max_face_value: self.config.max_face_value_wei,
+                max_face_value: self.max_face_value(),
             },
         )
     }

@@ -319,3 +319,29 @@ fn j_prints_a_mist_connector_descriptor_of_the_working_flags() {
         assert_eq!(listed, works, "-{}", flag.name);
     }
 }
+
+/// A public `-cliAddr` is refused at start-up without our `-allowPublicCliAddr`: the CLI API
+/// has no authentication and moves the node's funds. Nothing is started or created first.
+#[test]
+fn a_public_cli_addr_needs_an_explicit_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livepeer_command()
+        .args([
+            "-gateway",
+            "-orchAddr",
+            "127.0.0.1:1",
+            "-cliAddr",
+            "0.0.0.0:0",
+            "-dataDir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let line = last_error_line(&out);
+    assert!(
+        line.contains("-cliAddr 0.0.0.0:0 is not a loopback address")
+            && line.contains("-allowPublicCliAddr"),
+        "{line}"
+    );
+}

@@ -1397,3 +1397,322 @@ async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
         orch_address
     );
 }
+
+/// Pushes one segment of a new stream `manifest`; its answer's status.
+async fn push_new_stream(gateway: &str, manifest: &str) -> hyper::StatusCode {
+    let segment = &bikes().await[0];
+    push_one(gateway, manifest, 0, segment).await.status
+}
+
+/// The CLI API's run-time settings change what users see, with go-livepeer's paths, form
+/// values and texts (`server/handlers.go`): `/setMaxSessions` caps the orchestrator's
+/// sessions, `/setOrchestratorConfig` its price and (on chain) its reward cut and fee share,
+/// `/setBroadcastConfig` the gateway's max price, `/setPriceForBroadcaster` one gateway's
+/// price, `/vote` and `/voteOnProposal` the governance contracts' tallies; `livepeer cli
+/// --menu` drives the numbered menu through a read and a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_api_configures_a_running_node_as_go_livepeers_does() {
+    let devnet = DevnetProcess::start(1, 100);
+    let provider = devnet.provider();
+    let gateway = &devnet.accounts("gateway")[0];
+    let orch = &devnet.accounts("orchestrator")[0];
+    let gateway_address = DevnetProcess::address(gateway);
+    let orch_address = DevnetProcess::address(orch);
+    let bonding = BondingManager::new(devnet.contract("bondingManager"), provider.clone());
+    let url = devnet.gateway_url();
+
+    // The orchestrator's price and commission: the price at once, the rest as a transaction.
+    let answer = cli_post(
+        orch,
+        "/setOrchestratorConfig",
+        "pricePerUnit=500&pixelsPerUnit=1&blockRewardCut=20&feeShare=60",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let t = bonding
+        .getTranscoder(orch_address)
+        .call()
+        .await
+        .expect("transcoder");
+    assert_eq!(t.rewardCut, U256::from(200_000));
+    assert_eq!(t.feeShare, U256::from(600_000));
+    let info: serde_json::Value =
+        serde_json::from_slice(&cli_post(orch, "/orchestratorInfo", "").await.body).expect("JSON");
+    assert_eq!(info["PriceInfo"], "500/1", "{info}");
+    let answer = cli_post(
+        orch,
+        "/setOrchestratorConfig",
+        "feeShare=5&blockRewardCut=x",
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        text(&answer),
+        "Cannot convert block reward cut: strconv.ParseFloat: parsing \"x\": invalid syntax\n"
+    );
+
+    // The gateway's max price: above the price, streams run; below it, none finds an
+    // orchestrator; a price of the orchestrator's for this gateway alone brings them back.
+    let answer = cli_post(
+        gateway,
+        "/setBroadcastConfig",
+        "maxPricePerUnit=1000&pixelsPerUnit=1",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    assert_eq!(push_new_stream(&url, "priced-ok").await, 200);
+    let answer = cli_post(
+        gateway,
+        "/setBroadcastConfig",
+        "maxPricePerUnit=400&pixelsPerUnit=1",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let config: serde_json::Value =
+        serde_json::from_slice(&cli_post(gateway, "/getBroadcastConfig", "").await.body)
+            .expect("JSON");
+    assert_eq!(config["MaxPrice"], "400/1", "{config}");
+    assert_eq!(config["TranscodingOptions"], LADDER);
+    assert_ne!(push_new_stream(&url, "priced-out").await, 200);
+    let answer = cli_post(
+        orch,
+        "/setPriceForBroadcaster",
+        &format!("pricePerUnit=300&pixelsPerUnit=1&broadcasterEthAddr={gateway_address}"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    assert_eq!(
+        text(&answer),
+        format!("Price per pixel set to 300 wei for 1 pixels for broadcaster {gateway_address}\n")
+    );
+    assert_eq!(push_new_stream(&url, "priced-for-me").await, 200);
+    let answer = cli_post(gateway, "/setBroadcastConfig", "currency=wei").await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        text(&answer),
+        "missing form params (maxPricePerUnit AND pixelsPerUnit) or transcodingOptions\n"
+    );
+    let answer = cli_post(
+        orch,
+        "/setPriceForBroadcaster",
+        "pricePerUnit=1&pixelsPerUnit=1&broadcasterEthAddr=0x12",
+    )
+    .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        text(&answer),
+        "broadcasterEthAddr is not a valid eth address, provided 0x12\n"
+    );
+
+    // One session at most: the open stream goes on, a new one is refused.
+    let answer = cli_post(orch, "/setMaxSessions", "maxSessions=1").await;
+    assert_eq!(text(&answer), "Max sessions set to 1\n");
+    assert_ne!(push_new_stream(&url, "capped").await, 200);
+    let status = node_status(orch).await;
+    assert!(
+        status["orchestrator"]["sessions"].as_u64() >= Some(1),
+        "the earlier streams' sessions stay open: {status}"
+    );
+    for (form, want) in [
+        (
+            "maxSessions=x",
+            "strconv.Atoi: parsing \"x\": invalid syntax\n",
+        ),
+        (
+            "maxSessions=0",
+            "Max Sessions must be 'auto' or greater than zero\n",
+        ),
+    ] {
+        let answer = cli_post(orch, "/setMaxSessions", form).await;
+        assert_eq!(
+            (answer.status.as_u16(), text(&answer)),
+            (400, want.to_string())
+        );
+    }
+    assert_eq!(
+        cli_post(orch, "/setMaxSessions", "maxSessions=10")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(push_new_stream(&url, "uncapped").await, 200);
+
+    // Face value and log level.
+    let answer = cli_post(orch, "/setMaxFaceValue", "maxfacevalue=nope").await;
+    assert_eq!(
+        (answer.status.as_u16(), text(&answer)),
+        (400, "maxfacevalue not set to number\n".into())
+    );
+    let answer = cli_post(orch, "/setMaxFaceValue", "maxfacevalue=5000000000000000").await;
+    assert_eq!(text(&answer), "ticket max face value set");
+    assert_eq!(
+        cli_post(orch, "/setLogLevel", "loglevel=6").await.status,
+        200
+    );
+    assert_eq!(text(&cli_post(orch, "/getLogLevel", "").await), "6");
+    let answer = cli_post(orch, "/setLogLevel", "loglevel=loud").await;
+    assert_eq!(
+        (answer.status.as_u16(), text(&answer)),
+        (400, "parameter 'logLevel' not defined\n".into())
+    );
+
+    // A LIP-16 poll: the vote is the Poll's Vote event, tallied by stake.
+    let block = provider.get_block_number().await.expect("block");
+    let deployer = devnet.provider_signing(&DevnetProcess::key_of(&devnet.accounts("deployer")[0]));
+    let poll = livepeer_eth::contracts::Poll::deploy(deployer, U256::from(block + 1000))
+        .await
+        .expect("poll deployed");
+    let answer = cli_post(
+        orch,
+        "/vote",
+        &format!("poll={}&choiceID=1", poll.address()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    assert_eq!(answer.body.len(), 32, "the transaction hash");
+    let votes = provider
+        .get_logs(
+            &Filter::new()
+                .address(*poll.address())
+                .event_signature(livepeer_eth::contracts::Poll::Vote::SIGNATURE_HASH)
+                .from_block(block),
+        )
+        .await
+        .expect("logs");
+    let vote =
+        livepeer_eth::contracts::Poll::Vote::decode_log_data(&votes[0].inner.data).expect("a Vote");
+    assert_eq!((vote.voter, vote.choiceID), (orch_address, U256::from(1)));
+    for (form, want) in [
+        ("poll=nope&choiceID=0", "invalid poll contract address\n"),
+        (
+            &*format!("poll={}&choiceID=5", poll.address()),
+            "invalid choiceID\n",
+        ),
+    ] {
+        let answer = cli_post(orch, "/vote", form).await;
+        assert_eq!(
+            (answer.status.as_u16(), text(&answer)),
+            (500, want.to_string())
+        );
+    }
+
+    // A treasury proposal: the orchestrator proposes (its stake is over the threshold), the
+    // vote opens a round later, and its vote through the CLI API lands in the tally.
+    let governor_address: Address = devnet.report["governance"]["livepeerGovernor"]
+        .as_str()
+        .expect("governor")
+        .parse()
+        .expect("address");
+    let as_orch = devnet.provider_signing(&DevnetProcess::key_of(orch));
+    let governor = livepeer_eth::contracts::LivepeerGovernor::new(governor_address, as_orch);
+    let description = "fund the CLI API test".to_string();
+    let calldata = alloy::primitives::Bytes::new();
+    governor
+        .propose(
+            vec![governor_address],
+            vec![U256::ZERO],
+            vec![calldata.clone()],
+            description.clone(),
+        )
+        .send()
+        .await
+        .expect("propose sent")
+        .get_receipt()
+        .await
+        .expect("proposed");
+    let id = governor
+        .hashProposal(
+            vec![governor_address],
+            vec![U256::ZERO],
+            vec![calldata],
+            alloy::primitives::keccak256(description.as_bytes()),
+        )
+        .call()
+        .await
+        .expect("id");
+    let rounds = RoundsManager::new(devnet.contract("roundsManager"), provider.clone());
+    mine_to_next_round(&provider, &rounds).await;
+    mine_to_next_round(&provider, &rounds).await;
+    let answer = cli_post(
+        orch,
+        "/voteOnProposal",
+        &format!("proposalID={id}&support=1&reason=ship%20it"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let tally = governor.proposalVotes(id).call().await.expect("tally");
+    assert!(
+        tally.forVotes > U256::ZERO,
+        "the orchestrator's stake votes for"
+    );
+    assert_eq!(tally.againstVotes, U256::ZERO);
+    let answer = cli_post(
+        orch,
+        "/voteOnProposal",
+        &format!("proposalID={id}&support=7"),
+    )
+    .await;
+    assert_eq!(
+        (answer.status.as_u16(), text(&answer)),
+        (500, "invalid support\n".into())
+    );
+
+    // The numbered menu from a piped stdin: node status (a read), then "Set orchestrator
+    // config" with a new commission (a transaction), then Exit.
+    // (BondingManager.transcoder needs the round the votes moved to to be initialized; the
+    // devnet's first orchestrator does that within a second or two.)
+    until(
+        "the round is initialized",
+        Duration::from_secs(60),
+        || async {
+            rounds
+                .currentRoundInitialized()
+                .call()
+                .await
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let port = orch["cliUrl"]
+        .as_str()
+        .and_then(|u| u.rsplit(':').next())
+        .expect("port")
+        .to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = crate::livepeer_command()
+            .args(["cli", "--http", &port, "--menu"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"1\n14\n\n15\n55\n\n24\n")
+            .expect("answers written");
+        child.wait_with_output().expect("the menu ends")
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("14. Set orchestrator config"), "{stdout}");
+    assert!(stdout.contains(&orch_address.to_checksum(None)), "{stdout}");
+    assert!(stdout.contains("orchestrator config set"), "{stdout}");
+    let t = bonding
+        .getTranscoder(orch_address)
+        .call()
+        .await
+        .expect("transcoder");
+    assert_eq!(
+        (t.rewardCut, t.feeShare),
+        (U256::from(150_000), U256::from(550_000))
+    );
+}

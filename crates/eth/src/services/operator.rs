@@ -18,7 +18,8 @@ use serde::Serialize;
 use super::ChainNode;
 use crate::EthError;
 use crate::contracts::{
-    BondingManager, LivepeerToken, RoundsManager, ServiceRegistry, TicketBroker,
+    BondingManager, Controller, LivepeerGovernor, LivepeerToken, Poll, RoundsManager,
+    ServiceRegistry, TicketBroker,
 };
 
 /// Most unbonding lock IDs `/unbondingLocks` reads (the newest ones).
@@ -434,6 +435,76 @@ impl Operator {
             U256::ZERO,
         )
         .await
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    /// Votes `choice_id` (0 yes, 1 no) in the LIP-16 poll at `poll` (go-livepeer
+    /// `client.Vote`; the vote is an event tallied off chain by stake).
+    ///
+    /// Errors: as [`Self::bond`] (a poll that is over reverts "poll is over").
+    pub async fn vote(&self, poll: Address, choice_id: U256) -> Result<B256, EthError> {
+        self.send(
+            "Poll.vote",
+            poll,
+            Poll::voteCall {
+                _choiceID: choice_id,
+            }
+            .abi_encode(),
+            U256::ZERO,
+        )
+        .await
+    }
+
+    /// The LivepeerGovernor, as the Controller registers it (`"LivepeerGovernor"`).
+    ///
+    /// Errors: [`EthError::NotRegistered`] when the deployment has none, or the read's error.
+    pub async fn livepeer_governor(&self) -> Result<Address, EthError> {
+        let name = crate::governance::names::LIVEPEER_GOVERNOR;
+        let controller = self.node.contracts().controller;
+        let address = Controller::new(controller, self.node.provider().clone())
+            .getContract(crate::deployment::contract_id(name))
+            .call()
+            .await
+            .map_err(call_err("Controller.getContract(LivepeerGovernor)"))?;
+        if address == Address::ZERO {
+            return Err(EthError::NotRegistered {
+                controller,
+                name: name.into(),
+            });
+        }
+        Ok(address)
+    }
+
+    /// Casts the account's vote on treasury proposal `proposal_id` (`support`: 0 against,
+    /// 1 for, 2 abstain), with `reason` when not empty (go-livepeer `client.ProposalVote` /
+    /// `ProposalVoteWithReason`, `LivepeerGovernor.castVote[WithReason]`).
+    ///
+    /// Errors: as [`Self::livepeer_governor`] and [`Self::bond`] (a proposal not open for
+    /// votes reverts "Governor: vote not currently active").
+    pub async fn proposal_vote(
+        &self,
+        proposal_id: U256,
+        support: u8,
+        reason: &str,
+    ) -> Result<B256, EthError> {
+        let governor = self.livepeer_governor().await?;
+        let input = if reason.is_empty() {
+            LivepeerGovernor::castVoteCall {
+                proposalId: proposal_id,
+                support,
+            }
+            .abi_encode()
+        } else {
+            LivepeerGovernor::castVoteWithReasonCall {
+                proposalId: proposal_id,
+                support,
+                reason: reason.to_string(),
+            }
+            .abi_encode()
+        };
+        self.send("LivepeerGovernor.castVote", governor, input, U256::ZERO)
+            .await
     }
 
     // ---------------------------------------------------------------- rounds

@@ -350,3 +350,91 @@ async fn payment_route_credits_tickets_and_answers_with_fresh_params() {
     assert_eq!(p.winners(), 2);
     p.orch.stop().await;
 }
+
+/// `-authWebhookUrl` on an orchestrator (go-livepeer `server/rpc.go:authenticateBroadcaster`):
+/// a real webhook on 127.0.0.1 admits one gateway, pricing it, and refuses another, whose
+/// `GetOrchestrator` fails with go's "authentication failed: <the webhook's answer>"; the
+/// admitted gateway sees the webhook's price instead of the base price.
+#[tokio::test]
+async fn the_auth_webhook_admits_one_gateway_at_its_price_and_refuses_another() {
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::StatusCode as AxumStatus;
+    use axum::response::IntoResponse;
+
+    let chain = memory_chain();
+    let ev = U256::from(livepeer_pm::recipient::DEFAULT_TICKET_EV_WEI);
+    let pieces = paid_orchestrator(&chain, PRICE, ev + U256::from(1));
+    let (admitted, _) = paid_gateway(&chain, eth(1), eth(1));
+    let (refused, _) = paid_gateway(&chain, eth(1), eth(1));
+
+    // The webhook: 200 with a price for `admitted`, 403 for anyone else; it records each id.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook_url = format!("http://{}/auth", listener.local_addr().expect("addr"));
+    let admitted_id = admitted.address().to_checksum(None);
+    let app = axum::Router::new()
+        .route(
+            "/auth",
+            axum::routing::post(
+                |State((seen, admitted_id)): State<(
+                    Arc<std::sync::Mutex<Vec<String>>>,
+                    String,
+                )>,
+                 Json(body): Json<serde_json::Value>| async move {
+                    let id = body["id"].as_str().unwrap_or("").to_string();
+                    seen.lock().expect("lock").push(id.clone());
+                    if id == admitted_id {
+                        Json(serde_json::json!({
+                            "priceInfo": {"pricePerUnit": 3, "pixelsPerUnit": 2}
+                        }))
+                        .into_response()
+                    } else {
+                        (AxumStatus::FORBIDDEN, "not on the list").into_response()
+                    }
+                },
+            ),
+        )
+        .with_state((seen.clone(), admitted_id.clone()));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let payments = pieces.config.clone();
+    let webhook =
+        livepeer_orchestrator::auth::GatewayAuthWebhook::new(&hook_url).expect("webhook URL");
+    let orch = Orch::start(move |c| {
+        c.payments = Some(payments);
+        c.auth_webhook = Some(webhook);
+    })
+    .await;
+    let client = OrchestratorClient::new();
+
+    let info = client
+        .get_orchestrator(&orch.uri, signed_request(&admitted))
+        .await
+        .expect("the admitted gateway gets the orchestrator's info");
+    assert_eq!(
+        info.price_info.as_ref().map(price_from_net),
+        Some(PriceInfo::new(3, 2)),
+        "the webhook's price, not the base price"
+    );
+    let err = client
+        .get_orchestrator(&orch.uri, signed_request(&refused))
+        .await
+        .expect_err("the refused gateway gets no info");
+    assert!(
+        err.to_string()
+            .contains("authentication failed: not on the list"),
+        "{err}"
+    );
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![admitted_id, refused.address().to_checksum(None)],
+        "POSTed {{\"id\": <EIP-55 address>}} once per GetOrchestrator"
+    );
+    orch.stop().await;
+    server.abort();
+}
