@@ -36,6 +36,9 @@ pub struct Candidate {
     pub info: net::OrchestratorInfo,
     /// How long the answer took.
     pub latency: Duration,
+    /// With `-extraNodes`: the `-orchAddr` entry whose `OrchestratorInfo.nodes` named this
+    /// one; it shares that entry's score.
+    pub via: Option<Uri>,
 }
 
 /// Normalises an `-orchAddr` entry as go-livepeer does: `https://` added when no scheme is
@@ -112,20 +115,35 @@ pub async fn discover_with(
     want: usize,
     first_wait: Duration,
 ) -> Vec<Candidate> {
+    discover_with_nodes(client, addrs, request, job, want, first_wait, 0).await
+}
+
+/// [`discover_with`], also probing up to `extra_nodes` of the instance URLs each answer
+/// advertises in `OrchestratorInfo.nodes` (`-extraNodes`; go-livepeer
+/// `discovery/discovery.go`: one level deep, each URL once, https only, the advertising
+/// entry's score). An orchestrator that names nodes is itself a candidate only when it
+/// names a transcoder URI.
+pub async fn discover_with_nodes(
+    client: &OrchestratorClient,
+    addrs: &[Uri],
+    request: &net::OrchestratorRequest,
+    job: &Capabilities,
+    want: usize,
+    first_wait: Duration,
+    extra_nodes: usize,
+) -> Vec<Candidate> {
     let started = Instant::now();
-    let mut pending: FuturesUnordered<_> = addrs
-        .iter()
-        .map(|addr| {
-            let client = client.clone();
-            let addr = addr.clone();
-            let request = request.clone();
-            async move {
-                let sent = Instant::now();
-                let result = client.get_orchestrator(&addr, request).await;
-                (addr, result, sent.elapsed())
-            }
-        })
-        .collect();
+    let probe = |addr: Uri, via: Option<Uri>| {
+        let client = client.clone();
+        let request = request.clone();
+        async move {
+            let sent = Instant::now();
+            let result = client.get_orchestrator(&addr, request).await;
+            (addr, result, sent.elapsed(), via)
+        }
+    };
+    let mut seen: std::collections::HashSet<Uri> = addrs.iter().cloned().collect();
+    let mut pending: FuturesUnordered<_> = addrs.iter().map(|a| probe(a.clone(), None)).collect();
 
     let cutoff = tokio::time::sleep(DISCOVERY_CUTOFF);
     tokio::pin!(cutoff);
@@ -135,10 +153,24 @@ pub async fn discover_with(
     let mut found: Vec<Candidate> = Vec::new();
     while !pending.is_empty() && found.len() < want.max(1) {
         tokio::select! {
-            Some((addr, result, latency)) = pending.next() => match result {
-                Ok(info) if is_usable(&info, job) => found.push(Candidate { addr, info, latency }),
-                Ok(_) => debug!(%addr, "orchestrator incompatible or without a transcoder URI"),
-                Err(err) => debug!(%addr, %err, "orchestrator did not answer"),
+            Some((addr, result, latency, via)) = pending.next() => {
+                if via.is_none()
+                    && let Ok(info) = &result
+                {
+                    for node in advertised_nodes(info, extra_nodes) {
+                        if seen.insert(node.clone()) {
+                            debug!(orch = %addr, %node, "probing an advertised node");
+                            pending.push(probe(node, Some(addr.clone())));
+                        }
+                    }
+                }
+                match result {
+                    Ok(info) if is_usable(&info, job) => {
+                        found.push(Candidate { addr, info, latency, via })
+                    }
+                    Ok(_) => debug!(%addr, "orchestrator incompatible or without a transcoder URI"),
+                    Err(err) => debug!(%addr, %err, "orchestrator did not answer"),
+                }
             },
             _ = &mut timer => {
                 if !found.is_empty() { break; }
@@ -184,6 +216,17 @@ pub fn is_blocklisted(
     !blocklist.is_empty()
         && alloy_primitives::Address::try_from(info.address.as_slice())
             .is_ok_and(|a| blocklist.contains(&a))
+}
+
+/// The first `limit` instance URLs of `info.nodes` that parse as https `host:port` URIs
+/// (go-livepeer skips the ones that do not parse).
+pub fn advertised_nodes(info: &net::OrchestratorInfo, limit: usize) -> Vec<Uri> {
+    info.nodes
+        .iter()
+        .take(limit)
+        .filter(|node| node.starts_with("https://"))
+        .filter_map(|node| parse_orch_addr(node).ok())
+        .collect()
 }
 
 fn is_usable(info: &net::OrchestratorInfo, job: &Capabilities) -> bool {

@@ -106,6 +106,9 @@ pub struct GatewayConfig {
     pub orch_min_livepeer_version: String,
     /// `-discoveryTimeout`: first wait for discovery answers.
     pub discovery_timeout: Duration,
+    /// `-extraNodes`: how many of the instance URLs each orchestrator advertises in
+    /// `OrchestratorInfo.nodes` are probed as orchestrators too (0: none, go's default).
+    pub extra_nodes: usize,
     /// Idle time after which a pushed stream ends.
     pub push_idle_timeout: Duration,
     /// `-maxSessions`: concurrent (not ended) streams; a push for a new manifest beyond it is
@@ -177,6 +180,7 @@ impl Default for GatewayConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             orch_min_livepeer_version: String::new(),
             discovery_timeout: discovery::DEFAULT_DISCOVERY_TIMEOUT,
+            extra_nodes: 0,
             push_idle_timeout: PUSH_IDLE_TIMEOUT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_segment_bytes: MAX_PUSH_BYTES,

@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::auth::{AuthWebhook, StreamAuth};
 use crate::client::OrchestratorClient;
-use crate::discovery::{OrchestratorWebhook, discover_with};
+use crate::discovery::{OrchestratorWebhook, discover_with_nodes};
 use crate::dispatch::{
     BroadcastSession, SCORE_UNTRUSTED, SegmentStorage, SourceSegment, SubmitOptions,
     TranscodedRendition, job_capabilities, submit,
@@ -969,7 +969,8 @@ impl Gateway {
                 !blocked
             })
             .filter_map(|c| {
-                let score = scores.get(&c.addr).copied().unwrap_or(SCORE_UNTRUSTED);
+                let listed_as = c.via.as_ref().unwrap_or(&c.addr);
+                let score = scores.get(listed_as).copied().unwrap_or(SCORE_UNTRUSTED);
                 match self.session_from_info(c.addr, c.info, c.latency, None) {
                     Ok(mut session) => {
                         session.score = score;
@@ -1005,25 +1006,27 @@ impl Gateway {
                 .cloned()
                 .partition(|addr| !table.contains_key(addr))
         };
-        let found = discover_with(
+        let found = discover_with_nodes(
             &self.client,
             &active,
             request,
             job,
             want,
             self.config.discovery_timeout,
+            self.config.extra_nodes,
         )
         .await;
         if !found.is_empty() || suspended.is_empty() {
             return found;
         }
-        discover_with(
+        discover_with_nodes(
             &self.client,
             &suspended,
             request,
             job,
             want,
             self.config.discovery_timeout,
+            self.config.extra_nodes,
         )
         .await
     }

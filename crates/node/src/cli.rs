@@ -206,6 +206,14 @@ pub struct NodeArgs {
     /// Gateway: comma-separated orchestrator addresses (https and port 8935 implied).
     #[arg(long = "orchAddr", help_heading = "Network")]
     pub orch_addr: Option<String>,
+    /// Orchestrator: comma-separated URLs of other instances of this orchestrator, advertised
+    /// to gateways (`https://` added when missing; only https is allowed).
+    #[arg(long = "nodes", help_heading = "Network")]
+    pub nodes: Option<String>,
+    /// Gateway: how many of the instance URLs an orchestrator advertises (its `-nodes`) are
+    /// probed as orchestrators too.
+    #[arg(long = "extraNodes", help_heading = "Network", default_value_t = 0)]
+    pub extra_nodes: usize,
     /// Orchestrator: the secret remote transcoders register with (a value, or a file holding
     /// it). Transcoder: the secret to register with the orchestrator at -orchAddr.
     #[arg(long = "orchSecret", help_heading = "Network")]
@@ -465,6 +473,7 @@ impl NodeArgs {
         forget(&mut self.orch_addr);
         forget(&mut self.orch_webhook_url);
         forget(&mut self.orch_secret);
+        forget(&mut self.nodes);
         forget(&mut self.orch_blocklist);
         forget(&mut self.auth_webhook_url);
         forget(&mut self.object_store);

@@ -164,6 +164,10 @@ pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig
         max_sessions: args.max_sessions.count(),
         auto_max_sessions: args.max_sessions == MaxSessions::Auto,
         orch_secret: orch_secret(args)?,
+        nodes: match args.nodes.as_deref() {
+            Some(list) => parse_nodes(list)?,
+            None => Vec::new(),
+        },
         transcoder,
         data_dir: args.data_dir.clone(),
         auth_webhook: args
@@ -174,6 +178,37 @@ pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig
             .map_err(|e| anyhow::anyhow!("Error setting auth webhook URL {e}"))?,
         ..Default::default()
     })
+}
+
+/// `-nodes` as go-livepeer parses it (`parseNodes`): comma-separated, blanks skipped,
+/// `https://` added when missing, each a URL in its canonical form.
+///
+/// Errors: go's "No valid instance URLs parsed from -nodes" for an empty list, "Node URI must
+/// start with https" for another scheme, or "Could not parse instance URI".
+pub fn parse_nodes(list: &str) -> anyhow::Result<Vec<String>> {
+    let mut nodes = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let with_scheme = if entry.contains("://") {
+            entry.to_string()
+        } else {
+            format!("https://{entry}")
+        };
+        let url = url::Url::parse(&with_scheme)
+            .map_err(|e| anyhow::anyhow!("Could not parse instance URI '{with_scheme}': {e}"))?;
+        if url.scheme() != "https" {
+            bail!("Node URI must start with https '{with_scheme}'");
+        }
+        // Go's `url.String()` adds no `/` to a URL that had no path.
+        let mut canonical = url.to_string();
+        if url.path() == "/" && !with_scheme.ends_with('/') {
+            canonical.pop();
+        }
+        nodes.push(canonical);
+    }
+    if nodes.is_empty() {
+        bail!("No valid instance URLs parsed from -nodes");
+    }
+    Ok(nodes)
 }
 
 /// `-orchSecret` as go-livepeer reads it (`common.ReadFromFile`): the trimmed contents of the
@@ -246,6 +281,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
         max_attempts: args.max_attempts,
         orch_min_livepeer_version: args.orch_min_livepeer_version.clone(),
         discovery_timeout: args.discovery_timeout,
+        extra_nodes: args.extra_nodes,
         max_sessions: args.max_sessions.count(),
         auth_webhook_url: args.auth_webhook_url.clone(),
         orch_webhook_url: args.orch_webhook_url.clone(),
@@ -622,6 +658,18 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_parse_as_go_livepeers_parse_nodes() {
+        assert_eq!(
+            parse_nodes(" a.example:8935, ,https://b.example:9/x ").expect("nodes"),
+            ["https://a.example:8935", "https://b.example:9/x"]
+        );
+        let err = |list| parse_nodes(list).expect_err(list).to_string();
+        assert!(err("http://c.example:1").contains("Node URI must start with https"));
+        assert!(err(" , ").contains("No valid instance URLs parsed from -nodes"));
+        assert!(err("https://[::1").contains("Could not parse instance URI"));
+    }
 
     #[test]
     fn the_default_data_dir_is_go_livepeers() {

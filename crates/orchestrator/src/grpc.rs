@@ -47,6 +47,7 @@ impl State {
                 &self.capabilities,
             )),
             auth_token: Some(auth_token),
+            nodes: self.nodes.clone(),
             ..Default::default()
         }
     }

@@ -101,6 +101,9 @@ pub struct OrchestratorConfig {
     /// transcoders' capacities (go-livepeer `AutoSessionLimit`); `max_sessions` is the limit
     /// until the first one registers.
     pub auto_max_sessions: bool,
+    /// `-nodes`: other instances of this orchestrator, advertised to gateways in
+    /// `OrchestratorInfo.nodes` (gateways with `-extraNodes` probe them too).
+    pub nodes: Vec<String>,
     /// `-dataDir`: where `cert.pem` and `key.pem` are written, if set; segments being
     /// transcoded are kept in a scratch directory under it (else under the system temp
     /// directory), and stale scratch directories of dead processes there are removed at start.
@@ -135,6 +138,7 @@ impl Default for OrchestratorConfig {
             transcoder: None,
             orch_secret: None,
             auto_max_sessions: false,
+            nodes: Vec::new(),
             data_dir: None,
             session_idle_timeout: sessions::DEFAULT_SESSION_IDLE_TIMEOUT,
             server: ServerConfig::named("orchestrator"),
@@ -203,6 +207,8 @@ pub(crate) struct State {
     pub(crate) orch_secret: Option<String>,
     /// `-maxSessions auto`.
     pub(crate) auto_max_sessions: bool,
+    /// `-nodes`, advertised in `OrchestratorInfo.nodes`.
+    pub(crate) nodes: Vec<String>,
     /// Fires when the orchestrator starts shutting down: remote transcoders' task streams end.
     pub(crate) closing: CancellationToken,
     /// Where segment bodies and transcoder work files go while a segment is handled.
@@ -374,6 +380,7 @@ impl OrchestratorService {
             capabilities,
             orch_secret: config.orch_secret.filter(|s| !s.is_empty()),
             auto_max_sessions: config.auto_max_sessions,
+            nodes: config.nodes,
             closing: CancellationToken::new(),
             scratch,
             jobs: TaskTracker::new(),

@@ -6,6 +6,7 @@
 mod failover;
 mod hardening;
 mod hls;
+mod nodes;
 mod objstore;
 mod onchain_pool;
 mod paid;
