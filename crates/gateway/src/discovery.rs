@@ -112,6 +112,20 @@ pub async fn discover_with(
     want: usize,
     first_wait: Duration,
 ) -> Vec<Candidate> {
+    discover_recorded(client, addrs, request, job, want, first_wait, None).await
+}
+
+/// [`discover_with`], counting each orchestrator that does not answer in `metrics`
+/// (`livepeer_discovery_errors_total`, go-livepeer `LogDiscoveryError`).
+pub(crate) async fn discover_recorded(
+    client: &OrchestratorClient,
+    addrs: &[Uri],
+    request: &net::OrchestratorRequest,
+    job: &Capabilities,
+    want: usize,
+    first_wait: Duration,
+    metrics: Option<&livepeer_monitor::Metrics>,
+) -> Vec<Candidate> {
     let started = Instant::now();
     let mut pending: FuturesUnordered<_> = addrs
         .iter()
@@ -138,7 +152,12 @@ pub async fn discover_with(
             Some((addr, result, latency)) = pending.next() => match result {
                 Ok(info) if is_usable(&info, job) => found.push(Candidate { addr, info, latency }),
                 Ok(_) => debug!(%addr, "orchestrator incompatible or without a transcoder URI"),
-                Err(err) => debug!(%addr, %err, "orchestrator did not answer"),
+                Err(err) => {
+                    debug!(%addr, %err, "orchestrator did not answer");
+                    if let Some(m) = metrics {
+                        m.discovery_error(&addr.to_string(), &err.to_string());
+                    }
+                }
             },
             _ = &mut timer => {
                 if !found.is_empty() { break; }

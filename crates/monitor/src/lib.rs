@@ -731,6 +731,17 @@ impl Metrics {
         self.inc_int(&self.inner.segment_emerged_unprocessed, tags, 1);
     }
 
+    /// A segment arrived at an orchestrator, from a gateway at `client_ip` when known (go
+    /// `SegmentEmerged` there: `segment_source_emerged_unprocessed_total` only).
+    pub fn segment_received(&self, manifest_id: &str, client_ip: Option<&str>) {
+        let tags = Tags {
+            manifest_id: Some(manifest_id),
+            client_ip,
+            ..Tags::default()
+        };
+        self.inc_int(&self.inner.segment_emerged_unprocessed, tags, 1);
+    }
+
     /// The segment reached `orchestrator_uri`, which answered 200 after `took` (go
     /// `SegmentUploaded`).
     pub fn segment_uploaded(&self, manifest_id: &str, orchestrator_uri: &str, took: Duration) {

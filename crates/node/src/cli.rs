@@ -379,6 +379,17 @@ pub struct NodeArgs {
     /// :5935 for a gateway, :6935 for a transcoder; a port in use is logged, not fatal.
     #[arg(long = "cliAddr", help_heading = "Operations")]
     pub cli_addr: Option<String>,
+    /// Serve Prometheus metrics at /metrics on the CLI API port, under go-livepeer's
+    /// `livepeer_` names and labels.
+    #[arg(long = "monitor", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub monitor: bool,
+    /// With -monitor: label per-stream metrics with `manifest_id` (and payment metrics with
+    /// `sender`).
+    #[arg(long = "metricsPerStream", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub metrics_per_stream: bool,
+    /// With -monitor: label client-facing metrics with `client_ip` (implies -metricsPerStream).
+    #[arg(long = "metricsClientIP", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub metrics_client_ip: bool,
     /// Gateway: the object store every stream's source segments are saved to and
     /// orchestrators write renditions to (go-tools URLs: s3://KEY:SECRET@REGION/BUCKET,
     /// s3+http://KEY:SECRET@HOST:PORT/BUCKET or s3+https://… for S3-compatible servers,

@@ -110,6 +110,9 @@ pub struct OrchestratorConfig {
     /// How long the download of a segment sent by URL may take (default
     /// [`segment_url::SEGMENT_URL_TIMEOUT`]).
     pub segment_url_timeout: Duration,
+    /// `-monitor`: where segments, transcodes and payments are recorded
+    /// ([`livepeer_monitor::Metrics`]); `None` records nothing.
+    pub metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl Default for OrchestratorConfig {
@@ -126,6 +129,7 @@ impl Default for OrchestratorConfig {
             payments: None,
             fetch_policy: FetchPolicy::default(),
             segment_url_timeout: segment_url::SEGMENT_URL_TIMEOUT,
+            metrics: None,
         }
     }
 }
@@ -195,6 +199,8 @@ pub(crate) struct State {
     pub(crate) fetcher: livepeer_objectstore::Fetcher,
     /// How long a segment URL download may take.
     pub(crate) segment_url_timeout: Duration,
+    /// `-monitor`'s metrics, if any.
+    pub(crate) metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl State {
@@ -336,9 +342,12 @@ impl OrchestratorService {
             jobs: TaskTracker::new(),
             stop_jobs: CancellationToken::new(),
             body_idle_timeout: config.body_idle_timeout,
-            payments: config.payments.map(payment::Payments::new),
+            payments: config
+                .payments
+                .map(|p| payment::Payments::new(p, config.metrics.clone())),
             fetcher: livepeer_objectstore::Fetcher::new(config.fetch_policy),
             segment_url_timeout: config.segment_url_timeout,
+            metrics: config.metrics,
         });
         Ok(Self {
             listener,
