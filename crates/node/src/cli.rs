@@ -87,6 +87,9 @@ pub struct DevnetArgs {
     /// The gateway's TicketBroker reserve, wei (default 100 ETH).
     #[arg(long = "gateway-reserve", default_value = "100000000000000000000")]
     pub gateway_reserve: alloy_primitives::U256,
+    /// Start every node with -monitor (Prometheus metrics at `<cliUrl>/metrics`).
+    #[arg(long)]
+    pub monitor: bool,
 }
 
 /// `livepeer ticket …`

@@ -2,6 +2,7 @@
 
 mod flags;
 mod hardening;
+mod metrics;
 mod network;
 
 use std::process::Command;
