@@ -41,6 +41,15 @@
 //! `max_gas_price`, `suggested_gas_price`, `mil_pixels_processed`, `transcoding_price`,
 //! `reward_call_errors`.
 //!
+//! Where the nodes record them: the gateway's segment path and discovery (`livepeer-gateway`),
+//! the orchestrator's `/segment` route and payments (`livepeer-orchestrator`), the reward and
+//! redemption services (`livepeer-eth`), and, read at each scrape by the CLI API, current
+//! sessions, gas prices and the gateway's deposit and reserve. Defined here but not recorded
+//! by the nodes yet: `value_redeemed` (only go's initial zero: a redemption's outcome does not
+//! carry its face value), `gateway_max_float`, `gateway_ticket_face_value`, and
+//! `transcoders_*` beyond go's initial zeros until remote transcoders call
+//! [`Metrics::set_transcoders`]; an orchestrator's `client_ip` is always `not_tracked`.
+//!
 //! # Not exported (yet)
 //!
 //! go's process and Go-runtime collectors (`process_*`, `go_*`); `stream_started_total`,

@@ -387,6 +387,7 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             .with_context(|| format!("cannot create -dataDir {}", data_dir.display()))?;
     }
     args.data_dir = Some(data_dir);
+    let metrics = node_metrics(&args, gateway);
     let mut services = JoinSet::new();
     let mut on_chain: Option<chain::OnChain> = None;
     if args.network != "offchain" {
@@ -428,9 +429,15 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             initialize_round = args.initialize_round,
             "no role: running the round services only"
         );
-        chain::spawn_round_services(&args, chain, false, &mut services, &cancel);
+        chain::spawn_round_services(
+            &args,
+            chain,
+            false,
+            metrics.as_ref(),
+            &mut services,
+            &cancel,
+        );
     }
-    let metrics = node_metrics(&args, gateway);
     let mut view = cli_api::NodeView {
         network: args.network.clone(),
         address: on_chain.as_ref().map(|c| c.node.address()),
@@ -455,8 +462,16 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         let mut config = orchestrator_config(&args)?;
         config.metrics = metrics.clone();
         if let Some(chain) = &on_chain {
-            config.payments =
-                Some(chain::orchestrator_payments(&args, chain, &mut services, &cancel).await?);
+            config.payments = Some(
+                chain::orchestrator_payments(
+                    &args,
+                    chain,
+                    metrics.as_ref(),
+                    &mut services,
+                    &cancel,
+                )
+                .await?,
+            );
         }
         let service = OrchestratorService::bind(config).await?;
         info!(
