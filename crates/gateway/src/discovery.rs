@@ -115,7 +115,7 @@ pub async fn discover_with(
     want: usize,
     first_wait: Duration,
 ) -> Vec<Candidate> {
-    discover_with_nodes(client, addrs, request, job, want, first_wait, 0).await
+    discover_recorded(client, addrs, request, job, want, first_wait, 0, None).await
 }
 
 /// [`discover_with`], also probing up to `extra_nodes` of the instance URLs each answer
@@ -131,6 +131,32 @@ pub async fn discover_with_nodes(
     want: usize,
     first_wait: Duration,
     extra_nodes: usize,
+) -> Vec<Candidate> {
+    discover_recorded(
+        client,
+        addrs,
+        request,
+        job,
+        want,
+        first_wait,
+        extra_nodes,
+        None,
+    )
+    .await
+}
+
+/// [`discover_with_nodes`], counting each orchestrator that does not answer in `metrics`
+/// (`livepeer_discovery_errors_total`, go-livepeer `LogDiscoveryError`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn discover_recorded(
+    client: &OrchestratorClient,
+    addrs: &[Uri],
+    request: &net::OrchestratorRequest,
+    job: &Capabilities,
+    want: usize,
+    first_wait: Duration,
+    extra_nodes: usize,
+    metrics: Option<&livepeer_monitor::Metrics>,
 ) -> Vec<Candidate> {
     let started = Instant::now();
     let probe = |addr: Uri, via: Option<Uri>| {
@@ -169,7 +195,12 @@ pub async fn discover_with_nodes(
                         found.push(Candidate { addr, info, latency, via })
                     }
                     Ok(_) => debug!(%addr, "orchestrator incompatible or without a transcoder URI"),
-                    Err(err) => debug!(%addr, %err, "orchestrator did not answer"),
+                    Err(err) => {
+                        debug!(%addr, %err, "orchestrator did not answer");
+                        if let Some(m) = metrics {
+                            m.discovery_error(&addr.to_string(), &err.to_string());
+                        }
+                    }
                 }
             },
             _ = &mut timer => {

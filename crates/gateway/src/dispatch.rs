@@ -31,6 +31,7 @@ use prost::Message;
 use crate::GatewayError;
 use crate::client::{OrchestratorClient, read_body};
 use crate::payment::{Payments, SessionTerms};
+use livepeer_monitor::{Metrics, profiles_label};
 use tracing::debug;
 
 /// Largest `/segment` answer read, bytes. A `TranscodeResult` holds a few URLs, pixel counts,
@@ -447,6 +448,7 @@ pub async fn submit_segment(
         job,
         SubmitOptions::plain(max_rendition_bytes),
         None,
+        None,
     )
     .await
     .map(|(renditions, _)| renditions)
@@ -461,9 +463,14 @@ pub async fn submit_segment(
 /// as a failed rendition download does. With [`SubmitOptions::check_signature`] the
 /// renditions of a paid session must be signed by it ([`check_renditions_signature`]).
 ///
+/// With `metrics`, the attempt is recorded as go-livepeer's `SubmitSegment` records it
+/// (uploaded or upload failed, transcoded or transcode failed, downloaded, tickets sent,
+/// payment create errors).
+///
 /// Errors: those of [`submit_segment`], and of staging the payment
 /// ([`GatewayError::SenderUnusable`], [`GatewayError::ParamsExpired`],
 /// [`GatewayError::Payment`]), before anything is sent.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn submit(
     client: &OrchestratorClient,
     session: &BroadcastSession,
@@ -472,6 +479,7 @@ pub(crate) async fn submit(
     job: &Capabilities,
     options: SubmitOptions,
     payments: Option<&Payments>,
+    metrics: Option<&Metrics>,
 ) -> Result<(Vec<TranscodedRendition>, Option<net::OrchestratorInfo>), GatewayError> {
     let url = format!("{}segment", ensure_trailing_slash(&session.transcoder));
     let mut seg = seg_data(segment, profiles, job, &session.auth_token)?;
@@ -486,12 +494,20 @@ pub(crate) async fn submit(
     let staged = match (payments, &session.terms) {
         (Some(payments), Some(terms)) => {
             payments.sign_segment(&mut seg);
-            let staged = payments.stage(
-                terms,
-                &session.auth_token.session_id,
-                profiles,
-                segment.duration,
-            )?;
+            let staged = payments
+                .stage(
+                    terms,
+                    &session.auth_token.session_id,
+                    profiles,
+                    segment.duration,
+                )
+                .inspect_err(|e| {
+                    if let Some(m) = metrics
+                        && !matches!(e, GatewayError::ParamsExpired(_))
+                    {
+                        m.payment_create_error(segment.manifest.as_str());
+                    }
+                })?;
             Some((payments, terms.price, staged))
         }
         _ => None,
@@ -503,7 +519,21 @@ pub(crate) async fn submit(
     if let Some((_, _, s)) = &staged {
         debug!(orch = %session.addr, tickets = s.tickets, "paying for the segment");
     }
-    let result = exchange(client, &url, &seg, header, segment, profiles, options).await;
+    let result = exchange(
+        client,
+        &url,
+        &seg,
+        header,
+        segment,
+        profiles,
+        options,
+        Recorder {
+            metrics,
+            orchestrator_uri: session.transcoder.to_string(),
+            trusted: session.is_trusted(),
+        },
+    )
+    .await;
     // With -localVerify, on chain, the renditions must be signed by the orchestrator paid.
     let result = match (result, &session.terms) {
         (Ok((renditions, info, sig)), Some(terms)) if options.check_signature => {
@@ -520,9 +550,54 @@ pub(crate) async fn submit(
             Err(Exchange::Sent(_)) => Some(None),
             Ok((renditions, _)) => Some(Some(renditions.iter().map(|r| r.pixels).sum())),
         };
+        if let (Some(m), Some(_)) = (metrics, outcome) {
+            m.tickets_sent(
+                segment.manifest.as_str(),
+                staged.tickets,
+                staged.value_wei(),
+            );
+        }
         payments.complete(staged, *price, outcome);
     }
     result.map_err(Exchange::into_error)
+}
+
+/// What [`exchange`] records, and the labels it records with.
+struct Recorder<'a> {
+    metrics: Option<&'a Metrics>,
+    orchestrator_uri: String,
+    trusted: bool,
+}
+
+impl Recorder<'_> {
+    fn upload_failed(&self, segment: &SourceSegment, code: &str) {
+        if let Some(m) = self.metrics {
+            m.segment_upload_failed(segment.manifest.as_str(), &self.orchestrator_uri, code);
+        }
+    }
+
+    fn transcode_failed(&self, segment: &SourceSegment, code: &str) {
+        if let Some(m) = self.metrics {
+            m.segment_transcode_failed(segment.manifest.as_str(), code, false);
+        }
+    }
+}
+
+/// go-livepeer's `SegmentTranscodeError` code for an error inside a `TranscodeResult`.
+fn transcode_error_code(err: &GatewayError) -> &'static str {
+    match err {
+        GatewayError::Transcode { message, .. } if message == "OrchestratorBusy" => {
+            "OrchestratorBusy"
+        }
+        GatewayError::Transcode { message, .. } if message == "OrchestratorCapped" => {
+            "OrchestratorCapped"
+        }
+        GatewayError::Transcode { .. } => "Transcode",
+        GatewayError::BadTranscodeResult { reason, .. } if reason == "empty result" => {
+            "UnknownResponse"
+        }
+        _ => "ParseResponse",
+    }
 }
 
 /// How an exchange with an orchestrator failed: before the request went out (a payment
@@ -540,6 +615,7 @@ impl Exchange {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     client: &OrchestratorClient,
     url: &str,
@@ -548,6 +624,7 @@ async fn exchange(
     segment: &SourceSegment,
     profiles: &[VideoProfile],
     options: SubmitOptions,
+    recorder: Recorder<'_>,
 ) -> Result<
     (
         Vec<TranscodedRendition>,
@@ -576,29 +653,70 @@ async fn exchange(
     let upload = Duration::from_secs(2).max(segment.duration / 2);
     let started = Instant::now();
     // From here on the request (and its tickets) may have reached the orchestrator.
-    let response = tokio::time::timeout(upload.min(total), client.send(request))
-        .await
-        .map_err(|_| Exchange::Sent(http_err(format!("upload timed out after {upload:?}"))))?
-        .map_err(Exchange::Sent)?;
+    let response = match tokio::time::timeout(upload.min(total), client.send(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            recorder.upload_failed(segment, "Unknown");
+            return Err(Exchange::Sent(err));
+        }
+        Err(_) => {
+            recorder.upload_failed(segment, "Timeout");
+            return Err(Exchange::Sent(http_err(format!(
+                "upload timed out after {upload:?}"
+            ))));
+        }
+    };
+    let uploaded = started.elapsed();
     let status = response.status();
-    let remaining = total.saturating_sub(started.elapsed());
+    let remaining = total.saturating_sub(uploaded);
     let body = tokio::time::timeout(
         remaining,
         read_body(response.into_body(), MAX_TRANSCODE_RESULT_BYTES, &url),
     )
     .await
-    .map_err(|_| Exchange::Sent(http_err(format!("no transcode result within {total:?}"))))?
-    .map_err(Exchange::Sent)?;
+    .map_err(|_| Exchange::Sent(http_err(format!("no transcode result within {total:?}"))))
+    .and_then(|read| read.map_err(Exchange::Sent))
+    .inspect_err(|_| recorder.transcode_failed(segment, "ReadBody"))?;
     if status != hyper::StatusCode::OK {
         let text = truncate(String::from_utf8_lossy(&body).trim());
+        // go: `OrchestratorCapped` for a 403 saying so, else the status line.
+        let code = if status == hyper::StatusCode::FORBIDDEN && text.contains("OrchestratorCapped")
+        {
+            "OrchestratorCapped".to_string()
+        } else {
+            format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            )
+        };
+        recorder.upload_failed(segment, &code);
         return Err(Exchange::Sent(GatewayError::Refused {
             uri: url,
             status: status.as_u16(),
             body: text,
         }));
     }
-    let parsed =
-        parse_transcode_result_with_info(&url, &body, profiles.len()).map_err(Exchange::Sent)?;
+    if let Some(m) = recorder.metrics {
+        m.segment_uploaded(
+            segment.manifest.as_str(),
+            &recorder.orchestrator_uri,
+            uploaded,
+        );
+    }
+    let parsed = parse_transcode_result_with_info(&url, &body, profiles.len())
+        .inspect_err(|e| recorder.transcode_failed(segment, transcode_error_code(e)))
+        .map_err(Exchange::Sent)?;
+    if let Some(m) = recorder.metrics {
+        // go: from the upload's answer to the whole result.
+        m.segment_transcoded(
+            &profiles_label(profiles.iter().map(|p| p.name.as_str())),
+            recorder.trusted,
+            options.check_signature,
+            started.elapsed().saturating_sub(uploaded),
+        );
+    }
+    let downloading = Instant::now();
     let result_url = url.as_str();
     let downloads =
         parsed
@@ -650,7 +768,13 @@ async fn exchange(
                     perceptual_hash,
                 })
             });
-    let renditions = try_join_all(downloads).await.map_err(Exchange::Sent)?;
+    let renditions = try_join_all(downloads)
+        .await
+        .inspect_err(|_| recorder.transcode_failed(segment, "Download"))
+        .map_err(Exchange::Sent)?;
+    if let Some(m) = recorder.metrics {
+        m.segment_downloaded(segment.manifest.as_str(), downloading.elapsed());
+    }
     Ok((renditions, parsed.info, parsed.sig))
 }
 

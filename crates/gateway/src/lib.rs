@@ -160,6 +160,9 @@ pub struct GatewayConfig {
     /// go-livepeer's node ID, the directory of this gateway's recordings under each manifest
     /// ([`storage::node_id`]; the hostname by default).
     pub node_id: String,
+    /// `-monitor`: where segments, attempts and payments are recorded
+    /// ([`livepeer_monitor::Metrics`]); `None` records nothing.
+    pub metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl GatewayConfig {
@@ -199,6 +202,7 @@ impl Default for GatewayConfig {
             object_store: None,
             record_store: None,
             node_id: storage::node_id(None),
+            metrics: None,
         }
     }
 }

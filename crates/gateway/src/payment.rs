@@ -106,6 +106,16 @@ pub(crate) struct StagedPayment {
     session: String,
 }
 
+impl StagedPayment {
+    /// The tickets' expected value together, wei (for `livepeer_ticket_value_sent`).
+    pub(crate) fn value_wei(&self) -> f64 {
+        self.ev
+            .checked_mul_u64(self.tickets)
+            .and_then(|ev| ev.floor_wei())
+            .map_or(0.0, |(_, wei)| f64::from(wei))
+    }
+}
+
 impl Payments {
     pub(crate) fn new(config: PaymentConfig) -> Self {
         Self {

@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::auth::{AuthWebhook, StreamAuth};
 use crate::client::OrchestratorClient;
-use crate::discovery::{OrchestratorWebhook, discover_with_nodes};
+use crate::discovery::{OrchestratorWebhook, discover_recorded};
 use crate::dispatch::{
     BroadcastSession, SCORE_UNTRUSTED, SegmentStorage, SourceSegment, SubmitOptions,
     TranscodedRendition, job_capabilities, submit,
@@ -289,6 +289,9 @@ impl Gateway {
                 return Err(GatewayError::TooManyStreams { max });
             }
         }
+        if is_new && let Some(m) = &self.config.metrics {
+            m.stream_created(manifest.as_str());
+        }
         let stream = streams
             .entry(manifest.clone())
             .or_insert_with(|| {
@@ -446,13 +449,59 @@ impl Gateway {
     ///
     /// Errors: the first non-retryable error; [`GatewayError::MaxAttempts`] (422) once every
     /// attempt failed; [`GatewayError::NoSessions`] (503) when no session is left to try.
+    ///
+    /// With `-monitor` the segment is recorded as emerged, then as fully transcoded (its
+    /// latency since it arrived) or given up.
     pub(crate) async fn process_segment(
         &self,
         stream: &Stream,
-        mut segment: SourceSegment,
+        segment: SourceSegment,
     ) -> Result<Vec<TranscodedRendition>, GatewayError> {
         // go-livepeer's HTTP push always passes segment parameters to `JobCapabilities`, so
         // its jobs always need SegmentSlicing (26), sliced or not.
+        let emerged = Instant::now();
+        let metrics = self.config.metrics.as_ref();
+        if let Some(m) = metrics {
+            m.segment_emerged(stream.manifest.as_str());
+        }
+        let result = self.transcode_segment(stream, segment).await;
+        if let (Some(m), Err(err)) = (metrics, &result) {
+            // go: the segment given up (`SegmentTranscodeFailed`, permanent).
+            let code = match err {
+                GatewayError::NoSessions => "NoOrchestrators",
+                GatewayError::MaxAttempts { .. } => "MaxAttempts",
+                _ => "NonRetryable",
+            };
+            m.segment_transcode_failed(stream.manifest.as_str(), code, true);
+        }
+        if let (Some(m), Ok((renditions, session))) = (metrics, &result) {
+            let address = session
+                .terms
+                .as_ref()
+                .map(|t| t.recipient.to_checksum(None))
+                .unwrap_or_default();
+            m.segment_fully_transcoded(
+                stream.manifest.as_str(),
+                &livepeer_monitor::profiles_label(
+                    renditions.iter().map(|r| r.profile.name.as_str()),
+                ),
+                livepeer_monitor::OrchestratorLabels {
+                    uri: &session.transcoder.to_string(),
+                    address: &address,
+                    version: "",
+                },
+                emerged.elapsed(),
+            );
+        }
+        result.map(|(renditions, _)| renditions)
+    }
+
+    /// [`Self::process_segment`]'s work: the renditions and the session that made them.
+    async fn transcode_segment(
+        &self,
+        stream: &Stream,
+        mut segment: SourceSegment,
+    ) -> Result<(Vec<TranscodedRendition>, BroadcastSession), GatewayError> {
         let mut job = job_capabilities(&stream.profiles, true);
         for id in segment.input.ids() {
             job.bitstring.insert_id(id);
@@ -503,6 +552,7 @@ impl Gateway {
                     &job,
                     options,
                     self.payments.as_ref(),
+                    self.config.metrics.as_ref(),
                 )
             }))
             .await;
@@ -579,7 +629,7 @@ impl Gateway {
             *lock(&self.transcoded_by)
                 .entry(session.transcoder.clone())
                 .or_default() += 1;
-            return Ok(renditions);
+            return Ok((renditions, session));
         }
         Err(match last_error {
             Some(last) => GatewayError::MaxAttempts {
@@ -622,6 +672,9 @@ impl Gateway {
             }
             err => {
                 warn!(manifest_id = %stream.manifest, orch = %session.addr, %err, "segment failed; swapping orchestrator");
+                if let Some(m) = &self.config.metrics {
+                    m.orchestrator_swapped(stream.manifest.as_str());
+                }
                 self.suspend_and_remove(stream, session).await;
                 Ok(err)
             }
@@ -1006,7 +1059,7 @@ impl Gateway {
                 .cloned()
                 .partition(|addr| !table.contains_key(addr))
         };
-        let found = discover_with_nodes(
+        let found = discover_recorded(
             &self.client,
             &active,
             request,
@@ -1014,12 +1067,13 @@ impl Gateway {
             want,
             self.config.discovery_timeout,
             self.config.extra_nodes,
+            self.config.metrics.as_ref(),
         )
         .await;
         if !found.is_empty() || suspended.is_empty() {
             return found;
         }
-        discover_with_nodes(
+        discover_recorded(
             &self.client,
             &suspended,
             request,
@@ -1027,6 +1081,7 @@ impl Gateway {
             want,
             self.config.discovery_timeout,
             self.config.extra_nodes,
+            self.config.metrics.as_ref(),
         )
         .await
     }
@@ -1281,6 +1336,9 @@ impl Gateway {
         self.end_sessions(&stream).await;
         if !already_ended {
             info!(manifest_id = %manifest, "stream ended");
+            if let Some(m) = &self.config.metrics {
+                m.stream_ended(stream.manifest.as_str());
+            }
             if let Some(recording) = &stream.recording {
                 recording.finish().await;
             }

@@ -215,12 +215,14 @@ fn ticket_store_path(data_dir: Option<&Path>) -> PathBuf {
 /// Sets up being paid: refuses an account that is not a registered orchestrator (one line
 /// saying what to do), opens the ticket store, builds the recipient with `-ticketEV` and
 /// `-maxFaceValue`, and starts the redemption service, the reward service (unless
-/// `-reward=false`) and the round initializer (with `-initializeRound`).
+/// `-reward=false`) and the round initializer (with `-initializeRound`); with `metrics`,
+/// failed redemptions and reward calls are counted there.
 ///
 /// Errors: not registered; a bad flag; the store cannot be opened.
 pub async fn orchestrator_payments(
     args: &NodeArgs,
     chain: &OnChain,
+    metrics: Option<&livepeer_monitor::Metrics>,
     services: &mut JoinSet<Service>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<livepeer_orchestrator::PaymentConfig> {
@@ -277,13 +279,14 @@ pub async fn orchestrator_payments(
         monitor,
         dyn_store,
     ));
-    let redeemer = RedemptionService::new(chain.node.clone(), recipient.clone());
+    let redeemer = RedemptionService::new(chain.node.clone(), recipient.clone())
+        .with_metrics(metrics.cloned());
     let token = cancel.clone();
     services.spawn(async move {
         redeemer.run(token).await;
         ("ticket redemption", Ok(()))
     });
-    spawn_round_services(args, chain, true, services, cancel);
+    spawn_round_services(args, chain, true, metrics, services, cancel);
     Ok(livepeer_orchestrator::PaymentConfig {
         recipient,
         signer: chain.signer.clone(),
@@ -302,11 +305,12 @@ pub fn spawn_round_services(
     args: &NodeArgs,
     chain: &OnChain,
     reward_by_default: bool,
+    metrics: Option<&livepeer_monitor::Metrics>,
     services: &mut JoinSet<Service>,
     cancel: &CancellationToken,
 ) {
     if args.reward.unwrap_or(reward_by_default) {
-        let reward = RewardService::new(chain.node.clone());
+        let reward = RewardService::new(chain.node.clone()).with_metrics(metrics.cloned());
         let token = cancel.clone();
         services.spawn(async move {
             reward.run(token).await;

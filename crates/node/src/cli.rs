@@ -87,6 +87,9 @@ pub struct DevnetArgs {
     /// The gateway's TicketBroker reserve, wei (default 100 ETH).
     #[arg(long = "gateway-reserve", default_value = "100000000000000000000")]
     pub gateway_reserve: alloy_primitives::U256,
+    /// Start every node with -monitor (Prometheus metrics at `<cliUrl>/metrics`).
+    #[arg(long)]
+    pub monitor: bool,
 }
 
 /// `livepeer ticket …`
@@ -421,6 +424,17 @@ pub struct NodeArgs {
     /// start-up without this flag.
     #[arg(long = "allowPublicCliAddr", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
     pub allow_public_cli_addr: bool,
+    /// Serve Prometheus metrics at /metrics on the CLI API port, under go-livepeer's
+    /// `livepeer_` names and labels.
+    #[arg(long = "monitor", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub monitor: bool,
+    /// With -monitor: label per-stream metrics with `manifest_id` (and payment metrics with
+    /// `sender`).
+    #[arg(long = "metricsPerStream", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub metrics_per_stream: bool,
+    /// With -monitor: label client-facing metrics with `client_ip` (implies -metricsPerStream).
+    #[arg(long = "metricsClientIP", help_heading = "Operations", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub metrics_client_ip: bool,
     /// Gateway: the object store every stream's source segments are saved to and
     /// orchestrators write renditions to (go-tools URLs: s3://KEY:SECRET@REGION/BUCKET,
     /// s3+http://KEY:SECRET@HOST:PORT/BUCKET or s3+https://… for S3-compatible servers,

@@ -80,9 +80,54 @@ pub struct NodeView {
     pub signer: Option<Arc<LocalSigner>>,
     /// Whether this node transcodes itself (`-transcoder` with `-orchestrator`).
     pub local_transcoding: bool,
+    /// `-monitor`: the node's metrics, served at `/metrics`; `None` answers 404 there.
+    pub metrics: Option<livepeer_monitor::Metrics>,
+    /// On chain: the chain state the gas price and the gateway's deposit gauges are read from.
+    pub chain: Option<livepeer_eth::services::ChainNode>,
 }
 
 impl NodeView {
+    /// `/metrics`: the gauges read from the node's state brought up to date (sessions, gas
+    /// prices, the gateway's deposit and reserve, as go's watchers record them), then every
+    /// metric in Prometheus text format.
+    fn metrics_text(&self, metrics: &livepeer_monitor::Metrics) -> String {
+        use livepeer_pm::{GasPriceSource as _, SenderInfoSource as _};
+        if let Some((_, h)) = &self.orchestrator {
+            metrics.set_current_sessions(h.sessions() as u64);
+            // The session limit moves with -maxSessions auto and /setMaxSessions; go-livepeer
+            // counts remote transcoders only (`SetTranscodersNumberAndLoad`).
+            metrics.set_max_sessions(h.max_sessions() as u64);
+            let remote: Vec<_> = h.transcoders().into_iter().filter(|t| !t.local).collect();
+            metrics.set_transcoders(
+                remote.len() as u64,
+                remote.iter().map(|t| t.capacity as u64).sum(),
+                remote.iter().map(|t| t.load as u64).sum(),
+            );
+        }
+        if let Some(h) = &self.gateway {
+            metrics.set_current_sessions(h.live_streams() as u64);
+        }
+        if let Some(chain) = &self.chain {
+            let state = chain.state();
+            let bounds = chain.gas_price_bounds();
+            metrics.set_gas_prices(
+                f64::from(state.gas_price_wei()),
+                bounds.min().map(f64::from),
+                bounds.max().map(f64::from),
+            );
+            if self.gateway.is_some()
+                && let Ok(info) = state.sender_info(chain.address())
+            {
+                metrics.set_deposit_and_reserve(
+                    &chain.address().to_checksum(None),
+                    f64::from(info.deposit),
+                    f64::from(info.reserve_funds_remaining),
+                );
+            }
+        }
+        metrics.encode()
+    }
+
     fn status(&self) -> Value {
         let orchestrator = self.orchestrator.as_ref().map(|(uri, h)| {
             json!({
@@ -816,7 +861,25 @@ pub async fn bind(
         .with_context(|| format!("-cliAddr: cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let view = Arc::new(view);
-    let app: Router = Router::new()
+    let mut app: Router<Arc<NodeView>> = Router::new();
+    if view.metrics.is_some() {
+        // go-livepeer registers /metrics only with -monitor; without it the path is a 404.
+        app = app.route(
+            "/metrics",
+            axum::routing::get(|State(view): Api| async move {
+                let text = view
+                    .metrics
+                    .as_ref()
+                    .map(|m| view.metrics_text(m))
+                    .unwrap_or_default();
+                (
+                    [(header::CONTENT_TYPE, livepeer_monitor::CONTENT_TYPE)],
+                    text,
+                )
+            }),
+        );
+    }
+    let app: Router = app
         .fallback(any(
             |State(view): Api,
              uri: axum::http::Uri,

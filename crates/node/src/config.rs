@@ -435,7 +435,7 @@ mod tests {
             refused.as_deref(),
             Some("-kafkaBootstrapServers is not supported yet")
         );
-        let refused = parse_with(&["-config", config], &[("LP_MONITOR", "true")])
+        let refused = parse_with(&["-config", config], &[("LP_REGION", "eu")])
             .expect("parses")
             .refused
             .expect("refused");
@@ -443,7 +443,7 @@ mod tests {
             refused,
             format!(
                 "-rtmpAddr is not supported yet (set by -config {config}); \
-                 -monitor is not supported yet (set by LP_MONITOR); \
+                 -region is not supported yet (set by LP_REGION); \
                  -kafkaUser is not supported yet (set by -config {config})"
             )
         );

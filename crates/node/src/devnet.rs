@@ -61,6 +61,7 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
             max_price_per_unit: args.max_price_per_unit,
             gateway_funds: (args.gateway_deposit, args.gateway_reserve),
             round_length: args.round_length,
+            monitor: args.monitor,
         };
         let network = tokio::select! {
             biased;

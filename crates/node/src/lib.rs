@@ -413,6 +413,39 @@ pub async fn open_account(
     Ok(Some(account))
 }
 
+/// `-monitor`'s metrics for this node (go-livepeer `InitCensus`): labelled with its role and
+/// go's node ID, `-maxSessions` and (gateway) `-maxPricePerUnit` recorded at start; `None`
+/// without `-monitor`.
+pub fn node_metrics(args: &NodeArgs, gateway: bool) -> Option<livepeer_monitor::Metrics> {
+    if !args.monitor {
+        return None;
+    }
+    let node_type = if args.orchestrator {
+        livepeer_monitor::NodeType::Orchestrator
+    } else if gateway {
+        livepeer_monitor::NodeType::Gateway
+    } else {
+        livepeer_monitor::NodeType::Default
+    };
+    let metrics = livepeer_monitor::Metrics::new(livepeer_monitor::MetricsConfig {
+        node_type,
+        node_id: livepeer_gateway::storage::node_id(args.eth_acct_addr.as_deref()),
+        per_stream: args.metrics_per_stream,
+        client_ip: args.metrics_client_ip,
+        version: livepeer_primitives::LIVEPEER_VERSION.to_string(),
+    });
+    metrics.set_max_sessions(args.max_sessions.count() as u64);
+    if gateway
+        && let Ok(Some(max)) = livepeer_gateway::selection::max_price_from_flags(
+            &args.max_price_per_unit,
+            &args.pixels_per_unit,
+        )
+    {
+        metrics.set_max_transcoding_price(max.num() as f64 / max.den() as f64);
+    }
+    Some(metrics)
+}
+
 /// Runs the roles the flags select until `cancel` fires.
 pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let gateway = args.gateway || args.broadcaster;
@@ -476,6 +509,7 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             .with_context(|| format!("cannot create -dataDir {}", data_dir.display()))?;
     }
     args.data_dir = Some(data_dir);
+    let metrics = node_metrics(&args, gateway);
     let mut services = JoinSet::new();
     let mut on_chain: Option<chain::OnChain> = None;
     if on_chain_node {
@@ -517,7 +551,14 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             initialize_round = args.initialize_round,
             "no role: running the round services only"
         );
-        chain::spawn_round_services(&args, chain, false, &mut services, &cancel);
+        chain::spawn_round_services(
+            &args,
+            chain,
+            false,
+            metrics.as_ref(),
+            &mut services,
+            &cancel,
+        );
     }
     let mut view = cli_api::NodeView {
         network: args.network.clone(),
@@ -529,6 +570,8 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             .map(|c| livepeer_eth::services::Operator::new(c.node.clone())),
         signer: on_chain.as_ref().map(|c| c.signer.clone()),
         local_transcoding: args.orchestrator && args.transcoder,
+        metrics: metrics.clone(),
+        chain: on_chain.as_ref().map(|c| c.node.clone()),
     };
     if args.orchestrator {
         if !args.transcoder && orch_secret(&args)?.is_none() {
@@ -544,9 +587,18 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             info!("serving cleartext h2c (-httpAddr has http://)");
         }
         let mut config = orchestrator_config(&args)?;
+        config.metrics = metrics.clone();
         if let Some(chain) = &on_chain {
-            config.payments =
-                Some(chain::orchestrator_payments(&args, chain, &mut services, &cancel).await?);
+            config.payments = Some(
+                chain::orchestrator_payments(
+                    &args,
+                    chain,
+                    metrics.as_ref(),
+                    &mut services,
+                    &cancel,
+                )
+                .await?,
+            );
         }
         let service = OrchestratorService::bind(config).await?;
         info!(
@@ -583,6 +635,7 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
     }
     if gateway {
         let mut config = gateway_config(&args)?;
+        config.metrics = metrics.clone();
         if let Some(chain) = &on_chain {
             config.payments = Some(chain::gateway_payments(&args, chain).await?);
         } else if config.orch_addrs.is_empty() && config.orch_webhook_url.is_none() {

@@ -70,6 +70,8 @@ pub struct NetworkConfig {
     pub gateway_funds: (U256, U256),
     /// Blocks per round.
     pub round_length: u64,
+    /// Every node with `-monitor` (metrics at `<cli_url>/metrics`).
+    pub monitor: bool,
 }
 
 /// One node process.
@@ -269,8 +271,9 @@ impl Network {
         std::fs::write(&password, format!("{DEVNET_PASSWORD}\n"))?;
         let rpc_url = devnet.info.rpc_url.clone();
         let controller = devnet.info.contracts.controller.to_string();
+        let monitor = config.monitor;
         let chain_flags = |data_dir: &Path| -> Vec<String> {
-            vec![
+            let mut flags: Vec<String> = vec![
                 "-network".into(),
                 "devnet".into(),
                 "-ethUrl".into(),
@@ -283,7 +286,11 @@ impl Network {
                 password.display().to_string(),
                 "-blockPollingInterval".into(),
                 "1".into(),
-            ]
+            ];
+            if monitor {
+                flags.push("-monitor".into());
+            }
+            flags
         };
         let mut network = Network {
             nodes: Vec::new(),

@@ -103,6 +103,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         max_price_per_unit: 0,
         gateway_funds: crate::network::devnet_gateway_funds(),
         round_length: DEMO_ROUND_LENGTH,
+        monitor: false,
     };
     let network = tokio::select! {
         biased;

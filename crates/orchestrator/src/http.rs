@@ -191,6 +191,7 @@ async fn post_segment(
         manifest_id = %String::from_utf8_lossy(&admitted.seg.manifest_id),
         seq = admitted.seg.seq
     );
+    let reading = Instant::now();
     let received = if admitted.uri_body {
         crate::segment_url::receive_url_body(&state, admitted.seg, &headers, body)
             .instrument(span.clone())
@@ -201,17 +202,25 @@ async fn post_segment(
             .await
     };
     let accepted = match received {
-        Ok((seg, scratch, input)) => AcceptedSegment {
-            seg,
-            info,
-            sender: admitted.sender,
-            session_id: admitted.session_id,
-            profiles: admitted.profiles,
-            duration: admitted.duration,
-            scratch,
-            input,
-            slot,
-        },
+        Ok((seg, scratch, input)) => {
+            if let Some(m) = &state.metrics {
+                // go `ServeSegment`: SegmentEmerged, then SegmentDownloaded once the body is read.
+                let manifest = String::from_utf8_lossy(&seg.manifest_id);
+                m.segment_received(&manifest, None);
+                m.segment_downloaded(&manifest, reading.elapsed());
+            }
+            AcceptedSegment {
+                seg,
+                info,
+                sender: admitted.sender,
+                session_id: admitted.session_id,
+                profiles: admitted.profiles,
+                duration: admitted.duration,
+                scratch,
+                input,
+                slot,
+            }
+        }
         Err(err) => {
             warn!(parent: &span, %err, status = %err.status(), "segment refused");
             state.sessions.release_refused(slot);
@@ -542,12 +551,19 @@ async fn transcode_segment(
             orch_id: &orch_id,
             service_uri: &state.service_uri,
         };
+        let transcoding = Instant::now();
         let renditions = state
             .transcoders
             .transcode(job, state.sessions.max_sessions(), &cancel)
             .await?;
         if renditions.len() != profiles.len() {
             return Err(OrchestratorError::BadProfiles("MismatchedSegments".into()));
+        }
+        if let Some(m) = &state.metrics {
+            // go `core/transcoder.go`: a local transcode is trusted and verified.
+            let names = profiles.iter().map(|p| p.name.as_str());
+            let label = livepeer_monitor::profiles_label(names);
+            m.segment_transcoded(&label, true, true, transcoding.elapsed());
         }
         // On chain the result is signed: keccak256 over each rendition's keccak256.
         let sig = state.payments.as_ref().map(|p| {
@@ -634,6 +650,9 @@ async fn transcode_segment(
         if !slot.session().is_open() {
             state.store.remove_session(&session_id);
             return Err(OrchestratorError::SessionEnded);
+        }
+        if let Some(m) = &state.metrics {
+            m.pixels_processed(&String::from_utf8_lossy(&seg.manifest_id), None, pixels);
         }
         // The work is done: charge its output pixels (go-livepeer `DebitFees`).
         if let Some(payments) = &state.payments {

@@ -127,6 +127,9 @@ pub struct OrchestratorConfig {
     /// `-authWebhookUrl`: asked which gateways may have this orchestrator's info, and at
     /// what price (see [`auth::GatewayAuthWebhook`]).
     pub auth_webhook: Option<auth::GatewayAuthWebhook>,
+    /// `-monitor`: where segments, transcodes and payments are recorded
+    /// ([`livepeer_monitor::Metrics`]); `None` records nothing.
+    pub metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl Default for OrchestratorConfig {
@@ -147,6 +150,7 @@ impl Default for OrchestratorConfig {
             fetch_policy: FetchPolicy::default(),
             segment_url_timeout: segment_url::SEGMENT_URL_TIMEOUT,
             auth_webhook: None,
+            metrics: None,
         }
     }
 }
@@ -227,6 +231,8 @@ pub(crate) struct State {
     pub(crate) segment_url_timeout: Duration,
     /// `-authWebhookUrl`.
     pub(crate) auth_webhook: Option<auth::GatewayAuthWebhook>,
+    /// `-monitor`'s metrics, if any.
+    pub(crate) metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl State {
@@ -386,10 +392,13 @@ impl OrchestratorService {
             jobs: TaskTracker::new(),
             stop_jobs: CancellationToken::new(),
             body_idle_timeout: config.body_idle_timeout,
-            payments: config.payments.map(payment::Payments::new),
+            payments: config
+                .payments
+                .map(|p| payment::Payments::new(p, config.metrics.clone())),
             fetcher: livepeer_objectstore::Fetcher::new(config.fetch_policy),
             segment_url_timeout: config.segment_url_timeout,
             auth_webhook: config.auth_webhook,
+            metrics: config.metrics,
         });
         Ok(Self {
             listener,

@@ -135,14 +135,17 @@ pub(crate) struct Payments {
     counters: Mutex<Counters>,
     /// The price of each (gateway, session) once its first paid ticket arrived.
     fixed: Mutex<HashMap<(Address, String), FixedPrice>>,
+    /// `-monitor`: tickets received, refusals, prices offered.
+    metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl Payments {
-    pub(crate) fn new(config: PaymentConfig) -> Self {
+    pub(crate) fn new(config: PaymentConfig, metrics: Option<livepeer_monitor::Metrics>) -> Self {
         Self {
             pricing: RwLock::new(config.pricing.clone()),
             webhook_prices: Mutex::new(HashMap::new()),
             config,
+            metrics,
             balances: Balances::new(),
             fixed: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
@@ -296,6 +299,11 @@ impl Payments {
             .await
             .map_err(|e| OrchestratorError::TicketParams(format!("sender {sender}: {e}")))?;
         let price = self.price_for(sender, session);
+        if let Some(m) = &self.metrics
+            && let Ok(p) = PricePerPixel::try_from(price)
+        {
+            m.set_transcoding_price(&sender.to_checksum(None), p.num() as f64 / p.den() as f64);
+        }
         let recipient = self.config.recipient.clone();
         let params = tokio::task::spawn_blocking(move || recipient.ticket_params(sender, price))
             .await
@@ -347,11 +355,32 @@ impl Payments {
         let received = tokio::task::spawn_blocking(move || recipient.receive_payment(&batch))
             .await
             .map_err(|_| OrchestratorError::Internal("payment task failed"))?
-            .map_err(|e| OrchestratorError::PaymentRefused(e.to_string()))?;
+            .map_err(|e| {
+                if let Some(m) = &self.metrics {
+                    m.payment_recv_error(session, &sender.to_checksum(None), &e.to_string());
+                }
+                OrchestratorError::PaymentRefused(e.to_string())
+            })?;
         {
             let mut c = self.counters();
             c.stats.tickets_received += received.accepted as u64;
             c.stats.winners += received.winners.len() as u64;
+        }
+        if let Some(m) = &self.metrics {
+            let sender = sender.to_checksum(None);
+            if let Some(err) = &received.error {
+                m.payment_recv_error(session, &sender, &err.to_string());
+            }
+            m.tickets_received(
+                session,
+                &sender,
+                received.accepted as u64,
+                received
+                    .credit
+                    .floor_wei()
+                    .map_or(0.0, |(_, wei)| f64::from(wei)),
+                received.winners.len() as u64,
+            );
         }
         // The first paid ticket fixes the session's price.
         if received.accepted > 0 {

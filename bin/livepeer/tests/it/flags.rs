@@ -78,7 +78,7 @@ fn unsupported_flags_take_their_go_type() {
             &["-livePaymentInterval", "5 seconds"],
             "--livePaymentInterval",
         ),
-        (&["-monitor=maybe"], "--monitor"),
+        (&["-currentManifest=maybe"], "--currentManifest"),
     ] {
         let out = livepeer(args);
         assert!(!out.status.success(), "{args:?}");
@@ -95,11 +95,11 @@ fn unsupported_flags_take_their_go_type() {
         "me",
         "-rtmpAddr",
         "127.0.0.1:1935",
-        "-monitor",
+        "-currentManifest",
     ]);
     assert_eq!(
         last_error_line(&out),
-        "error: -rtmpAddr is not supported yet; -monitor is not supported yet; \
+        "error: -rtmpAddr is not supported yet; -currentManifest is not supported yet; \
          -kafkaUser is not supported yet"
     );
     let out = livepeer(&["-maxSessions", "auto"]);

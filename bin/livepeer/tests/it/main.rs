@@ -2,6 +2,7 @@
 
 mod flags;
 mod hardening;
+mod metrics;
 mod network;
 mod remote;
 

@@ -18,10 +18,10 @@ use livepeer_eth::contracts::{BondingManager, RoundsManager, TicketBroker};
 use livepeer_testing::{bikes, check_pushed, profiles, request};
 
 /// The ladder the devnet's gateway gets: one cheap rendition.
-const LADDER: &str = "P144p30fps16x9";
+pub(crate) const LADDER: &str = "P144p30fps16x9";
 
 /// A `livepeer devnet` child and its JSON report; SIGTERMed on drop.
-struct DevnetProcess {
+pub(crate) struct DevnetProcess {
     child: Child,
     report: serde_json::Value,
     _dir: tempfile::TempDir,
@@ -41,7 +41,7 @@ impl DevnetProcess {
         ])
     }
 
-    fn start_with(args: &[&str]) -> Self {
+    pub(crate) fn start_with(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = crate::livepeer_command()
             .args(["devnet", "--json"])
@@ -75,7 +75,7 @@ impl DevnetProcess {
         }
     }
 
-    fn accounts(&self, role: &str) -> Vec<serde_json::Value> {
+    pub(crate) fn accounts(&self, role: &str) -> Vec<serde_json::Value> {
         self.report["accounts"]
             .as_array()
             .expect("accounts")
@@ -93,7 +93,7 @@ impl DevnetProcess {
             .expect("an address")
     }
 
-    fn gateway_url(&self) -> String {
+    pub(crate) fn gateway_url(&self) -> String {
         self.accounts("gateway")[0]["httpUrl"]
             .as_str()
             .expect("the gateway's httpUrl")
@@ -261,7 +261,7 @@ fn stored_winners(data_dir: &str) -> Vec<String> {
 }
 
 /// Pushes every segment of the bikes clip to `manifest` and ends the stream; returns how many.
-async fn push_clip(gateway: &str, manifest: &str) -> usize {
+pub(crate) async fn push_clip(gateway: &str, manifest: &str) -> usize {
     push_clip_from(gateway, manifest, 0, true).await
 }
 
@@ -311,7 +311,7 @@ async fn push_one(
 }
 
 /// A node's `GET /status` (its `-cliAddr` API).
-async fn node_status(account: &serde_json::Value) -> serde_json::Value {
+pub(crate) async fn node_status(account: &serde_json::Value) -> serde_json::Value {
     let url = format!("{}/status", account["cliUrl"].as_str().expect("cliUrl"));
     let answer = request(
         &livepeer_testing::http(),

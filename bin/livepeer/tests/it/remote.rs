@@ -88,7 +88,26 @@ fn orchestrator(service_port: u16, cli_port: u16) -> Proc {
         &format!("127.0.0.1:{cli_port}"),
         "-maxSessions",
         "auto",
+        "-monitor",
     ])
+}
+
+/// The value of the first sample of `name` in the node's `/metrics`.
+async fn metric(cli_port: u16, name: &str) -> Option<f64> {
+    let url = format!("http://127.0.0.1:{cli_port}/metrics");
+    let answer = request(
+        &livepeer_testing::http(),
+        Method::GET,
+        &url,
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer.body).into_owned();
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// A transcoder of capacity `capacity` registering with the orchestrator on `service_port`.
@@ -176,6 +195,19 @@ async fn remote_transcoders_share_the_work_survive_a_kill_and_reconnect() {
         "{status}"
     );
     assert_eq!(status["orchestrator"]["maxSessions"], 2, "{status}");
+    // -monitor: go-livepeer's transcoder gauges and the session limit.
+    assert_eq!(
+        metric(cli_port, "livepeer_transcoders_number").await,
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(cli_port, "livepeer_transcoders_capacity").await,
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(cli_port, "livepeer_max_sessions_total").await,
+        Some(2.0)
+    );
 
     let _gateway = Proc::start(&[
         "-gateway",
@@ -225,6 +257,11 @@ async fn remote_transcoders_share_the_work_survive_a_kill_and_reconnect() {
         orch.log()
     );
     until_registered(cli_port, 1, "after the kill").await;
+    // The stream's session is on the second transcoder now.
+    assert_eq!(
+        metric(cli_port, "livepeer_transcoders_load").await,
+        Some(1.0)
+    );
 
     // The orchestrator restarts on the same address: the second transcoder registers again
     // and a new stream is transcoded by it.

@@ -23,6 +23,7 @@ pub struct RedemptionService {
     node: ChainNode,
     recipient: Arc<Recipient>,
     broker: EthTicketBroker,
+    metrics: Option<livepeer_monitor::Metrics>,
 }
 
 impl RedemptionService {
@@ -32,7 +33,16 @@ impl RedemptionService {
             broker: node.broker(),
             node,
             recipient,
+            metrics: None,
         }
+    }
+
+    /// Counts every failed redemption in `metrics` (`livepeer_ticket_redemption_errors`, go-livepeer
+    /// `pm/sendermonitor.go`): a reverted transaction, or an error that leaves the ticket
+    /// pending.
+    pub fn with_metrics(mut self, metrics: Option<livepeer_monitor::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// One pass, now, off the async workers: prunes expired nonce bookkeeping, redeems every
@@ -51,6 +61,14 @@ impl RedemptionService {
         .await
         .map_err(|e| PmError::chain(format!("the redemption pass stopped: {e}")))??;
         for outcome in &outcomes {
+            if let Some(m) = &self.metrics
+                && matches!(
+                    outcome.result,
+                    Err(_) | Ok(livepeer_pm::Settlement::TxFailed { .. })
+                )
+            {
+                m.ticket_redemption_error();
+            }
             match &outcome.result {
                 Ok(settlement) => match settlement.tx_hash() {
                     Some(tx_hash) => {

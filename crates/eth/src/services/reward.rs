@@ -23,6 +23,7 @@ pub const REWARD_ATTEMPTS_PER_ROUND: u32 = 3;
 #[derive(Clone, Debug)]
 pub struct RewardService {
     node: ChainNode,
+    metrics: Option<livepeer_monitor::Metrics>,
 }
 
 /// What one [`RewardService::try_reward`] did.
@@ -47,7 +48,17 @@ pub enum RewardOutcome {
 impl RewardService {
     /// The service for `node`'s address.
     pub fn new(node: ChainNode) -> Self {
-        Self { node }
+        Self {
+            node,
+            metrics: None,
+        }
+    }
+
+    /// Counts every failed attempt in `metrics` (`livepeer_reward_call_errors`, go-livepeer
+    /// `eth/rewardservice.go`).
+    pub fn with_metrics(mut self, metrics: Option<livepeer_monitor::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// One check, now: calls `reward()` if it is due (see the type's docs).
@@ -114,6 +125,9 @@ impl RewardService {
                         Ok(RewardOutcome::NotDue) => debug!(round = head.round, "reward not due"),
                         Err(e) => {
                             attempts += 1;
+                            if let Some(m) = &self.metrics {
+                                m.reward_call_error();
+                            }
                             warn!(round = head.round, attempt = attempts, error = %e, "reward failed");
                         }
                     }

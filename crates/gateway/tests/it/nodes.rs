@@ -26,8 +26,16 @@ async fn advertised_nodes_are_discovered_and_transcode() {
     };
     let job = livepeer_gateway::dispatch::job_capabilities(&ladder, false);
     let wait = Duration::from_millis(500);
-    let found =
-        discover_with_nodes(&client, &[listed.uri.clone()], &request, &job, 8, wait, 1).await;
+    let found = discover_with_nodes(
+        &client,
+        std::slice::from_ref(&listed.uri),
+        &request,
+        &job,
+        8,
+        wait,
+        1,
+    )
+    .await;
     let mut addrs: Vec<(String, Option<String>)> = found
         .iter()
         .map(|c| (c.addr.to_string(), c.via.as_ref().map(|v| v.to_string())))
@@ -40,8 +48,16 @@ async fn advertised_nodes_are_discovered_and_transcode() {
     want.sort();
     assert_eq!(addrs, want);
     // Without -extraNodes the advertised node is not asked.
-    let found =
-        discover_with_nodes(&client, &[listed.uri.clone()], &request, &job, 8, wait, 0).await;
+    let found = discover_with_nodes(
+        &client,
+        std::slice::from_ref(&listed.uri),
+        &request,
+        &job,
+        8,
+        wait,
+        0,
+    )
+    .await;
     assert_eq!(found.len(), 1);
 
     // A gateway given only the listed orchestrator gets its segments transcoded by the node.

@@ -306,6 +306,7 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
         max_price_per_unit: 0,
         gateway_funds: crate::network::devnet_gateway_funds(),
         round_length: BENCH_ROUND_LENGTH_BLOCKS,
+        monitor: false,
     })
     .await?;
     // The paid gateway again at -v 5, so its log names the tickets of every payment.
