@@ -12,7 +12,7 @@ use livepeer_testing::request;
 use crate::network::{DevnetProcess, LADDER, node_status, push_clip};
 
 /// A node's `/metrics`: the answer's content type and the parsed samples.
-async fn scrape(account: &serde_json::Value) -> (String, prometheus_parse::Scrape) {
+pub(crate) async fn scrape(account: &serde_json::Value) -> (String, prometheus_parse::Scrape) {
     let url = format!("{}/metrics", account["cliUrl"].as_str().expect("cliUrl"));
     let answer = request(
         &livepeer_testing::http(),
@@ -37,7 +37,7 @@ async fn scrape(account: &serde_json::Value) -> (String, prometheus_parse::Scrap
 
 /// The sum of `name`'s samples (all label sets), and the `node_type` they carry; `None` when
 /// the node exports no such sample.
-fn total(scrape: &prometheus_parse::Scrape, name: &str) -> Option<(f64, Vec<String>)> {
+pub(crate) fn total(scrape: &prometheus_parse::Scrape, name: &str) -> Option<(f64, Vec<String>)> {
     let samples: Vec<_> = scrape.samples.iter().filter(|s| s.metric == name).collect();
     if samples.is_empty() {
         return None;

@@ -92,22 +92,11 @@ fn orchestrator(service_port: u16, cli_port: u16) -> Proc {
     ])
 }
 
-/// The value of the first sample of `name` in the node's `/metrics`.
+/// The value of `name` in the node's `/metrics`, parsed as Prometheus text.
 async fn metric(cli_port: u16, name: &str) -> Option<f64> {
-    let url = format!("http://127.0.0.1:{cli_port}/metrics");
-    let answer = request(
-        &livepeer_testing::http(),
-        Method::GET,
-        &url,
-        &[],
-        Bytes::new(),
-    )
-    .await;
-    let text = String::from_utf8_lossy(&answer.body).into_owned();
-    text.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    let node = serde_json::json!({ "cliUrl": format!("http://127.0.0.1:{cli_port}") });
+    let (_, scrape) = crate::metrics::scrape(&node).await;
+    crate::metrics::total(&scrape, name).map(|(value, _)| value)
 }
 
 /// A transcoder of capacity `capacity` registering with the orchestrator on `service_port`.
