@@ -44,11 +44,11 @@
 //! Where the nodes record them: the gateway's segment path and discovery (`livepeer-gateway`),
 //! the orchestrator's `/segment` route and payments (`livepeer-orchestrator`), the reward and
 //! redemption services (`livepeer-eth`), and, read at each scrape by the CLI API, current
-//! sessions, gas prices and the gateway's deposit and reserve. Defined here but not recorded
-//! by the nodes yet: `value_redeemed` (only go's initial zero: a redemption's outcome does not
-//! carry its face value), `gateway_max_float`, `gateway_ticket_face_value`, and
-//! `transcoders_*` beyond go's initial zeros until remote transcoders call
-//! [`Metrics::set_transcoders`]; an orchestrator's `client_ip` is always `not_tracked`.
+//! sessions, gas prices and the gateway's deposit and reserve. The orchestrator records
+//! `gateway_max_float` and `gateway_ticket_face_value` per sender when it makes ticket
+//! parameters and `value_redeemed` per redeemed ticket (as go-livepeer's recipient and sender
+//! monitor do), and the CLI API reads `transcoders_*` and `max_sessions_total` from the
+//! transcoder pool at each scrape; an orchestrator's `client_ip` is always `not_tracked`.
 //!
 //! # Not exported (yet)
 //!

@@ -760,10 +760,27 @@ async fn handle(view: Arc<NodeView>, path: &str, call: Call) -> Response {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("text/plain");
             if format == "data/typed" {
-                return go_error(
-                    StatusCode::BAD_REQUEST,
-                    "could not unmarshal typed data - err=\"SigFormat data/typed is not supported yet\"",
-                );
+                // go-livepeer: the message is EIP-712 typed data as JSON (go-ethereum
+                // `apitypes.TypedData`), signed over its EIP-712 signing hash.
+                let typed: alloy_dyn_abi::TypedData = match serde_json::from_str(f.get("message")) {
+                    Ok(typed) => typed,
+                    Err(e) => {
+                        return go_error(
+                            StatusCode::BAD_REQUEST,
+                            format!("could not unmarshal typed data - err={:?}", e.to_string()),
+                        );
+                    }
+                };
+                return match typed.eip712_signing_hash() {
+                    Ok(hash) => {
+                        let sig = signer.sign_typed_data_hash(&hash);
+                        (StatusCode::OK, sig.to_vec()).into_response()
+                    }
+                    Err(e) => go_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("could not sign typed data - err={:?}", e.to_string()),
+                    ),
+                };
             }
             let sig = signer.sign_text(f.get("message").as_bytes());
             (StatusCode::OK, sig.to_vec()).into_response()

@@ -305,10 +305,25 @@ impl Payments {
             m.set_transcoding_price(&sender.to_checksum(None), p.num() as f64 / p.den() as f64);
         }
         let recipient = self.config.recipient.clone();
-        let params = tokio::task::spawn_blocking(move || recipient.ticket_params(sender, price))
-            .await
-            .map_err(|_| OrchestratorError::Internal("ticket parameters task failed"))?
-            .map_err(|e| OrchestratorError::TicketParams(e.to_string()))?;
+        let with_float = self.metrics.is_some();
+        let (params, max_float) = tokio::task::spawn_blocking(move || {
+            let params = recipient.ticket_params(sender, price)?;
+            let max_float = with_float
+                .then(|| recipient.max_float(sender).ok())
+                .flatten();
+            Ok::<_, livepeer_pm::PmError>((params, max_float))
+        })
+        .await
+        .map_err(|_| OrchestratorError::Internal("ticket parameters task failed"))?
+        .map_err(|e| OrchestratorError::TicketParams(e.to_string()))?;
+        // go-livepeer `pm/recipient.go`: the sender's max float and the face value offered.
+        if let (Some(m), Some(max_float)) = (&self.metrics, max_float) {
+            m.set_max_float(
+                &sender.to_checksum(None),
+                f64::from(max_float),
+                Some(f64::from(params.face_value)),
+            );
+        }
         Ok((ticket_params_to_net(&params, true), price_to_net(&price)))
     }
 

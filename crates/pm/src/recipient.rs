@@ -246,6 +246,10 @@ struct NonceEntry {
 pub struct RedeemOutcome {
     /// The ticket hash.
     pub ticket_hash: B256,
+    /// The gateway that sent it.
+    pub sender: Address,
+    /// Its face value, wei (what a redemption pays).
+    pub face_value: U256,
     /// The settlement recorded in the store, or the error that left it pending.
     pub result: Result<Settlement, PmError>,
 }
@@ -367,6 +371,15 @@ impl Recipient {
             creation_round: round,
             creation_round_block_hash: hash,
         }
+    }
+
+    /// `sender`'s max float now, wei: its reserve allocation for this orchestrator plus its
+    /// deposit, minus what pending winning tickets will take (go-livepeer
+    /// `pm/sendermonitor.go:MaxFloat`).
+    ///
+    /// Errors: chain or store errors reading the sender's funds.
+    pub fn max_float(&self, sender: Address) -> Result<U256, PmError> {
+        self.monitor.max_float(sender)
     }
 
     /// The face value this orchestrator offers `sender` now (see [`face_value`]).
@@ -765,6 +778,8 @@ impl Recipient {
                 };
                 outcomes.push(RedeemOutcome {
                     ticket_hash,
+                    sender: winning.ticket.sender,
+                    face_value: winning.ticket.face_value,
                     result,
                 });
             }

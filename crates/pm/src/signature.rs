@@ -89,6 +89,13 @@ impl LocalSigner {
         self.sign_digest(alloy_primitives::eip191_hash_message(message))
     }
 
+    /// Signs an EIP-712 signing hash (keccak256(0x19 0x01 ‖ domain separator ‖ struct hash))
+    /// as it is, as go-livepeer's `accountManager.SignTypedData` (used by the CLI's
+    /// `/signMessage` with `SigFormat: data/typed`): `r ‖ s ‖ v`, v = 27 + recovery id.
+    pub fn sign_typed_data_hash(&self, signing_hash: &B256) -> [u8; SIGNATURE_LEN] {
+        self.sign_digest(*signing_hash)
+    }
+
     fn sign_digest(&self, digest: B256) -> [u8; SIGNATURE_LEN] {
         let sig = SECP256K1.sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.key);
         let (recid, rs) = sig.serialize_compact();

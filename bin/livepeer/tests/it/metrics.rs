@@ -168,6 +168,41 @@ async fn metrics_count_the_segments_pushed_and_the_tickets_paid() {
     );
     assert_eq!(labels["sender"], None);
     assert_eq!(labels["manifest_id"], None);
+    // The gateway's max float and the face value offered to it, as the recipient saw them.
+    let (face_gwei, _) = total(&orch, "livepeer_gateway_ticket_face_value").expect("face value");
+    let (float_gwei, _) = total(&orch, "livepeer_gateway_max_float").expect("max float");
+    assert!(
+        face_gwei > 0.0 && float_gwei >= face_gwei,
+        "{face_gwei} / {float_gwei}"
+    );
+
+    // Once the winners' parameters expire they are redeemed: value_redeemed is their face
+    // values, as the TicketBroker's events give them.
+    assert!(winners > 0, "devnet tickets win with probability >= 0.8");
+    let provider = devnet.provider();
+    crate::network::mine(&provider, 41).await;
+    let data_dir = orchestrator["dataDir"]
+        .as_str()
+        .expect("dataDir")
+        .to_string();
+    crate::network::until(
+        "every winner is redeemed",
+        std::time::Duration::from_secs(60),
+        || async {
+            let all = crate::network::stored_winners(&data_dir);
+            !all.is_empty() && all.iter().all(|s| s == "redeemed")
+        },
+    )
+    .await;
+    let redeemed = crate::network::redemptions(&provider, devnet.contract("ticketBroker")).await;
+    let face_values: alloy::primitives::U256 = redeemed.iter().map(|r| r.1).sum();
+    let (_, orch) = scrape(orchestrator).await;
+    let (redeemed_gwei, _) = total(&orch, "livepeer_value_redeemed").expect("value redeemed");
+    let want = f64::from(face_values) / 1e9;
+    assert!(
+        (redeemed_gwei - want).abs() <= 1e-6 * want,
+        "{redeemed_gwei} gwei redeemed vs {want} gwei in WinningTicketRedeemed events"
+    );
 }
 
 /// An off-chain gateway process with its CLI API on a free port; SIGKILLed on drop.

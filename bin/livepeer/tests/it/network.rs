@@ -100,7 +100,7 @@ impl DevnetProcess {
             .to_string()
     }
 
-    fn contract(&self, name: &str) -> Address {
+    pub(crate) fn contract(&self, name: &str) -> Address {
         self.report["contracts"][name]
             .as_str()
             .expect("contract")
@@ -108,7 +108,7 @@ impl DevnetProcess {
             .expect("an address")
     }
 
-    fn provider(&self) -> DynProvider {
+    pub(crate) fn provider(&self) -> DynProvider {
         self.provider_signing(&livepeer_eth::devnet::LocalKey::random())
     }
 
@@ -145,7 +145,7 @@ impl Drop for DevnetProcess {
     }
 }
 
-async fn mine(provider: &DynProvider, blocks: u64) {
+pub(crate) async fn mine(provider: &DynProvider, blocks: u64) {
     provider
         .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(blocks),))
         .await
@@ -195,7 +195,7 @@ async fn round_initialized_by(
     (signer, first.block_number.expect("block"))
 }
 
-async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
+pub(crate) async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -209,7 +209,10 @@ where
 
 /// (a key unique per ticket: keccak of recipient, sender, face value, win probability, nonce
 /// and recipientRand; face value; recipient; block) of every `WinningTicketRedeemed`.
-async fn redemptions(provider: &DynProvider, broker: Address) -> Vec<(B256, U256, Address, u64)> {
+pub(crate) async fn redemptions(
+    provider: &DynProvider,
+    broker: Address,
+) -> Vec<(B256, U256, Address, u64)> {
     let logs = provider
         .get_logs(
             &Filter::new()
@@ -239,7 +242,7 @@ async fn redemptions(provider: &DynProvider, broker: Address) -> Vec<(B256, U256
 }
 
 /// Winning tickets in an orchestrator's store, by status.
-fn stored_winners(data_dir: &str) -> Vec<String> {
+pub(crate) fn stored_winners(data_dir: &str) -> Vec<String> {
     let path = std::path::Path::new(data_dir).join("tickets.sqlite3");
     if !path.exists() {
         return Vec::new();
@@ -525,7 +528,11 @@ async fn a_sigkilled_orchestrator_redeems_its_winners_after_a_restart() {
         .to_string();
     push_clip(&devnet.gateway_url(), "durable").await;
     let stored = stored_winners(&data_dir);
-    assert!(!stored.is_empty(), "no winner stored");
+    assert!(
+        !stored.is_empty(),
+        "no winner stored; the orchestrator counted {:?}",
+        ticket_counts(std::slice::from_ref(&orchestrator)).await
+    );
 
     // The orchestrator dies without a chance to clean up, its winners acknowledged.
     let pid = orchestrator["pid"].as_u64().expect("pid").to_string();
@@ -1396,6 +1403,49 @@ async fn the_cli_api_moves_the_chain_as_go_livepeers_does() {
             .expect("recovers"),
         orch_address
     );
+
+    // SigFormat data/typed: EIP-712 typed data (the specification's "Mail" example, whose
+    // signing hash the EIP gives), signed over its signing hash.
+    let mail = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}"#;
+    let typed_request = |message: &str| {
+        let url = format!("{}/signMessage", orch["cliUrl"].as_str().expect("cliUrl"));
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("message", message)
+            .finish();
+        async move {
+            request(
+                &livepeer_testing::http(),
+                Method::POST,
+                &url,
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("SigFormat", "data/typed"),
+                ],
+                Bytes::from(form),
+            )
+            .await
+        }
+    };
+    let answer = typed_request(mail).await;
+    assert_eq!(answer.status, 200, "{}", text(&answer));
+    let signature = alloy::primitives::Signature::try_from(answer.body.as_ref()).expect("65 bytes");
+    let eip712_mail_hash: B256 =
+        "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"
+            .parse()
+            .expect("hash");
+    assert_eq!(
+        signature
+            .recover_address_from_prehash(&eip712_mail_hash)
+            .expect("recovers"),
+        orch_address
+    );
+    let answer = typed_request("{not typed data").await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        text(&answer).starts_with("could not unmarshal typed data - err="),
+        "{}",
+        text(&answer)
+    );
 }
 
 /// Pushes one segment of a new stream `manifest`; its answer's status.
@@ -1659,17 +1709,27 @@ async fn the_cli_api_configures_a_running_node_as_go_livepeers_does() {
 
     // The numbered menu from a piped stdin: node status (a read), then "Set orchestrator
     // config" with a new commission (a transaction), then Exit.
-    // (BondingManager.transcoder needs the round the votes moved to to be initialized; the
-    // devnet's first orchestrator does that within a second or two.)
+    // (BondingManager.transcoder needs the round the votes moved to to be initialized and,
+    // from an active orchestrator, its reward called in it; the devnet's orchestrator does
+    // both within a second or two.)
     until(
-        "the round is initialized",
+        "the round is initialized and rewarded",
         Duration::from_secs(60),
         || async {
-            rounds
+            let Ok(round) = rounds.currentRound().call().await else {
+                return false;
+            };
+            let initialized = rounds
                 .currentRoundInitialized()
                 .call()
                 .await
-                .unwrap_or(false)
+                .unwrap_or(false);
+            let rewarded = bonding
+                .getTranscoder(orch_address)
+                .call()
+                .await
+                .is_ok_and(|t| t.lastRewardRound == round);
+            initialized && rewarded
         },
     )
     .await;

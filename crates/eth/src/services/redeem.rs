@@ -69,6 +69,15 @@ impl RedemptionService {
             {
                 m.ticket_redemption_error();
             }
+            if let Some(m) = &self.metrics
+                && matches!(outcome.result, Ok(livepeer_pm::Settlement::Redeemed { .. }))
+            {
+                // go-livepeer `pm/sendermonitor.go`: the face value of each redeemed ticket.
+                m.value_redeemed(
+                    &outcome.sender.to_checksum(None),
+                    f64::from(outcome.face_value),
+                );
+            }
             match &outcome.result {
                 Ok(settlement) => match settlement.tx_hash() {
                     Some(tx_hash) => {
