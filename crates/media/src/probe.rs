@@ -67,6 +67,9 @@ pub struct MediaInfo {
     /// Frames in the first video stream when the container records it (MP4 does, MPEG-TS
     /// does not); counting otherwise needs a full decode, which `probe` does not do.
     pub video_frames: Option<u64>,
+    /// Packets of the first video stream read by demuxing the whole input (ffprobe
+    /// `-count_packets`, no decoding): one per frame for H.264 and HEVC.
+    pub video_packets: Option<u64>,
     /// Presentation time of the first video frame; `None` when unknown or negative. It can be
     /// later than [`MediaInfo::start_time`] when audio starts first.
     pub video_start_time: Option<Duration>,
@@ -98,6 +101,7 @@ struct ProbeStream {
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
     nb_frames: Option<String>,
+    nb_read_packets: Option<String>,
     duration: Option<String>,
     start_time: Option<String>,
     pix_fmt: Option<String>,
@@ -153,6 +157,7 @@ impl Ffmpeg {
             "json",
             "-show_format",
             "-show_streams",
+            "-count_packets",
         ]
         .map(String::from)
         .to_vec();
@@ -210,6 +215,10 @@ fn parse_probe_json(json: &[u8]) -> Result<MediaInfo, MediaError> {
         video_codec: video.codec_name.clone().unwrap_or_default(),
         audio_codec: audio.map(|a| a.codec_name.clone().unwrap_or_default()),
         video_frames: video.nb_frames.as_deref().and_then(|n| n.parse().ok()),
+        video_packets: video
+            .nb_read_packets
+            .as_deref()
+            .and_then(|n| n.parse().ok()),
         video_start_time: seconds(video.start_time.as_deref()),
         pixel_format: video.pix_fmt.clone(),
     })
@@ -253,6 +262,7 @@ mod tests {
             {"codec_type": "audio", "codec_name": "aac", "duration": "5.333"},
             {"codec_type": "video", "codec_name": "h264", "width": 1280, "height": 720,
              "avg_frame_rate": "25/1", "r_frame_rate": "50/1", "nb_frames": "132",
+             "nb_read_packets": "133",
              "start_time": "0.080000", "pix_fmt": "yuv420p"}
           ],
           "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "5.312000",
@@ -271,6 +281,7 @@ mod tests {
                 video_codec: "h264".into(),
                 audio_codec: Some("aac".into()),
                 video_frames: Some(132),
+                video_packets: Some(133),
                 video_start_time: Some(Duration::from_millis(80)),
                 pixel_format: Some("yuv420p".into()),
             }

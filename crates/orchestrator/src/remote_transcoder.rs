@@ -22,8 +22,8 @@
 //! - **Shutdown**: when `cancel` fires the stream is dropped (the orchestrator moves the
 //!   segments elsewhere) and running transcodes are stopped, their ffmpeg reaped.
 //!
-//! The `Pixels` request header is sent as 0: this transcoder does not decode the input a
-//! second time to count its pixels (go-livepeer's orchestrator only parses the value).
+//! The `Pixels` request header is the input's decoded pixels (width × height × frames, the
+//! frames counted by demuxing, see [`LocalTranscoder::decoded_pixels`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -305,32 +305,38 @@ impl Worker {
         if cancel.is_cancelled() {
             return;
         }
-        let (content_type, body) = match &result {
-            Ok((boundary, body)) => (
+        let (content_type, body, decoded_pixels) = match &result {
+            Ok((boundary, body, pixels)) => (
                 format!("multipart/mixed; boundary={boundary}"),
                 body.clone(),
+                *pixels,
             ),
             Err(text) => {
                 warn!(error = %text, "transcode failed");
                 (
                     TRANSCODING_ERROR_MIME.to_string(),
                     Bytes::from(text.clone()),
+                    0,
                 )
             }
         };
-        match self.post_result(task_id, &content_type, body).await {
+        match self
+            .post_result(task_id, &content_type, body, decoded_pixels)
+            .await
+        {
             Ok(()) if result.is_ok() => info!("segment transcoded and posted"),
             Ok(()) => debug!("error posted"),
             Err(err) => warn!(error = %err, "could not post the result"),
         }
     }
 
-    /// Does the task; returns the multipart boundary and body, or the error text to post.
+    /// Does the task; returns the multipart boundary and body and the input's decoded pixels,
+    /// or the error text to post.
     async fn transcode(
         &self,
         notify: &net::NotifySegment,
         cancel: &CancellationToken,
-    ) -> Result<(String, Bytes), String> {
+    ) -> Result<(String, Bytes, u64), String> {
         let seg = notify
             .seg_data
             .as_ref()
@@ -346,6 +352,14 @@ impl Worker {
             return Err(INCOMPATIBLE.into());
         }
         let data = self.download(&notify.url).await?;
+        let decoded_pixels = self
+            .transcoder
+            .decoded_pixels(&data)
+            .await
+            .unwrap_or_else(|e| {
+                debug!(error = %e, "could not count the input's pixels");
+                0
+            });
         let scratch = livepeer_media::ScratchDir::new_in(Some(self.transcoder_root()))
             .await
             .map_err(|e| format!("cannot create a work directory: {e}"))?;
@@ -391,7 +405,7 @@ impl Worker {
             }
         }
         let body = encode_parts(&boundary, &parts);
-        Ok((boundary, body))
+        Ok((boundary, body, decoded_pixels))
     }
 
     fn transcoder_root(&self) -> &std::path::Path {
@@ -443,6 +457,7 @@ impl Worker {
         task_id: i64,
         content_type: &str,
         body: Bytes,
+        decoded_pixels: u64,
     ) -> Result<(), String> {
         let url = format!("{}transcodeResults", with_slash(&self.base));
         let request = hyper::Request::post(url)
@@ -450,7 +465,7 @@ impl Worker {
             .header("Credentials", &self.config.secret)
             .header("Content-Type", content_type)
             .header("TaskId", task_id.to_string())
-            .header("Pixels", "0")
+            .header("Pixels", decoded_pixels.to_string())
             .body(tonic::body::Body::new(Full::new(body)))
             .map_err(|e| e.to_string())?;
         let post = async {

@@ -31,6 +31,17 @@ impl LocalTranscoder {
         }
     }
 
+    /// The decoded pixels of an MPEG-TS segment, as go-livepeer's transcoders report them
+    /// (lpms `Decoded.Pixels`): width × height × video frames, the frames counted as the
+    /// video packets ffprobe demuxes (one per frame for H.264 and HEVC; nothing is decoded).
+    ///
+    /// Errors: [`OrchestratorError::Transcode`] when ffprobe cannot read it.
+    pub async fn decoded_pixels(&self, segment: &[u8]) -> Result<u64, OrchestratorError> {
+        let info = self.ffmpeg.probe(segment).await?;
+        let frames = info.video_packets.unwrap_or(0);
+        Ok(u64::from(info.width) * u64::from(info.height) * frames)
+    }
+
     /// Transcodes the MPEG-TS segment at `input` (read as MPEG-TS only, local file only:
     /// [`InputFormat::MpegTs`]) into `profiles`, killing ffmpeg after `timeout` or when
     /// `cancel` fires.

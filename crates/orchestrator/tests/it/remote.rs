@@ -174,3 +174,16 @@ async fn the_local_and_a_remote_transcoder_share_the_sessions_by_load() {
         .expect("the transcoder stops cleanly");
     orch.stop().await;
 }
+
+#[tokio::test]
+async fn a_remote_transcoders_decoded_pixels_are_the_inputs_frames_times_its_size() {
+    let clip = test_segment().await;
+    let transcoder = LocalTranscoder::new(ffmpeg(), PRESET.into());
+    let (width, height, frames) = crate::media::count_video(&clip.data).await;
+    assert!(frames > 0);
+    assert_eq!(
+        transcoder.decoded_pixels(&clip.data).await.expect("probed"),
+        u64::from(width) * u64::from(height) * frames
+    );
+    assert!(transcoder.decoded_pixels(b"not a segment").await.is_err());
+}
