@@ -293,7 +293,7 @@ async fn push_clip_from(gateway: &str, manifest: &str, first_seq: u64, end: bool
 }
 
 /// Pushes one segment as `seq` of `manifest`.
-async fn push_one(
+pub(crate) async fn push_one(
     gateway: &str,
     manifest: &str,
     seq: u64,

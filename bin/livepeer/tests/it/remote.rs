@@ -147,19 +147,9 @@ async fn until_registered(cli_port: u16, n: usize, what: &str) -> serde_json::Va
     }
 }
 
+/// Pushes `segment` as `seq` of `manifest` and checks that its rendition comes back.
 async fn push(gateway: &str, manifest: &str, seq: u64, segment: &livepeer_testing::Segment) {
-    let duration = segment.duration_ms.to_string();
-    let answer = request(
-        &livepeer_testing::http(),
-        Method::POST,
-        &format!("{gateway}/live/{manifest}/{seq}.ts"),
-        &[
-            ("Content-Duration", duration.as_str()),
-            ("Accept", "multipart/mixed"),
-        ],
-        segment.data.clone(),
-    )
-    .await;
+    let answer = crate::network::push_one(gateway, manifest, seq, segment).await;
     check_pushed(&answer, seq, &profiles(&[LADDER])).await;
 }
 
