@@ -28,7 +28,7 @@ pub fn level_for_verbosity(v: u8) -> &'static str {
 fn filter_for(v: u8) -> EnvFilter {
     let level = level_for_verbosity(v);
     EnvFilter::new(format!(
-        "warn,livepeer={level},livepeer_node={level},livepeer_orchestrator={level},livepeer_gateway={level},livepeer_media={level},livepeer_eth={level},livepeer_pm={level}"
+        "warn,livepeer={level},livepeer_node={level},livepeer_orchestrator={level},livepeer_gateway={level},livepeer_media={level},livepeer_eth={level},livepeer_pm={level},livepeer_server={level},livepeer_objectstore={level},livepeer_monitor={level}"
     ))
 }
 

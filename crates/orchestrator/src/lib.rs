@@ -17,6 +17,10 @@
 //!   bucket URLs returned; idle sessions are torn down ([`sessions`]);
 //! - a body with `Content-Type: application/vnd+livepeer.uri` is the segment's URL, downloaded
 //!   within bounds ([`segment_url`]).
+//! - the work goes to a pool of transcoders ([`transcoders`]): the local one and, with
+//!   `-orchSecret`, remote ones registered over `Transcoder.RegisterTranscoder` that post their
+//!   renditions to `/transcodeResults` ([`results`]); [`remote_transcoder`] is the standalone
+//!   transcoder's side.
 //!
 //! Off-chain (no [`PaymentConfig`]) there is no price and no ticket parameters, and signatures
 //! are not checked (go-livepeer's `VerifySig` is a no-op off-chain too). On chain
