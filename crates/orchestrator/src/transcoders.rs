@@ -3,7 +3,7 @@
 //! `core/orchestrator.go:RemoteTranscoderManager`, `server/ot_rpc.go`; wire-and-network.md
 //! §3.5 and §6).
 //!
-//! - **Selection** ([`pick`]): a session keeps the transcoder it was given while that one is
+//! - **Selection** (`pick`): a session keeps the transcoder it was given while that one is
 //!   connected; a new session goes to the compatible transcoder with the lowest load factor
 //!   (sessions ÷ capacity), "no transcoders available" when that one is full, "no transcoders
 //!   can provide requested capabilities" when none can do the job. The local transcoder is one
@@ -12,7 +12,7 @@
 //!   both).
 //! - **Remote work**: the segment is staged at `<service URI>/stream/<session>/<seq>.tempfile`
 //!   (served by this node while the task runs), a `NotifySegment` names it with a task ID, and
-//!   the transcoder posts the renditions to `/transcodeResults` ([`crate::http`]). The wait is
+//!   the transcoder posts the renditions to `/transcodeResults` ([`crate::results`]). The wait is
 //!   max([`MIN_REMOTE_TIMEOUT`], 4 × the segment's duration).
 //! - **Failures**: a transcoder that cannot be sent the task, disconnects while working on it,
 //!   or times out is dropped from the pool (its stream is closed, so it reconnects), and the
