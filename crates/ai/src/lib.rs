@@ -1,11 +1,28 @@
 //! The ai-runner HTTP API (`reference/ai.md` §1): built-in CPU runners with real models, the
 //! runner client for external runners, and `aiModels.json`.
 //!
+//! - [`pipeline`]: the pipelines ([`Pipeline`]): names, capability ids, request schemas;
+//! - [`request`]: one request ([`AiRequest`]) parsed and checked as the runner's FastAPI layer
+//!   checks it (422 shapes);
+//! - [`schema`]: the response bodies;
+//! - [`server`]: the runner HTTP server over one [`server::Engine`];
+//! - [`client`]: the runner client ([`client::RunnerClient`]) for built-in and external runners;
+//! - [`builtin`]: the built-in engines and the model each serves;
+//! - [`tts`]: text-to-speech with espeak-ng;
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
 //! - [`InferenceError`]: what the built-in engines report.
 
+pub mod builtin;
+pub mod client;
 mod error;
 pub mod models;
+pub mod pipeline;
+pub mod request;
+pub mod schema;
+pub mod server;
+pub mod tts;
 
 pub use error::InferenceError;
 pub use models::ModelsDir;
+pub use pipeline::Pipeline;
+pub use request::AiRequest;
