@@ -9,11 +9,13 @@
 //! - [`client`]: the runner client ([`client::RunnerClient`]) for built-in and external runners;
 //! - [`builtin`]: the built-in engines and the model each serves;
 //! - [`tts`]: text-to-speech with espeak-ng;
+//! - [`config`]: `-aiModels` (`aiModels.json` or the inline form);
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
 //! - [`InferenceError`]: what the built-in engines report.
 
 pub mod builtin;
 pub mod client;
+pub mod config;
 mod error;
 pub mod models;
 pub mod pipeline;

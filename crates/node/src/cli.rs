@@ -45,6 +45,9 @@ pub enum Command {
     /// Talk to a node's CLI API as go-livepeer's `livepeer_cli` does: status, staking,
     /// orchestrator activation, deposits (a numbered menu with no action on a terminal).
     Cli(crate::cli_client::CliArgs),
+    /// Serve one built-in AI pipeline behind ai-runner's HTTP API (an external runner for
+    /// an orchestrator's `aiModels.json` `url`).
+    AiRunner(crate::ai_runner::AiRunnerArgs),
 }
 
 /// `livepeer devnet`

@@ -2,6 +2,7 @@
 //! the node roles (orchestrator, transcoder, gateway) as named services under one
 //! cancellation token, and runs the tools (`push`, `demo`, `bench`).
 
+pub mod ai_runner;
 pub mod availability;
 pub mod bench;
 pub mod chain;
@@ -99,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         Some(Command::Cli(args)) => cli_client::run(args).await,
+        Some(Command::AiRunner(args)) => ai_runner::run(args, cancel).await,
         None => run_node(cli.node, cancel).await,
     }
 }
