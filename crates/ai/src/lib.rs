@@ -8,6 +8,8 @@
 //! - [`server`]: the runner HTTP server over one [`server::Engine`];
 //! - [`client`]: the runner client ([`client::RunnerClient`]) for built-in and external runners;
 //! - [`builtin`]: the built-in engines and the model each serves;
+//! - [`worker`]: the runners of one node and their capacity ([`worker::AiWorker`]);
+//! - [`units`]: billing units per pipeline;
 //! - [`tts`]: text-to-speech with espeak-ng;
 //! - [`config`]: `-aiModels` (`aiModels.json` or the inline form);
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
@@ -23,6 +25,8 @@ pub mod request;
 pub mod schema;
 pub mod server;
 pub mod tts;
+pub mod units;
+pub mod worker;
 
 pub use error::InferenceError;
 pub use models::ModelsDir;

@@ -427,17 +427,57 @@ pub struct Capabilities {
     pub version: String,
     /// Minimum orchestrator version a job accepts (`constraints.minVersion`); empty for none.
     pub min_version: String,
+    /// Per-capability model constraints (`constraints.PerCapability`): capability id → model
+    /// id → [`ModelConstraint`]. An orchestrator lists the AI models it serves; a job lists
+    /// the model it needs.
+    pub per_capability: BTreeMap<u32, BTreeMap<String, ModelConstraint>>,
+}
+
+/// One model of a capability (`net.Capabilities.CapabilityConstraints.ModelConstraint`,
+/// go-livepeer `core/capabilities.go`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelConstraint {
+    /// Kept loaded (an orchestrator's warm model); on a job: only warm models will do.
+    pub warm: bool,
+    /// Concurrent requests the orchestrator takes for the model.
+    pub capacity: u32,
+    /// The lowest runner version serving the model; on a job: the minimum runner version.
+    pub runner_version: String,
+    /// Requests in flight for the model.
+    pub capacity_in_use: u32,
+}
+
+/// Whether an orchestrator's models `orch` satisfy a job's `job` (go-livepeer
+/// `ModelConstraints.CompatibleWith`): every model the job names is present, warm where the
+/// job asks for warm, and at a runner version at least the job's.
+pub fn models_compatible(
+    job: &BTreeMap<String, ModelConstraint>,
+    orch: &BTreeMap<String, ModelConstraint>,
+) -> bool {
+    job.iter().all(|(model, want)| {
+        orch.get(model).is_some_and(|have| {
+            (!want.warm || have.warm)
+                && is_version_compatible(&want.runner_version, &have.runner_version)
+        })
+    })
 }
 
 impl Capabilities {
     /// Whether an orchestrator offering `orch` can serve a job needing `self`
-    /// (go-livepeer `Capabilities.CompatibleWith`, without AI model constraints), in go's
-    /// order: the version floor ([`is_version_compatible`]), the orchestrator's mandatories
-    /// ⊆ the job, the job ⊆ the orchestrator (both word-length sensitive, see
+    /// (go-livepeer `Capabilities.CompatibleWith`), in go's order: the version floor
+    /// ([`is_version_compatible`]), the orchestrator's mandatories ⊆ the job, the job's model
+    /// constraints ([`models_compatible`]; a capability the orchestrator gives none for
+    /// passes), the job ⊆ the orchestrator (both word-length sensitive, see
     /// [`CapabilitySet::is_subset_of`]).
     pub fn compatible_with(&self, orch: &Capabilities) -> bool {
         is_version_compatible(&self.min_version, &orch.version)
             && orch.mandatories.is_subset_of(&self.bitstring)
+            && self.per_capability.iter().all(|(cap, models)| {
+                // No constraints of the orchestrator for the capability: compatible (go).
+                orch.per_capability
+                    .get(cap)
+                    .is_none_or(|have| models_compatible(models, have))
+            })
             && self.bitstring.is_subset_of(&orch.bitstring)
     }
 }
@@ -728,5 +768,49 @@ mod tests {
                 "{version:?} meets {floor:?}"
             );
         }
+    }
+
+    #[test]
+    fn model_constraints_decide_ai_compatibility() {
+        let model = |warm: bool, version: &str| ModelConstraint {
+            warm,
+            capacity: 1,
+            runner_version: version.into(),
+            capacity_in_use: 0,
+        };
+        let orch = Capabilities {
+            bitstring: CapabilitySet::from_ids([33, 36]),
+            version: LIVEPEER_VERSION.into(),
+            per_capability: BTreeMap::from([(
+                33,
+                BTreeMap::from([("m".to_string(), model(false, "0.14.1"))]),
+            )]),
+            ..Default::default()
+        };
+        let job = |cap: u32, id: &str, warm: bool, min: &str| Capabilities {
+            bitstring: CapabilitySet::from_ids([cap]),
+            per_capability: BTreeMap::from([(
+                cap,
+                BTreeMap::from([(id.to_string(), model(warm, min))]),
+            )]),
+            ..Default::default()
+        };
+        assert!(job(33, "m", false, "").compatible_with(&orch));
+        assert!(job(33, "m", false, "0.14.0").compatible_with(&orch));
+        assert!(
+            !job(33, "m", false, "0.15.0").compatible_with(&orch),
+            "runner too old"
+        );
+        assert!(!job(33, "m", true, "").compatible_with(&orch), "not warm");
+        assert!(
+            !job(33, "other", false, "").compatible_with(&orch),
+            "model missing"
+        );
+        // The orchestrator gives no constraints for 36: compatible, as go-livepeer.
+        assert!(job(36, "any", false, "").compatible_with(&orch));
+        assert!(
+            !job(27, "m", false, "").compatible_with(&orch),
+            "capability missing"
+        );
     }
 }

@@ -6,8 +6,8 @@ pub mod capabilities;
 pub mod profile;
 
 pub use capabilities::{
-    Capabilities, Capability, CapabilitySet, LIVEPEER_VERSION, capability_name,
-    is_version_compatible,
+    Capabilities, Capability, CapabilitySet, LIVEPEER_VERSION, ModelConstraint, capability_name,
+    is_version_compatible, models_compatible,
 };
 pub use profile::{
     ChromaSubsampling, Format, Gop, H264Profile, ProfileError, VideoCodec, VideoProfile,

@@ -104,16 +104,40 @@ pub fn profiles_from_seg_data(seg: &net::SegData) -> Result<Vec<VideoProfile>, P
     chosen.iter().map(profile_from_net).collect()
 }
 
-/// The wire form of capabilities (no per-capability model constraints yet).
+/// The wire form of capabilities, model constraints included; `constraints` is absent when
+/// there is neither a minimum version nor a model constraint.
 pub fn capabilities_to_net(caps: &Capabilities) -> net::Capabilities {
+    use net::capabilities::{CapabilityConstraints, capability_constraints};
+    let per_capability = caps
+        .per_capability
+        .iter()
+        .map(|(&cap, models)| {
+            let models = models
+                .iter()
+                .map(|(id, m)| {
+                    (
+                        id.clone(),
+                        capability_constraints::ModelConstraint {
+                            warm: m.warm,
+                            capacity: m.capacity,
+                            runner_version: m.runner_version.clone(),
+                            capacity_in_use: m.capacity_in_use,
+                        },
+                    )
+                })
+                .collect();
+            (cap, CapabilityConstraints { models })
+        })
+        .collect::<std::collections::HashMap<_, _>>();
+    let constrained = !caps.min_version.is_empty() || !per_capability.is_empty();
     net::Capabilities {
         bitstring: caps.bitstring.words().to_vec(),
         mandatories: caps.mandatories.words().to_vec(),
         capacities: caps.capacities.iter().map(|(&k, &v)| (k, v)).collect(),
         version: caps.version.clone(),
-        constraints: (!caps.min_version.is_empty()).then(|| net::capabilities::Constraints {
+        constraints: constrained.then(|| net::capabilities::Constraints {
             min_version: caps.min_version.clone(),
-            ..Default::default()
+            per_capability,
         }),
     }
 }
@@ -140,6 +164,29 @@ pub fn capabilities_from_net(caps: Option<&net::Capabilities>) -> Capabilities {
             .as_ref()
             .map(|c| c.min_version.clone())
             .unwrap_or_default(),
+        per_capability: caps
+            .constraints
+            .iter()
+            .flat_map(|c| c.per_capability.iter())
+            .map(|(&cap, constraints)| {
+                let models = constraints
+                    .models
+                    .iter()
+                    .map(|(id, m)| {
+                        (
+                            id.clone(),
+                            livepeer_primitives::ModelConstraint {
+                                warm: m.warm,
+                                capacity: m.capacity,
+                                runner_version: m.runner_version.clone(),
+                                capacity_in_use: m.capacity_in_use,
+                            },
+                        )
+                    })
+                    .collect();
+                (cap, models)
+            })
+            .collect(),
     }
 }
 
