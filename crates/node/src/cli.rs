@@ -172,6 +172,19 @@ pub struct NodeArgs {
     /// Run as an orchestrator (serves gRPC and HTTP on the service address).
     #[arg(long = "orchestrator", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
     pub orchestrator: bool,
+    /// Serve AI pipelines (with -orchestrator: the models of -aiModels on runners this node
+    /// starts or reaches).
+    #[arg(long = "aiWorker", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub ai_worker: bool,
+    /// The AI models served: a JSON file (an array of `{pipeline, model_id, warm, url, token,
+    /// capacity, price_per_unit, pixels_per_unit, currency, gateway}`) or the inline form
+    /// `pipeline:model_id:warm[,…]`. Entries without `url` run on the built-in runners.
+    #[arg(long = "aiModels", help_heading = "Roles")]
+    pub ai_models: Option<String>,
+    /// Where the built-in runners' model packages are (default: `$LIVEPEER_AI_MODELS`, else
+    /// the repository's `.setup/models` when run from a checkout, else `<dataDir>/models`).
+    #[arg(long = "aiModelsDir", help_heading = "Roles")]
+    pub ai_models_dir: Option<PathBuf>,
     /// Transcode; with -orchestrator, transcode locally in the same process.
     #[arg(long = "transcoder", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
     pub transcoder: bool,

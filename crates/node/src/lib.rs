@@ -22,6 +22,7 @@ pub mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -575,8 +576,18 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         metrics: metrics.clone(),
         chain: on_chain.as_ref().map(|c| c.node.clone()),
     };
+    if args.ai_worker && !args.orchestrator {
+        bail!(
+            "a standalone -aiWorker (a remote AI worker registering with -orchAddr) is not supported yet; use -orchestrator -aiWorker"
+        );
+    }
+    let ai_worker = if args.orchestrator && args.ai_worker {
+        Some(Arc::new(start_ai_worker(&args).await?))
+    } else {
+        None
+    };
     if args.orchestrator {
-        if !args.transcoder && orch_secret(&args)?.is_none() {
+        if !args.transcoder && !args.ai_worker && orch_secret(&args)?.is_none() {
             bail!(
                 "Running an orchestrator requires an -orchSecret for standalone mode or -transcoder for orchestrator+transcoder mode"
             );
@@ -590,6 +601,9 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         }
         let mut config = orchestrator_config(&args)?;
         config.metrics = metrics.clone();
+        if let Some(worker) = &ai_worker {
+            config.ai = Some(ai_config(&args, worker.clone(), on_chain.is_some())?);
+        }
         if let Some(chain) = &on_chain {
             config.payments = Some(
                 chain::orchestrator_payments(
@@ -707,7 +721,49 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             break;
         }
     }
+    if let Some(worker) = ai_worker {
+        worker.shutdown().await;
+    }
     failed.map_or(Ok(()), Err)
+}
+
+/// `-aiModels` read, and the AI worker's runners started (built-in models loaded, external
+/// runners healthy).
+async fn start_ai_worker(args: &NodeArgs) -> anyhow::Result<livepeer_ai::worker::AiWorker> {
+    let Some(models_flag) = args.ai_models.as_deref().filter(|m| !m.is_empty()) else {
+        bail!("-aiWorker needs -aiModels (a JSON file or pipeline:model_id:warm entries)");
+    };
+    let configs = livepeer_ai::config::parse_ai_models(models_flag)?;
+    let models_dir = match &args.ai_models_dir {
+        Some(dir) => livepeer_ai::ModelsDir::new(dir),
+        None => livepeer_ai::ModelsDir::discover().unwrap_or_else(|| {
+            livepeer_ai::ModelsDir::new(args.data_dir.clone().unwrap_or_default().join("models"))
+        }),
+    };
+    info!(models = configs.len(), dir = %models_dir.path().display(), "starting the AI runners");
+    livepeer_ai::worker::AiWorker::start(&configs, &models_dir)
+        .await
+        .context("cannot start the AI runners")
+}
+
+/// The orchestrator's AI configuration: the runners, and on chain the prices of -aiModels
+/// (an entry's own, else -pricePerUnit/-pixelsPerUnit). Off-chain nothing is priced, as in
+/// go-livepeer.
+fn ai_config(
+    args: &NodeArgs,
+    worker: Arc<livepeer_ai::worker::AiWorker>,
+    on_chain: bool,
+) -> anyhow::Result<livepeer_orchestrator::ai::AiConfig> {
+    let prices = if on_chain {
+        let configs =
+            livepeer_ai::config::parse_ai_models(args.ai_models.as_deref().unwrap_or_default())?;
+        let base = chain::pricing(args)?.base;
+        livepeer_orchestrator::ai::AiPrice::from_models(&configs, Some(base))
+            .map_err(|e| anyhow::anyhow!(e))?
+    } else {
+        Vec::new()
+    };
+    Ok(livepeer_orchestrator::ai::AiConfig { worker, prices })
 }
 
 #[cfg(test)]

@@ -23,15 +23,27 @@ impl State {
     /// parameters for `sender`, and the orchestrator's address.
     ///
     /// Errors: [`OrchestratorError::TicketParams`] on chain when no parameters can be made.
+    ///
+    /// With AI models (see [`crate::ai`]): a `job` naming AI capabilities and models is priced
+    /// at the sum of their prices; otherwise every AI price is listed in
+    /// `capabilities_prices`.
     pub(crate) async fn orchestrator_info(
         &self,
         auth_token: net::AuthToken,
         sender: Address,
         session: Option<&str>,
+        job: Option<&livepeer_primitives::Capabilities>,
     ) -> Result<net::OrchestratorInfo, OrchestratorError> {
         let mut info = self.offchain_info(auth_token);
         if let Some(payments) = &self.payments {
-            let (params, price) = payments.ticket_info(sender, session).await?;
+            let ai_price = match (&self.ai, job) {
+                (Some(ai), Some(job)) => ai.job_price(sender, job),
+                _ => None,
+            };
+            if let (Some(ai), None) = (&self.ai, ai_price) {
+                info.capabilities_prices = ai.capabilities_prices(sender);
+            }
+            let (params, price) = payments.ticket_info(sender, session, ai_price).await?;
             info.ticket_params = Some(params);
             info.price_info = Some(price);
             info.address = payments.address().to_vec();
@@ -39,12 +51,22 @@ impl State {
         Ok(info)
     }
 
+    /// The capabilities advertised now: the transcoding ones and, with AI models, their
+    /// capabilities, capacities and model constraints.
+    pub(crate) fn advertised_capabilities(&self) -> livepeer_primitives::Capabilities {
+        let mut caps = self.capabilities.clone();
+        if let Some(ai) = &self.ai {
+            ai.advertise(&mut caps);
+        }
+        caps
+    }
+
     /// The `OrchestratorInfo` without anything chain-related.
     pub(crate) fn offchain_info(&self, auth_token: net::AuthToken) -> net::OrchestratorInfo {
         net::OrchestratorInfo {
             transcoder: self.service_uri.clone(),
             capabilities: Some(livepeer_proto::convert::capabilities_to_net(
-                &self.capabilities,
+                &self.advertised_capabilities(),
             )),
             auth_token: Some(auth_token),
             nodes: self.nodes.clone(),
@@ -78,7 +100,18 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
         } else {
             Address::ZERO
         };
-        if !req.ignore_capacity_check {
+        let job = req
+            .capabilities
+            .as_ref()
+            .map(|c| livepeer_proto::convert::capabilities_from_net(Some(c)));
+        let wants_ai = job.as_ref().is_some_and(|j| {
+            j.per_capability
+                .keys()
+                .any(|&cap| livepeer_ai::Pipeline::from_capability(cap).is_some())
+        });
+        // Transcoding sessions are not what an AI job takes (its capacity is reserved per
+        // request).
+        if !req.ignore_capacity_check && !wants_ai {
             self.state.sessions.check_capacity(None)?;
         }
         if let Some(webhook) = &self.state.auth_webhook {
@@ -95,7 +128,7 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
         debug!(session = %token.session_id, %gateway, "GetOrchestrator");
         let info = self
             .state
-            .orchestrator_info(token, gateway, None)
+            .orchestrator_info(token, gateway, None, job.as_ref())
             .await
             .map_err(|err| {
                 warn!(%gateway, %err, "no orchestrator info for the gateway");

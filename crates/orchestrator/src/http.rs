@@ -85,15 +85,33 @@ pub(crate) fn service(
         .route("/payment", post(post_payment))
         .route("/stream/{session}/{profile}/{file}", get(get_rendition))
         .route("/healthz", get(|| async { "ok" }));
+    if state.ai.is_some() {
+        for pipeline in livepeer_ai::Pipeline::ALL {
+            if pipeline == livepeer_ai::Pipeline::LiveVideoToVideo {
+                continue;
+            }
+            http = http.route(
+                &format!("/{pipeline}"),
+                post(
+                    move |AxumState(state): AxumState<Arc<State>>,
+                          headers: HeaderMap,
+                          body: Body| {
+                        crate::ai::post_ai(state, pipeline, headers, body)
+                    },
+                ),
+            );
+        }
+    }
+    if state.orch_secret.is_some() || state.ai.is_some() {
+        http = http.route("/stream/{session}/{file}", get(get_stream_file));
+    }
     if state.orch_secret.is_some() {
         grpc = grpc.add_service(net::transcoder_server::TranscoderServer::new(
             TranscoderGrpc {
                 state: state.clone(),
             },
         ));
-        http = http
-            .route("/transcodeResults", post(results::post_transcode_results))
-            .route("/stream/{session}/{file}", get(results::get_staged_input));
+        http = http.route("/transcodeResults", post(results::post_transcode_results));
     }
     let grpc: Router = grpc.into_axum_router();
     let http: Router = http.with_state(state);
@@ -272,7 +290,11 @@ fn answer(status: StatusCode, body: Body, drained: bool) -> Response<Body> {
 
 /// Answers a refused request with its status and text, after draining its body so every
 /// client sees the answer.
-async fn refuse(err: OrchestratorError, headers: &HeaderMap, body: Body) -> Response<Body> {
+pub(crate) async fn refuse(
+    err: OrchestratorError,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response<Body> {
     warn!(%err, status = %err.status(), "segment refused");
     let drained = drain(headers, body).await;
     answer(err.status(), Body::from(err.to_string()), drained)
@@ -315,7 +337,7 @@ async fn drain(headers: &HeaderMap, body: Body) -> bool {
 /// `server/segment_rpc.go:processPaymentAndSegmentHeaders`): 402 when the payment does not
 /// decode; 403 when the credentials do not decode, are not signed by the payment's sender (on
 /// chain), or carry no valid auth token.
-fn payment_and_credentials(
+pub(crate) fn payment_and_credentials(
     state: &State,
     headers: &HeaderMap,
 ) -> Result<(Option<TicketBatch>, Address, net::SegData), OrchestratorError> {
@@ -377,7 +399,7 @@ async fn paid_segment(
         return Ok(Some(state.offchain_info(token)));
     };
     let info = state
-        .orchestrator_info(token, admitted.sender, Some(&session))
+        .orchestrator_info(token, admitted.sender, Some(&session), None)
         .await?;
     if let Some(batch) = admitted.payment.take() {
         payments.process_payment(batch, &session).await?;
@@ -702,7 +724,7 @@ async fn post_payment(
     };
     let manifest = String::from_utf8_lossy(&seg.manifest_id).into_owned();
     let info = match state
-        .orchestrator_info(token.clone(), sender, Some(&token.session_id))
+        .orchestrator_info(token.clone(), sender, Some(&token.session_id), None)
         .await
     {
         Ok(info) => info,
@@ -716,6 +738,23 @@ async fn post_payment(
     let drained = drain(&headers, body).await;
     let result = net::PaymentResult { info: Some(info) };
     answer(StatusCode::OK, Body::from(result.encode_to_vec()), drained)
+}
+
+/// `GET /stream/<a>/<b>`: a stored AI result (`<request>/<file>`), else a remote
+/// transcoder's staged input (`<session>/<seq>.tempfile`).
+async fn get_stream_file(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((session, file)): Path<(String, String)>,
+) -> Response<Body> {
+    if let Some(found) = crate::ai::stored_result(&state, &session, &file) {
+        return found;
+    }
+    if state.orch_secret.is_some() {
+        return results::get_staged_input(AxumState(state), Path((session, file)))
+            .await
+            .into_response();
+    }
+    (StatusCode::NOT_FOUND, "not found").into_response()
 }
 
 async fn get_rendition(

@@ -29,6 +29,7 @@
 //! verify the segment credentials against the payment's sender, take the tickets, and refuse
 //! unpaid work; `Ping` and `TranscodeData` are signed with the orchestrator's key.
 
+pub mod ai;
 pub mod auth;
 mod error;
 mod grpc;
@@ -134,6 +135,8 @@ pub struct OrchestratorConfig {
     /// `-monitor`: where segments, transcodes and payments are recorded
     /// ([`livepeer_monitor::Metrics`]); `None` records nothing.
     pub metrics: Option<livepeer_monitor::Metrics>,
+    /// `-aiWorker` with `-aiModels`: AI runners and prices ([`ai`]); `None` serves no AI.
+    pub ai: Option<ai::AiConfig>,
 }
 
 impl Default for OrchestratorConfig {
@@ -155,6 +158,7 @@ impl Default for OrchestratorConfig {
             segment_url_timeout: segment_url::SEGMENT_URL_TIMEOUT,
             auth_webhook: None,
             metrics: None,
+            ai: None,
         }
     }
 }
@@ -237,6 +241,8 @@ pub(crate) struct State {
     pub(crate) auth_webhook: Option<auth::GatewayAuthWebhook>,
     /// `-monitor`'s metrics, if any.
     pub(crate) metrics: Option<livepeer_monitor::Metrics>,
+    /// AI runners, prices and results, with `-aiWorker`.
+    pub(crate) ai: Option<ai::AiState>,
 }
 
 impl State {
@@ -403,6 +409,7 @@ impl OrchestratorService {
             segment_url_timeout: config.segment_url_timeout,
             auth_webhook: config.auth_webhook,
             metrics: config.metrics,
+            ai: config.ai.map(ai::AiState::new),
         });
         Ok(Self {
             listener,

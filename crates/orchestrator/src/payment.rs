@@ -288,17 +288,19 @@ impl Payments {
     /// Errors (500 on `/segment`, go "Error updating orchestrator info"):
     /// [`OrchestratorError::TicketParams`] when the sender's account cannot be read or its
     /// reserve cannot back a ticket.
+    /// `price` replaces the transcoding price (an AI job's price, see `crate::ai`).
     pub(crate) async fn ticket_info(
         &self,
         sender: Address,
         session: Option<&str>,
+        price: Option<PriceInfo>,
     ) -> Result<(net::TicketParams, net::PriceInfo), OrchestratorError> {
         self.config
             .chain
             .prepare_sender(sender)
             .await
             .map_err(|e| OrchestratorError::TicketParams(format!("sender {sender}: {e}")))?;
-        let price = self.price_for(sender, session);
+        let price = price.unwrap_or_else(|| self.price_for(sender, session));
         if let Some(m) = &self.metrics
             && let Ok(p) = PricePerPixel::try_from(price)
         {
@@ -448,10 +450,46 @@ impl Payments {
         }
     }
 
+    /// Refuses an AI request that is not paid for: the balance of (sender, `session`) must be
+    /// at least one ticket EV (go `SufficientBalance`, asked when the payment's expected price
+    /// is not zero).
+    ///
+    /// Errors (400): [`OrchestratorError::InsufficientBalance`].
+    pub(crate) fn require_balance_at(
+        &self,
+        sender: Address,
+        session: &str,
+    ) -> Result<(), OrchestratorError> {
+        let ev = ExactWei::from_wei(self.config.recipient.config().ticket_ev_wei);
+        if self.balances.sufficient_balance(sender, session, ev) {
+            Ok(())
+        } else {
+            Err(OrchestratorError::InsufficientBalance)
+        }
+    }
+
     /// Charges `pixels` output pixels at the session's price (go `DebitFees`); returns the new
     /// balance, which may be negative.
     pub(crate) fn debit(&self, sender: Address, session: &str, pixels: u64) -> Option<ExactWei> {
-        let price = PricePerPixel::try_from(self.price_for(sender, Some(session))).ok()?;
+        self.debit_at(
+            sender,
+            session,
+            pixels,
+            self.price_for(sender, Some(session)),
+        )
+    }
+
+    /// Charges `units` at `price` (an AI request: the payment's expected price, as go's
+    /// `DebitFees(sender, manifestID, payment.GetExpectedPrice(), outPixels)`).
+    pub(crate) fn debit_at(
+        &self,
+        sender: Address,
+        session: &str,
+        units: u64,
+        price: PriceInfo,
+    ) -> Option<ExactWei> {
+        let pixels = units;
+        let price = PricePerPixel::try_from(price).ok()?;
         let fee = price.fee(pixels).ok()?;
         {
             let mut c = self.counters();

@@ -2,6 +2,7 @@
 //! transcoding with the local ffmpeg, driven over real TLS (and h2c) sockets by the gateway's
 //! own client, with real segments cut from the test clips. The harness is `livepeer-testing`.
 
+mod ai;
 mod exploits;
 mod limits;
 mod objstore;
