@@ -146,34 +146,48 @@ impl RunnerClient {
     /// Errors: [`RunnerClientError::Status`] for the runner's error answers (with its
     /// message), [`RunnerClientError::Transport`] when it cannot be reached.
     pub async fn run(&self, request: &AiRequest) -> Result<RunnerReply, RunnerClientError> {
-        let pipeline = request.pipeline;
         let mut builder = self
             .http
-            .post(self.url(&format!("/{pipeline}")))
+            .post(self.url(&format!("/{}", request.pipeline)))
             .timeout(REQUEST_TIMEOUT);
         if let Some(token) = &self.token {
             builder = builder.bearer_auth(token);
         }
-        builder = match pipeline.body_kind() {
-            BodyKind::Json => builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(request.to_json().to_string()),
-            BodyKind::Multipart => builder.multipart(multipart_form(request)?),
-        };
-        let resp = builder.send().await.map_err(transport)?;
-        let is_stream = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        if pipeline == Pipeline::Llm && is_stream && resp.status().is_success() {
-            return Ok(RunnerReply::LlmStream(llm_events(resp)));
-        }
-        let body = checked(resp).await?;
-        serde_json::from_slice(&body)
-            .map(RunnerReply::Json)
-            .map_err(|e| RunnerClientError::BadResponse(e.to_string()))
+        send_request(builder, request).await
     }
+}
+
+/// Sends `request` with `builder` (a POST to a pipeline route of a runner, an orchestrator or
+/// a gateway, headers already set), encoded as its pipeline's body, and reads the answer: a
+/// JSON body, or for `llm` with `text/event-stream` the event stream.
+///
+/// Errors: [`RunnerClientError::Status`] for an error status (its `detail.msg`, or its text),
+/// [`RunnerClientError::Transport`], [`RunnerClientError::TooLarge`],
+/// [`RunnerClientError::BadResponse`].
+pub async fn send_request(
+    builder: reqwest::RequestBuilder,
+    request: &AiRequest,
+) -> Result<RunnerReply, RunnerClientError> {
+    let pipeline = request.pipeline;
+    let builder = match pipeline.body_kind() {
+        BodyKind::Json => builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(request.to_json().to_string()),
+        BodyKind::Multipart => builder.multipart(multipart_form(request)?),
+    };
+    let resp = builder.send().await.map_err(transport)?;
+    let is_stream = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if pipeline == Pipeline::Llm && is_stream && resp.status().is_success() {
+        return Ok(RunnerReply::LlmStream(llm_events(resp)));
+    }
+    let body = checked(resp).await?;
+    serde_json::from_slice(&body)
+        .map(RunnerReply::Json)
+        .map_err(|e| RunnerClientError::BadResponse(e.to_string()))
 }
 
 /// The multipart body of a request: its text fields, then its file.
@@ -224,7 +238,11 @@ async fn checked(resp: reqwest::Response) -> Result<Bytes, RunnerClientError> {
         .as_ref()
         .and_then(|v| serde_json::from_value::<HttpError>(v.clone()).ok())
         .map(|e| e.detail.msg)
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned());
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&body[..body.len().min(512)])
+                .trim()
+                .to_string()
+        });
     Err(RunnerClientError::Status {
         status: status.as_u16(),
         msg,

@@ -4,8 +4,8 @@
 //!
 //! - A **built-in** entry (no `url`) gets its own runner server in this process, on
 //!   127.0.0.1 with a port of its own, driven over HTTP like any runner; its model is loaded
-//!   before [`AiWorker::start`] returns. Built-in models are always loaded, so they are
-//!   advertised as warm whatever the entry says.
+//!   before [`AiWorker::start`] returns (a cold entry's model is loaded too; it is advertised
+//!   as the entry says, so gateways prefer the warm ones).
 //! - An **external** entry (`url`) is a runner someone else started (the real ai-runner, or
 //!   `livepeer ai-runner`); it must answer `/health` with `OK` or `IDLE` within
 //!   [`EXTERNAL_RUNNER_TIMEOUT`] (go-livepeer `externalContainerTimeout`), and its
@@ -241,7 +241,7 @@ impl AiWorker {
         Ok(Runner {
             pipeline: config.pipeline,
             model_id: config.model_id.clone(),
-            warm: true,
+            warm: config.warm,
             capacity: config.capacity.max(1),
             version: server::RUNNER_VERSION.to_string(),
             builtin: true,

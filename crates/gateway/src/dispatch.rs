@@ -97,6 +97,8 @@ pub struct BroadcastSession {
     /// [`SCORE_TRUSTED`] for `-orchAddr` entries, [`SCORE_UNTRUSTED`] for the on-chain pool,
     /// the webhook's `score` for webhook entries.
     pub score: f32,
+    /// The capabilities it advertised (AI models and whether they are warm included).
+    pub capabilities: Capabilities,
 }
 
 /// Score of a trusted orchestrator (go-livepeer `common.Score_Trusted`); a session with a
@@ -139,6 +141,7 @@ impl BroadcastSession {
             .parse()
             .map_err(|_| bad("invalid transcoder URI"))?;
         let auth_token = info.auth_token.ok_or_else(|| bad("no auth token"))?;
+        let capabilities = convert::capabilities_from_net(info.capabilities.as_ref());
         Ok(Self {
             addr,
             transcoder,
@@ -146,6 +149,7 @@ impl BroadcastSession {
             latency,
             terms: None,
             score: SCORE_TRUSTED,
+            capabilities,
         })
     }
 
@@ -1122,6 +1126,7 @@ mod tests {
             latency: Duration::ZERO,
             terms: None,
             score: SCORE_TRUSTED,
+            capabilities: Capabilities::default(),
         };
         assert!(!session(secs + 1800).needs_refresh(now));
         assert!(session(secs + 120).needs_refresh(now));

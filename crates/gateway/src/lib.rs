@@ -34,6 +34,7 @@
 //! gateway whose own deposit or reserve cannot back tickets ends the stream (402) instead of
 //! sending unpaid work.
 
+pub mod ai;
 pub mod auth;
 pub mod client;
 pub mod discovery;
@@ -163,9 +164,25 @@ pub struct GatewayConfig {
     /// `-monitor`: where segments, attempts and payments are recorded
     /// ([`livepeer_monitor::Metrics`]); `None` records nothing.
     pub metrics: Option<livepeer_monitor::Metrics>,
+    /// `-aiProcessingRetryTimeout`: after this no new orchestrator is picked for an AI
+    /// request ([`ai::DEFAULT_RETRY_TIMEOUT`]).
+    pub ai_retry_timeout: Duration,
+    /// `-aiMinRunnerVersion`: `(pipeline, model_id, min version)` an orchestrator's runner
+    /// must be at least.
+    pub ai_min_runner_versions: Vec<(String, String, String)>,
 }
 
 impl GatewayConfig {
+    /// The minimum runner version `-aiMinRunnerVersion` sets for (`pipeline`, `model_id`);
+    /// empty for none.
+    pub fn ai_min_runner_version(&self, pipeline: livepeer_ai::Pipeline, model_id: &str) -> String {
+        self.ai_min_runner_versions
+            .iter()
+            .find(|(p, m, _)| p == pipeline.as_str() && m == model_id)
+            .map(|(_, _, v)| v.clone())
+            .unwrap_or_default()
+    }
+
     /// Whether renditions are verified locally: `-localVerify` when given, else on exactly
     /// when paying on chain (go-livepeer `cmd/livepeer/starter`).
     pub fn local_verify(&self) -> bool {
@@ -203,6 +220,8 @@ impl Default for GatewayConfig {
             record_store: None,
             node_id: storage::node_id(None),
             metrics: None,
+            ai_retry_timeout: ai::DEFAULT_RETRY_TIMEOUT,
+            ai_min_runner_versions: Vec::new(),
         }
     }
 }

@@ -261,6 +261,28 @@ impl Payments {
     ) -> Result<StagedPayment, GatewayError> {
         let price = PricePerPixel::try_from(terms.price).map_err(payment_error)?;
         let fee = estimate_fee(profiles, duration, price).map_err(payment_error)?;
+        self.stage_fee(terms, session, fee)
+    }
+
+    /// Stages the payment for an AI request of `units` billing units at the session's price
+    /// (go-livepeer `server/ai_process.go`: fee = units × price), as [`Payments::stage`].
+    pub(crate) fn stage_units(
+        &self,
+        terms: &SessionTerms,
+        session: &str,
+        units: u64,
+    ) -> Result<StagedPayment, GatewayError> {
+        let price = PricePerPixel::try_from(terms.price).map_err(payment_error)?;
+        let fee = price.fee(units).map_err(payment_error)?;
+        self.stage_fee(terms, session, fee)
+    }
+
+    fn stage_fee(
+        &self,
+        terms: &SessionTerms,
+        session: &str,
+        fee: ExactWei,
+    ) -> Result<StagedPayment, GatewayError> {
         let ev = self
             .config
             .sender

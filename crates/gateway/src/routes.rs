@@ -65,12 +65,24 @@ const HLS_PLAYLIST: &str = "application/x-mpegURL";
 pub const TRANSCODE_CONFIGURATION_HEADER: &str = "Livepeer-Transcode-Configuration";
 
 pub(crate) fn router(state: Arc<Gateway>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/live/{manifest}/{file}", post(push).put(push))
         .route("/live/{manifest}", axum::routing::delete(end_push))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(state.clone())
-        .merge(hls_router(state))
+        .route("/healthz", get(|| async { "ok" }));
+    for pipeline in livepeer_ai::Pipeline::ALL {
+        if pipeline == livepeer_ai::Pipeline::LiveVideoToVideo {
+            continue;
+        }
+        router = router.route(
+            &format!("/{pipeline}"),
+            post(
+                move |State(state): State<Arc<Gateway>>, headers: HeaderMap, body: Body| async move {
+                    state.ai_request(pipeline, headers, body).await
+                },
+            ),
+        );
+    }
+    router.with_state(state.clone()).merge(hls_router(state))
 }
 
 /// The read-only HLS routes alone (`/stream/...`), also served by the node's dashboard.
@@ -410,6 +422,10 @@ async fn media(
     State(gw): State<Arc<Gateway>>,
     Path((manifest, file)): Path<(String, String)>,
 ) -> Response {
+    // `/stream/<request>/<file>`: an AI result kept here.
+    if let Some(found) = gw.ai_result(&manifest, &file) {
+        return found;
+    }
     let playlist = file
         .strip_suffix(".m3u8")
         .and_then(|profile| gw.stream(&manifest)?.media_playlist(profile));

@@ -62,7 +62,7 @@ pub(crate) struct Gateway {
     push_budget: tokio::sync::Semaphore,
     push_budget_mib: u32,
     /// On chain: the ticket sender and balances.
-    payments: Option<Payments>,
+    pub(crate) payments: Option<Payments>,
     /// Segments each orchestrator (by service URI) transcoded.
     transcoded_by: Mutex<HashMap<Uri, u64>>,
     /// ffprobe, for the source's codecs (go-livepeer probes every push with lpms) and the
@@ -88,6 +88,8 @@ pub(crate) struct Gateway {
     /// Max prices per (pipeline, model ID) (`/setMaxPriceForCapability`), kept for the AI
     /// pipelines this gateway does not run yet.
     capability_max_prices: Mutex<HashMap<(String, String), livepeer_pm::PricePerPixel>>,
+    /// AI session pools and results ([`crate::ai`]).
+    pub(crate) ai: crate::ai::AiSessions,
 }
 
 /// How a stream a push starts is set up.
@@ -194,6 +196,7 @@ impl Gateway {
             default_profiles: Mutex::new(config.profiles.clone()),
             max_price: Mutex::new(max_price),
             capability_max_prices: Mutex::new(HashMap::new()),
+            ai: crate::ai::AiSessions::default(),
             config,
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),
@@ -961,7 +964,7 @@ impl Gateway {
     /// `-orchWebhookUrl` first, then `-orchAddr`, then on chain the pool. Webhook entries
     /// keep their score, `-orchAddr` ones are trusted, pool members untrusted; a webhook entry
     /// scored neither 0 nor at least 1 is in no pool, so it is never used (as in go).
-    async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
+    pub(crate) async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
         let listed: Vec<(Uri, f32)> = if let Some(webhook) = &self.orch_webhook {
             match webhook.orchestrators().await {
                 Ok(list) => list

@@ -185,6 +185,21 @@ pub struct NodeArgs {
     /// the repository's `.setup/models` when run from a checkout, else `<dataDir>/models`).
     #[arg(long = "aiModelsDir", help_heading = "Roles")]
     pub ai_models_dir: Option<PathBuf>,
+    /// Gateway: after this long no new orchestrator is picked for an AI request.
+    #[arg(long = "aiProcessingRetryTimeout", help_heading = "Roles", default_value = "2s", value_parser = parse_duration)]
+    pub ai_processing_retry_timeout: Duration,
+    /// Gateway: minimum runner versions, JSON `[{"model_id","pipeline","minVersion"}]`.
+    #[arg(
+        long = "aiMinRunnerVersion",
+        help_heading = "Roles",
+        default_value = "[]"
+    )]
+    pub ai_min_runner_version: String,
+    /// Gateway: max prices per AI pipeline and model, JSON or a file holding it:
+    /// `{"capabilities_prices":[{"pipeline","model_id" ("default": every model),
+    /// "price_per_unit","pixels_per_unit"}]}` (wei).
+    #[arg(long = "maxPricePerCapability", help_heading = "Payments")]
+    pub max_price_per_capability: Option<String>,
     /// Transcode; with -orchestrator, transcode locally in the same process.
     #[arg(long = "transcoder", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
     pub transcoder: bool,

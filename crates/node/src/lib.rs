@@ -274,7 +274,10 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
     let profiles =
         livepeer_primitives::profile::parse_transcoding_options(&args.transcoding_options)
             .context("-transcodingOptions")?;
+    let ai_min_runner_versions = parse_ai_min_runner_versions(&args.ai_min_runner_version)?;
     Ok(GatewayConfig {
+        ai_retry_timeout: args.ai_processing_retry_timeout,
+        ai_min_runner_versions,
         http_addr: args
             .http_addr
             .clone()
@@ -660,6 +663,16 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             );
         }
         let service = GatewayService::bind(config).await?;
+        if let Some(flag) = args
+            .max_price_per_capability
+            .as_deref()
+            .filter(|f| !f.is_empty())
+        {
+            let handle = service.handle();
+            for (pipeline, model, price) in parse_max_price_per_capability(flag)? {
+                handle.set_capability_max_price(&pipeline, &model, price);
+            }
+        }
         info!(addr = %service.local_addr(), "gateway ready");
         view.gateway = Some(service.handle());
         let token = cancel.clone();
@@ -725,6 +738,89 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         worker.shutdown().await;
     }
     failed.map_or(Ok(()), Err)
+}
+
+/// `-aiMinRunnerVersion`: `[{"model_id","pipeline","minVersion"}]`.
+pub fn parse_ai_min_runner_versions(json: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        model_id: String,
+        pipeline: String,
+        #[serde(rename = "minVersion")]
+        min_version: String,
+    }
+    let entries: Vec<Entry> =
+        serde_json::from_str(if json.trim().is_empty() { "[]" } else { json }).context(
+            "-aiMinRunnerVersion must be a JSON list of {model_id, pipeline, minVersion}",
+        )?;
+    Ok(entries
+        .into_iter()
+        .map(|e| (e.pipeline, e.model_id, e.min_version))
+        .collect())
+}
+
+/// `-maxPricePerCapability` (JSON, or a file holding it, go-livepeer
+/// `cmd/livepeer/starter` `capabilities_prices`): (pipeline, model or `default`, max price per
+/// unit). Only wei prices are taken.
+pub fn parse_max_price_per_capability(
+    flag: &str,
+) -> anyhow::Result<Vec<(String, String, livepeer_pm::PricePerPixel)>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        pipeline: String,
+        #[serde(default)]
+        model_id: String,
+        price_per_unit: serde_json::Value,
+        #[serde(default)]
+        pixels_per_unit: Option<serde_json::Value>,
+        #[serde(default)]
+        currency: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        capabilities_prices: Vec<Entry>,
+    }
+    let text = if std::path::Path::new(flag).is_file() {
+        std::fs::read_to_string(flag).with_context(|| format!("cannot read {flag}"))?
+    } else {
+        flag.to_string()
+    };
+    let doc: Doc =
+        serde_json::from_str(&text).context("-maxPricePerCapability is not valid JSON")?;
+    let int = |v: &serde_json::Value, what: &str| -> anyhow::Result<u64> {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .with_context(|| {
+                format!("-maxPricePerCapability {what} {v} is not a non-negative integer")
+            })
+    };
+    doc.capabilities_prices
+        .into_iter()
+        .map(|e| {
+            if !e.currency.is_empty() && !e.currency.eq_ignore_ascii_case("wei") {
+                bail!(
+                    "-maxPricePerCapability currency {:?} is not supported (only wei)",
+                    e.currency
+                );
+            }
+            e.pipeline
+                .parse::<livepeer_ai::Pipeline>()
+                .map_err(|err| anyhow::anyhow!("-maxPricePerCapability: {err}"))?;
+            let pixels = match &e.pixels_per_unit {
+                Some(v) => int(v, "pixels_per_unit")?,
+                None => 1,
+            };
+            let price =
+                livepeer_pm::PricePerPixel::new(int(&e.price_per_unit, "price_per_unit")?, pixels)
+                    .map_err(|err| anyhow::anyhow!("-maxPricePerCapability: {err}"))?;
+            let model = if e.model_id.is_empty() {
+                "default".to_string()
+            } else {
+                e.model_id
+            };
+            Ok((e.pipeline, model, price))
+        })
+        .collect()
 }
 
 /// `-aiModels` read, and the AI worker's runners started (built-in models loaded, external

@@ -3,6 +3,7 @@
 //! the test clips by HTTP push, and read back over its HLS routes. The harness is
 //! `livepeer-testing`.
 
+mod ai;
 mod failover;
 mod hardening;
 mod hls;
