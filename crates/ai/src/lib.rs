@@ -5,6 +5,7 @@
 //! - [`InferenceError`]: what the built-in engines report.
 
 mod error;
+pub mod llm;
 pub mod models;
 
 pub use error::InferenceError;
