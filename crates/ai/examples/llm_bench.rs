@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release -p livepeer-ai --example llm_bench [max_tokens]` (default 128), with the
 //! models directory found as the tests find it (`$LIVEPEER_AI_MODELS` or `.setup/models`).
-//! Prints the load time, the prompt's prefill time and the decoding rate.
+//! Prints the load time, the prompt's prefill time and the decoding rate. Set
+//! `CANDLE_NUM_THREADS` to choose candle's thread count (see the `llm` module docs).
 
 use std::time::Instant;
 

@@ -18,6 +18,11 @@
 //!
 //! The engine is shared (`Arc<LlmEngine>`); each [`LlmEngine::generate`] call clones the
 //! weights (reference-counted tensors, no copy) and so has its own KV cache.
+//!
+//! Threads: candle runs each matmul on its own pool (`CANDLE_NUM_THREADS`, else
+//! `RAYON_NUM_THREADS`, else the physical cores) whose workers spin at a barrier; concurrent
+//! requests take turns on it. On a machine shared with other CPU-heavy work the spinning thread
+//! loses its core and decoding slows several-fold: there, set `CANDLE_NUM_THREADS=1`.
 
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek};
@@ -279,8 +284,9 @@ impl LlmEngine {
     /// `<|im_start|>assistant\n`), reads it, and samples up to `params.max_tokens` tokens,
     /// stopping at the end of the assistant's turn.
     ///
-    /// Blocking and CPU-bound (run it on `spawn_blocking`): on two cores ~0.1 s per 100 prompt
-    /// tokens plus ~20 ms per generated token.
+    /// Blocking and CPU-bound (run it on `spawn_blocking`): prompt and generated tokens cost
+    /// about the same, ~70 ms each on one busy core (`examples/llm_bench.rs`, release,
+    /// `CANDLE_NUM_THREADS=1`).
     ///
     /// `on_delta` gets each new piece of text as soon as it is whole UTF-8 (a byte-level BPE
     /// token may end inside a character; such bytes wait for the tokens that complete them, and
