@@ -2,18 +2,26 @@
 //!
 //! | pipeline | model id | engine |
 //! |---|---|---|
+//! | `llm` | [`LlmEngine::MODEL_ID`] | SmolLM2-135M-Instruct GGUF on candle ([`LlmEngine`]) |
 //! | `text-to-speech` | [`tts::MODEL_ID`] | espeak-ng ([`TtsEngine`]) |
+//!
+//! CPU-bound engines run on tokio's blocking pool, one request per task.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 
+use tokio::sync::mpsc;
+
 use crate::InferenceError;
+use crate::llm::{ChatMessage, LlmEngine, SamplingParams};
 use crate::models::ModelsDir;
 use crate::pipeline::Pipeline;
 use crate::request::AiRequest;
 use crate::schema::{AudioResponse, MediaUrl};
+use crate::schema::{LlmChoice, LlmMessage, LlmResponse, LlmTokenUsage};
+use crate::server::completion_id;
 use crate::server::{Engine, EngineOutput};
 use crate::tts::{self, TtsEngine};
 
@@ -21,6 +29,7 @@ use crate::tts::{self, TtsEngine};
 pub fn builtin_model(pipeline: Pipeline) -> Option<&'static str> {
     match pipeline {
         Pipeline::TextToSpeech => Some(tts::MODEL_ID),
+        Pipeline::Llm => Some(LlmEngine::MODEL_ID),
         _ => None,
     }
 }
@@ -46,9 +55,13 @@ pub async fn load_builtin(
             "no built-in model {model_id} for {pipeline}; the built-in model is {builtin}"
         )));
     }
-    let _ = models;
     match pipeline {
         Pipeline::TextToSpeech => Ok(Arc::new(TtsPipeline(TtsEngine::load().await?))),
+        Pipeline::Llm => {
+            let path = models.llm_gguf();
+            let engine = blocking(move || LlmEngine::load(&path)).await?;
+            Ok(Arc::new(LlmPipeline(Arc::new(engine))))
+        }
         _ => Err(InferenceError::Load(format!(
             "no built-in runner for {pipeline}"
         ))),
@@ -83,4 +96,92 @@ impl Engine for TtsPipeline {
             .map(EngineOutput::Json)
             .map_err(|e| InferenceError::Inference(e.to_string()))
     }
+}
+
+/// Runs CPU-bound `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, InferenceError> + Send + 'static,
+) -> Result<T, InferenceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| InferenceError::Inference(format!("engine task failed: {e}")))?
+}
+
+/// llm with SmolLM2: `LLMResponse` chunks, one per text delta, then one with the finish
+/// reason and the exact usage. Intermediate chunks count the deltas so far as completion
+/// tokens (a delta is at least one token) and no prompt tokens yet.
+struct LlmPipeline(Arc<LlmEngine>);
+
+/// Chunks buffered between the engine and the HTTP answer.
+const LLM_CHUNK_BUFFER: usize = 64;
+
+#[async_trait]
+impl Engine for LlmPipeline {
+    async fn run(&self, request: AiRequest) -> Result<EngineOutput, InferenceError> {
+        let messages: Vec<ChatMessage> =
+            serde_json::from_value(request.value("messages").unwrap_or_default())
+                .map_err(|e| InferenceError::BadInput(format!("messages: {e}")))?;
+        let defaults = SamplingParams::default();
+        let params = SamplingParams {
+            temperature: request.num("temperature").unwrap_or(defaults.temperature),
+            top_p: request.num("top_p").unwrap_or(defaults.top_p),
+            top_k: request.int("top_k").unwrap_or(defaults.top_k),
+            max_tokens: request
+                .int("max_tokens")
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    InferenceError::BadInput("max_tokens must be a positive integer".into())
+                })?,
+            seed: None,
+        };
+        let engine = self.0.clone();
+        let (tx, rx) = mpsc::channel(LLM_CHUNK_BUFFER);
+        let id = completion_id();
+        let created = unix_now();
+        let chunk = move |content: String, usage: LlmTokenUsage, finish: &str| LlmResponse {
+            id: id.clone(),
+            model: LlmEngine::MODEL_ID.to_string(),
+            created,
+            usage,
+            choices: vec![LlmChoice {
+                index: 0,
+                finish_reason: finish.to_string(),
+                delta: Some(LlmMessage {
+                    role: "assistant".into(),
+                    content,
+                }),
+                message: None,
+            }],
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut deltas = 0u32;
+            let result = engine.generate(&messages, &params, &mut |delta| {
+                deltas += 1;
+                let usage = LlmTokenUsage {
+                    prompt_tokens: 0,
+                    completion_tokens: deltas,
+                    total_tokens: deltas,
+                };
+                tx.blocking_send(Ok(chunk(delta.to_string(), usage, "")))
+                    .is_ok()
+            });
+            let last = result.map(|done| {
+                let usage = LlmTokenUsage {
+                    prompt_tokens: done.prompt_tokens,
+                    completion_tokens: done.completion_tokens,
+                    total_tokens: done.prompt_tokens + done.completion_tokens,
+                };
+                chunk(String::new(), usage, done.finish_reason.as_str())
+            });
+            let _ = tx.blocking_send(last);
+        });
+        Ok(EngineOutput::LlmStream(rx))
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -12,6 +12,7 @@
 //! - [`units`]: billing units per pipeline;
 //! - [`tts`]: text-to-speech with espeak-ng;
 //! - [`config`]: `-aiModels` (`aiModels.json` or the inline form);
+//! - [`llm`]: the LLM engine ([`llm::LlmEngine`], SmolLM2-135M-Instruct GGUF on candle);
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
 //! - [`InferenceError`]: what the built-in engines report.
 
@@ -19,6 +20,7 @@ pub mod builtin;
 pub mod client;
 pub mod config;
 mod error;
+pub mod llm;
 pub mod models;
 pub mod pipeline;
 pub mod request;

@@ -1,3 +1,5 @@
-//! Integration tests of livepeer-ai: runners on 127.0.0.1 with real engines.
+//! Integration tests of livepeer-ai: runners on 127.0.0.1 and the built-in engines, with the
+//! real models of `.setup/models`.
 
+mod llm;
 mod runner;
