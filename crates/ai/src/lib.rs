@@ -2,10 +2,12 @@
 //! runner client for external runners, and `aiModels.json`.
 //!
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
+//! - [`ocr`]: the image-to-text engine, PP-OCRv4 on tract ([`ocr::OcrEngine`]).
 //! - [`InferenceError`]: what the built-in engines report.
 
 mod error;
 pub mod models;
+pub mod ocr;
 
 pub use error::InferenceError;
 pub use models::ModelsDir;

@@ -1,0 +1,3 @@
+//! Integration tests of livepeer-ai, one binary (STYLE.md).
+
+mod ocr;
