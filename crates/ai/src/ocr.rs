@@ -34,7 +34,8 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage, imageops};
+use image::imageops::FilterType;
+use image::{DynamicImage, GenericImageView, ImageDecoder, ImageReader, Limits, RgbImage};
 use tract_onnx::prelude::*;
 
 use crate::InferenceError;
@@ -200,7 +201,7 @@ impl OcrEngine {
         let mut lines = Vec::with_capacity(boxes.len());
         for bbox in boxes {
             let [x0, y0, x1, y1] = bbox;
-            let crop = imageops::crop_imm(&rgb, x0, y0, x1 - x0, y1 - y0).to_image();
+            let crop = rgb.crop_imm(x0, y0, x1 - x0, y1 - y0);
             if let Some((text, score)) = self.read_line(&crop)?
                 && score >= MIN_LINE_SCORE
                 && !text.trim().is_empty()
@@ -223,10 +224,12 @@ impl OcrEngine {
     }
 
     /// Text boxes of `rgb`, in its pixels, in reading order.
-    fn detect(&self, rgb: &RgbImage) -> Result<Vec<[u32; 4]>, InferenceError> {
+    fn detect(&self, rgb: &DynamicImage) -> Result<Vec<[u32; 4]>, InferenceError> {
         let (width, height) = rgb.dimensions();
         let (det_w, det_h) = det_input_size(width, height);
-        let resized = imageops::resize(rgb, det_w, det_h, imageops::FilterType::Triangle);
+        let resized = rgb
+            .resize_exact(det_w, det_h, FilterType::Triangle)
+            .into_rgb8();
         let input = bgr_tensor(&resized, det_w)?;
         let plan = self.det.plan(det_w, det_h)?;
         let outputs = plan.run(tvec!(input.into())).map_err(inference_err)?;
@@ -265,14 +268,16 @@ impl OcrEngine {
 
     /// Recognises one cropped line: `(text, mean character probability)`, or `None` when no
     /// character is read.
-    fn read_line(&self, crop: &RgbImage) -> Result<Option<(String, f32)>, InferenceError> {
+    fn read_line(&self, crop: &DynamicImage) -> Result<Option<(String, f32)>, InferenceError> {
         let (cw, ch) = crop.dimensions();
         if cw == 0 || ch == 0 {
             return Ok(None);
         }
         let scaled_w = (u64::from(REC_HEIGHT) * u64::from(cw)).div_ceil(u64::from(ch));
         let scaled_w = scaled_w.clamp(1, u64::from(REC_MAX_WIDTH)) as u32;
-        let resized = imageops::resize(crop, scaled_w, REC_HEIGHT, imageops::FilterType::Triangle);
+        let resized = crop
+            .resize_exact(scaled_w, REC_HEIGHT, FilterType::Triangle)
+            .into_rgb8();
         let input_w = REC_WIDTHS
             .iter()
             .copied()
@@ -366,9 +371,11 @@ fn inference_err(e: TractError) -> InferenceError {
     InferenceError::Inference(format!("{e:#}"))
 }
 
-/// Decodes `bytes` into RGB after checking the declared dimensions; transparent pixels become
-/// white.
-fn decode_image(bytes: &[u8]) -> Result<RgbImage, InferenceError> {
+/// Decodes `bytes` into an RGB8 image after checking the declared dimensions; transparent pixels
+/// become white. (Resizing and cropping go through [`DynamicImage`]'s methods, which are compiled
+/// in the `image` crate at its own, optimised, level; the generic `imageops` functions would be
+/// compiled here.)
+fn decode_image(bytes: &[u8]) -> Result<DynamicImage, InferenceError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| InferenceError::BadInput(format!("unreadable image: {e}")))?;
@@ -386,11 +393,11 @@ fn decode_image(bytes: &[u8]) -> Result<RgbImage, InferenceError> {
     let (w, h) = decoder.dimensions();
     check_dimensions(w, h)?;
     let image = DynamicImage::from_decoder(decoder).map_err(image_err)?;
-    Ok(if image.color().has_alpha() {
+    Ok(DynamicImage::ImageRgb8(if image.color().has_alpha() {
         over_white(&image)
     } else {
         image.into_rgb8()
-    })
+    }))
 }
 
 /// [`InferenceError::TooLarge`] for images over [`MAX_IMAGE_PIXELS`] or [`MAX_IMAGE_SIDE`],
@@ -443,13 +450,14 @@ fn bgr_tensor(image: &RgbImage, width: u32) -> Result<Tensor, InferenceError> {
     let (w, h) = (width as usize, image.height() as usize);
     let plane = w * h;
     let mut data = vec![0f32; 3 * plane];
-    for (x, y, p) in image.enumerate_pixels() {
-        if x >= width {
-            continue;
-        }
-        let at = y as usize * w + x as usize;
-        for (c, &value) in [p[2], p[1], p[0]].iter().enumerate() {
-            data[c * plane + at] = f32::from(value) / 127.5 - 1.0;
+    let image_w = image.width() as usize;
+    let used_w = image_w.min(w);
+    for (y, row) in image.as_raw().chunks_exact(3 * image_w.max(1)).enumerate() {
+        for (x, p) in row.chunks_exact(3).take(used_w).enumerate() {
+            let at = y * w + x;
+            data[at] = f32::from(p[2]) / 127.5 - 1.0;
+            data[plane + at] = f32::from(p[1]) / 127.5 - 1.0;
+            data[2 * plane + at] = f32::from(p[0]) / 127.5 - 1.0;
         }
     }
     Tensor::from_shape(&[1, 3, h, w], &data).map_err(inference_err)
