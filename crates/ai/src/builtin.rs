@@ -3,6 +3,7 @@
 //! | pipeline | model id | engine |
 //! |---|---|---|
 //! | `llm` | [`LlmEngine::MODEL_ID`] | SmolLM2-135M-Instruct GGUF on candle ([`LlmEngine`]) |
+//! | `image-to-text` | [`OcrEngine::MODEL_ID`] | PP-OCRv4 on tract ([`OcrEngine`]) |
 //! | `text-to-speech` | [`tts::MODEL_ID`] | espeak-ng ([`TtsEngine`]) |
 //!
 //! CPU-bound engines run on tokio's blocking pool, one request per task.
@@ -17,8 +18,10 @@ use tokio::sync::mpsc;
 use crate::InferenceError;
 use crate::llm::{ChatMessage, LlmEngine, SamplingParams};
 use crate::models::ModelsDir;
+use crate::ocr::OcrEngine;
 use crate::pipeline::Pipeline;
 use crate::request::AiRequest;
+use crate::schema::ImageToTextResponse;
 use crate::schema::{AudioResponse, MediaUrl};
 use crate::schema::{LlmChoice, LlmMessage, LlmResponse, LlmTokenUsage};
 use crate::server::completion_id;
@@ -30,6 +33,7 @@ pub fn builtin_model(pipeline: Pipeline) -> Option<&'static str> {
     match pipeline {
         Pipeline::TextToSpeech => Some(tts::MODEL_ID),
         Pipeline::Llm => Some(LlmEngine::MODEL_ID),
+        Pipeline::ImageToText => Some(OcrEngine::MODEL_ID),
         _ => None,
     }
 }
@@ -61,6 +65,11 @@ pub async fn load_builtin(
             let path = models.llm_gguf();
             let engine = blocking(move || LlmEngine::load(&path)).await?;
             Ok(Arc::new(LlmPipeline(Arc::new(engine))))
+        }
+        Pipeline::ImageToText => {
+            let dir = models.ocr();
+            let engine = blocking(move || OcrEngine::load(&dir)).await?;
+            Ok(Arc::new(OcrPipeline(Arc::new(engine))))
         }
         _ => Err(InferenceError::Load(format!(
             "no built-in runner for {pipeline}"
@@ -184,4 +193,23 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// image-to-text with PP-OCRv4: the text read, lines joined with `\n`
+/// (`ImageToTextResponse`). The prompt is not used (OCR reads what is there).
+struct OcrPipeline(Arc<OcrEngine>);
+
+#[async_trait]
+impl Engine for OcrPipeline {
+    async fn run(&self, request: AiRequest) -> Result<EngineOutput, InferenceError> {
+        let image = request
+            .file
+            .map(|f| f.data)
+            .ok_or_else(|| InferenceError::BadInput("image is required".into()))?;
+        let engine = self.0.clone();
+        let text = blocking(move || engine.read_text(&image)).await?;
+        serde_json::to_value(ImageToTextResponse { text })
+            .map(EngineOutput::Json)
+            .map_err(|e| InferenceError::Inference(e.to_string()))
+    }
 }

@@ -13,6 +13,7 @@
 //! - [`tts`]: text-to-speech with espeak-ng;
 //! - [`config`]: `-aiModels` (`aiModels.json` or the inline form);
 //! - [`llm`]: the LLM engine ([`llm::LlmEngine`], SmolLM2-135M-Instruct GGUF on candle);
+//! - [`ocr`]: the image-to-text engine, PP-OCRv4 on tract ([`ocr::OcrEngine`]);
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
 //! - [`InferenceError`]: what the built-in engines report.
 
@@ -22,6 +23,7 @@ pub mod config;
 mod error;
 pub mod llm;
 pub mod models;
+pub mod ocr;
 pub mod pipeline;
 pub mod request;
 pub mod schema;

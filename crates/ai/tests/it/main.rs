@@ -2,4 +2,5 @@
 //! real models of `.setup/models`.
 
 mod llm;
+mod ocr;
 mod runner;
