@@ -23,17 +23,17 @@ fn engine() -> &'static OcrEngine {
 }
 
 /// A line of text to draw: the text, its top-left corner and font size in pixels.
-struct Line {
-    text: &'static str,
-    x: u32,
-    y: u32,
-    size: u32,
+pub(crate) struct Line {
+    pub(crate) text: &'static str,
+    pub(crate) x: u32,
+    pub(crate) y: u32,
+    pub(crate) size: u32,
 }
 
 /// Renders `lines` on a `width`×`height` background with ffmpeg and returns the encoded file
 /// (format from `name`'s extension). `pre` is a filter applied to the background before the
 /// text is drawn (noise), `color` the text colour.
-fn render(
+pub(crate) fn render(
     dir: &Path,
     name: &str,
     (width, height): (u32, u32),
@@ -76,7 +76,7 @@ fn render(
 
 /// Character error rate: char-level Levenshtein distance / reference length, after collapsing
 /// whitespace runs (line breaks included) to single spaces.
-fn cer(reference: &str, hypothesis: &str) -> f64 {
+pub(crate) fn cer(reference: &str, hypothesis: &str) -> f64 {
     let norm = |s: &str| {
         s.split_whitespace()
             .collect::<Vec<_>>()

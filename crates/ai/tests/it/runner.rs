@@ -306,3 +306,161 @@ async fn oversize_uploads_get_413() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["detail"][0]["loc"], json!(["body", "image"]));
 }
+
+#[tokio::test]
+async fn llm_answers_whole_and_streamed_with_token_usage() {
+    let runner =
+        TestRunner::builtin(Pipeline::Llm, livepeer_ai::llm::LlmEngine::MODEL_ID, None).await;
+    let body = json!({
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"}
+        ],
+        "temperature": 0,
+        "max_tokens": 24
+    });
+    let (status, whole) = runner.post_json("/llm", &body.to_string(), None).await;
+    assert_eq!(status, 200, "{whole}");
+    let content = whole["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content");
+    assert!(content.contains("Paris"), "{content}");
+    let usage = &whole["usage"];
+    let (prompt, completion) = (
+        usage["prompt_tokens"].as_u64().expect("prompt"),
+        usage["completion_tokens"].as_u64().expect("completion"),
+    );
+    assert!(prompt > 10 && (1..=24).contains(&completion), "{usage}");
+    assert_eq!(usage["total_tokens"].as_u64(), Some(prompt + completion));
+    assert_eq!(whole["model"], livepeer_ai::llm::LlmEngine::MODEL_ID);
+    assert!(whole["id"].as_str().expect("id").starts_with("chatcmpl-"));
+
+    // The same request streamed: SSE chunks whose deltas add up to the same (greedy) text,
+    // the last with the finish reason and the same usage, then [DONE].
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/llm", runner.url))
+        .header("content-type", "application/json")
+        .body(streamed.to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/event-stream")
+    );
+    let text = resp.text().await.expect("body");
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.strip_prefix("data: ").expect("data: event"))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).expect("chunk json"))
+        .collect();
+    let joined: String = chunks
+        .iter()
+        .map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(joined, content);
+    let last = chunks.last().expect("chunks");
+    assert!(
+        !last["choices"][0]["finish_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(&last["usage"], usage);
+
+    // Schema and engine bounds.
+    let (status, body) = runner
+        .post_json("/llm", r#"{"messages": "hi"}"#, None)
+        .await;
+    assert_eq!(
+        (status, body["detail"][0]["type"].as_str()),
+        (422, Some("list_type"))
+    );
+    let (status, _) = runner
+        .post_json(
+            "/llm",
+            r#"{"messages": [{"role":"user","content":"hi"}], "max_tokens": 0}"#,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn image_to_text_reads_a_rendered_image() {
+    let runner = TestRunner::builtin(
+        Pipeline::ImageToText,
+        livepeer_ai::ocr::OcrEngine::MODEL_ID,
+        None,
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let lines = [
+        crate::ocr::Line {
+            text: "Orchestrators sell inference",
+            x: 30,
+            y: 30,
+            size: 40,
+        },
+        crate::ocr::Line {
+            text: "Gateways pay per request 2026",
+            x: 30,
+            y: 110,
+            size: 40,
+        },
+    ];
+    let png = crate::ocr::render(
+        dir.path(),
+        "two.png",
+        (820, 200),
+        "white",
+        None,
+        "black",
+        &lines,
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("model_id", livepeer_ai::ocr::OcrEngine::MODEL_ID)
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(png).file_name("two.png"),
+        );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/image-to-text", runner.url))
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    let text = body["text"].as_str().expect("text");
+    let expected = "Orchestrators sell inference\nGateways pay per request 2026";
+    let cer = crate::ocr::cer(expected, text);
+    assert!(cer <= 0.10, "CER {cer:.3}: {text:?}");
+
+    // Bytes that are no image: 400 with the engine's message.
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes(b"not an image".to_vec()).file_name("x.png"),
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/image-to-text", runner.url))
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 400);
+}
