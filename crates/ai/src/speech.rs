@@ -139,7 +139,13 @@ pub struct SpeechRecognizer {
     tokens: SpecialTokens,
     suppress: Vec<u32>,
     suppress_begin: Vec<u32>,
-    filters: Vec<f32>,
+    /// The token embeddings `(vocab, d_model)`, also the output projection (tied).
+    embeddings: Tensor,
+    /// The STFT: Hann window and the DFT basis `(n_fft, 2 × bins)` (cosines, then sines).
+    window: Vec<f32>,
+    dft: Tensor,
+    /// The mel filter bank `(n_mels, bins)`.
+    filters: Tensor,
     device: Device,
 }
 
@@ -194,6 +200,10 @@ impl SpeechRecognizer {
         };
         let config = whisper_config(&ct2).map_err(in_file)?;
         let tensors = hf_tensors(&ct2, &config, &device).map_err(in_file)?;
+        let embeddings = tensors
+            .get("model.decoder.embed_tokens.weight")
+            .cloned()
+            .ok_or_else(|| load_err("no token embeddings"))?;
         let vb = VarBuilder::from_tensors(tensors, whisper_model::DTYPE, &device);
         let model = Whisper::load(&vb, config.clone()).map_err(load_err)?;
 
@@ -246,11 +256,19 @@ impl SpeechRecognizer {
             tokens,
             suppress: in_vocab(ct2_config.suppress_ids),
             suppress_begin: in_vocab(ct2_config.suppress_ids_begin),
-            filters: mel::mel_filters(
-                whisper_model::SAMPLE_RATE,
-                whisper_model::N_FFT,
-                config.num_mel_bins,
-            ),
+            embeddings,
+            window: mel::hann_window(whisper_model::N_FFT),
+            dft: mel::dft_basis(whisper_model::N_FFT, &device).map_err(load_err)?,
+            filters: Tensor::from_vec(
+                mel::mel_filters(
+                    whisper_model::SAMPLE_RATE,
+                    whisper_model::N_FFT,
+                    config.num_mel_bins,
+                ),
+                (config.num_mel_bins, whisper_model::N_FFT / 2 + 1),
+                &device,
+            )
+            .map_err(load_err)?,
             device,
         })
     }
@@ -294,10 +312,8 @@ impl SpeechRecognizer {
             })
             .collect();
         samples.resize(samples.len() + whisper_model::N_SAMPLES, 0.0);
-        let n_mels = self.model.config.num_mel_bins;
-        let mel = whisper_model::audio::pcm_to_mel(&self.model.config, &samples, &self.filters);
-        let mel_frames = mel.len() / n_mels;
-        let mel = Tensor::from_vec(mel, (n_mels, mel_frames), &self.device).map_err(infer_err)?;
+        let mel = mel::log_mel_spectrogram(&samples, &self.window, &self.dft, &self.filters, hop)
+            .map_err(infer_err)?;
 
         let content_frames = pcm_16k_mono.len() / hop;
         let mut model = self.model.clone();
@@ -316,6 +332,7 @@ impl SpeechRecognizer {
             }
             let window = mel
                 .narrow(1, seek, window_frames)
+                .and_then(|w| w.contiguous())
                 .and_then(|w| w.unsqueeze(0))
                 .map_err(infer_err)?;
             let decoded = self.decode_window(&mut model, &window, with_timestamps)?;
@@ -411,10 +428,10 @@ impl SpeechRecognizer {
             if step == 0
                 && let Some(no_speech) = t.no_speech
             {
-                let sot_logits = logits_at(model, &hidden, 0)?;
+                let sot_logits = self.logits_at(&hidden, 0)?;
                 no_speech_prob = softmax_prob(&sot_logits, no_speech as usize);
             }
-            let mut logits = logits_at(model, &hidden, tokens.len() - 1)?;
+            let mut logits = self.logits_at(&hidden, tokens.len() - 1)?;
             self.apply_rules(&mut logits, &tokens[prompt_len..], with_timestamps);
             let next = argmax(&logits);
             sum_logprob += log_softmax_at(&logits, next);
@@ -430,6 +447,20 @@ impl SpeechRecognizer {
             no_speech_prob,
             tokens: sampled,
         })
+    }
+
+    /// The vocabulary logits at decoder position `pos` of `hidden` `(1, seq, d_model)`: one
+    /// row times the tied embeddings (candle's `final_linear` multiplies by a batch-broadcast
+    /// copy of them, which costs a copy of the whole matrix per token).
+    fn logits_at(&self, hidden: &Tensor, pos: usize) -> Result<Vec<f32>, InferenceError> {
+        hidden
+            .narrow(1, pos, 1)
+            .and_then(|h| h.flatten_all())
+            .and_then(|h| h.unsqueeze(0))
+            .and_then(|h| h.matmul(&self.embeddings.t()?))
+            .and_then(|l| l.flatten_all())
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(infer_err)
     }
 
     /// Masks the logits of tokens that may not come next (set to -inf).
@@ -585,16 +616,6 @@ fn split_segments(
         (end - timestamp_begin) as usize * FRAMES_PER_TIMESTAMP
     };
     (segments, advance)
-}
-
-/// The vocabulary logits at decoder position `pos` of `hidden` `(1, seq, d_model)`.
-fn logits_at(model: &Whisper, hidden: &Tensor, pos: usize) -> Result<Vec<f32>, InferenceError> {
-    hidden
-        .narrow(1, pos, 1)
-        .and_then(|h| model.decoder.final_linear(&h))
-        .and_then(|l| l.flatten_all())
-        .and_then(|l| l.to_vec1::<f32>())
-        .map_err(infer_err)
 }
 
 /// The index of the largest logit (NaN counts as -inf; 0 when all are -inf).
