@@ -3,6 +3,7 @@
 //! | pipeline | model id | engine |
 //! |---|---|---|
 //! | `llm` | [`LlmEngine::MODEL_ID`] | SmolLM2-135M-Instruct GGUF on candle ([`LlmEngine`]) |
+//! | `audio-to-text` | [`SpeechRecognizer::MODEL_ID`] | Whisper tiny.en on candle ([`SpeechRecognizer`]) |
 //! | `image-to-text` | [`OcrEngine::MODEL_ID`] | PP-OCRv4 on tract ([`OcrEngine`]) |
 //! | `text-to-speech` | [`tts::MODEL_ID`] | espeak-ng ([`TtsEngine`]) |
 //!
@@ -24,8 +25,10 @@ use crate::request::AiRequest;
 use crate::schema::ImageToTextResponse;
 use crate::schema::{AudioResponse, MediaUrl};
 use crate::schema::{LlmChoice, LlmMessage, LlmResponse, LlmTokenUsage};
+use crate::schema::{TextChunk, TextResponse};
 use crate::server::completion_id;
 use crate::server::{Engine, EngineOutput};
+use crate::speech::{SpeechRecognizer, Timestamps, decode_audio};
 use crate::tts::{self, TtsEngine};
 
 /// The model id of `pipeline`'s built-in engine, if it has one.
@@ -34,6 +37,7 @@ pub fn builtin_model(pipeline: Pipeline) -> Option<&'static str> {
         Pipeline::TextToSpeech => Some(tts::MODEL_ID),
         Pipeline::Llm => Some(LlmEngine::MODEL_ID),
         Pipeline::ImageToText => Some(OcrEngine::MODEL_ID),
+        Pipeline::AudioToText => Some(SpeechRecognizer::MODEL_ID),
         _ => None,
     }
 }
@@ -65,6 +69,11 @@ pub async fn load_builtin(
             let path = models.llm_gguf();
             let engine = blocking(move || LlmEngine::load(&path)).await?;
             Ok(Arc::new(LlmPipeline(Arc::new(engine))))
+        }
+        Pipeline::AudioToText => {
+            let dir = models.whisper();
+            let engine = blocking(move || SpeechRecognizer::load(&dir)).await?;
+            Ok(Arc::new(SpeechPipeline(Arc::new(engine))))
         }
         Pipeline::ImageToText => {
             let dir = models.ocr();
@@ -209,6 +218,42 @@ impl Engine for OcrPipeline {
         let engine = self.0.clone();
         let text = blocking(move || engine.read_text(&image)).await?;
         serde_json::to_value(ImageToTextResponse { text })
+            .map(EngineOutput::Json)
+            .map_err(|e| InferenceError::Inference(e.to_string()))
+    }
+}
+
+/// The longest audio the built-in speech runner takes.
+pub const MAX_AUDIO_DURATION: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// audio-to-text with Whisper tiny.en: any ffmpeg-decodable audio (decode failures are
+/// `BadInput`, which the runner answers 415), `return_timestamps` as ai-runner reads it,
+/// `TextResponse` with timestamped chunks (none for `false`).
+struct SpeechPipeline(Arc<SpeechRecognizer>);
+
+#[async_trait]
+impl Engine for SpeechPipeline {
+    async fn run(&self, request: AiRequest) -> Result<EngineOutput, InferenceError> {
+        let timestamps: Timestamps = request.str("return_timestamps").parse()?;
+        let audio = request
+            .file
+            .map(|f| f.data)
+            .ok_or_else(|| InferenceError::BadInput("audio is required".into()))?;
+        let pcm = decode_audio(&audio, MAX_AUDIO_DURATION).await?;
+        let engine = self.0.clone();
+        let transcript = blocking(move || engine.transcribe(&pcm, timestamps)).await?;
+        let response = TextResponse {
+            text: transcript.text,
+            chunks: transcript
+                .chunks
+                .into_iter()
+                .map(|c| TextChunk {
+                    timestamp: (c.start_s, c.end_s),
+                    text: c.text,
+                })
+                .collect(),
+        };
+        serde_json::to_value(response)
             .map(EngineOutput::Json)
             .map_err(|e| InferenceError::Inference(e.to_string()))
     }

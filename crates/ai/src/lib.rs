@@ -14,6 +14,7 @@
 //! - [`config`]: `-aiModels` (`aiModels.json` or the inline form);
 //! - [`llm`]: the LLM engine ([`llm::LlmEngine`], SmolLM2-135M-Instruct GGUF on candle);
 //! - [`ocr`]: the image-to-text engine, PP-OCRv4 on tract ([`ocr::OcrEngine`]);
+//! - [`speech`]: the speech recognizer (Whisper tiny.en on candle) and ffmpeg audio decoding;
 //! - [`models`]: where the built-in runners' model files are ([`ModelsDir`]).
 //! - [`InferenceError`]: what the built-in engines report.
 
@@ -28,6 +29,7 @@ pub mod pipeline;
 pub mod request;
 pub mod schema;
 pub mod server;
+pub mod speech;
 pub mod tts;
 pub mod units;
 pub mod worker;

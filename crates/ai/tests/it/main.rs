@@ -4,3 +4,4 @@
 mod llm;
 mod ocr;
 mod runner;
+mod speech;
