@@ -464,3 +464,54 @@ async fn image_to_text_reads_a_rendered_image() {
         .expect("send");
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+#[tokio::test]
+async fn audio_to_text_transcribes_spoken_audio() {
+    let model = livepeer_ai::speech::SpeechRecognizer::MODEL_ID;
+    let runner = TestRunner::builtin(Pipeline::AudioToText, model, None).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let sentence = "please read this short sentence out loud and write it down";
+    let wav = crate::speech::speak(dir.path(), "s", sentence, "wav");
+    let form = reqwest::multipart::Form::new()
+        .text("model_id", model)
+        .part(
+            "audio",
+            reqwest::multipart::Part::bytes(wav).file_name("s.wav"),
+        );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/audio-to-text", runner.url))
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    let text = body["text"].as_str().expect("text");
+    let wer = crate::speech::wer(sentence, text);
+    assert!(wer <= 0.30, "WER {wer:.2}: {text:?}");
+    let chunks = body["chunks"].as_array().expect("chunks");
+    assert!(!chunks.is_empty());
+    let start = chunks[0]["timestamp"][0].as_f64().expect("start");
+    let end = chunks[chunks.len() - 1]["timestamp"][1]
+        .as_f64()
+        .expect("end");
+    assert!(start >= 0.0 && end > start, "{chunks:?}");
+
+    // Not audio: 415 with ai-runner's message.
+    let form = reqwest::multipart::Form::new().part(
+        "audio",
+        reqwest::multipart::Part::bytes(b"not audio at all".to_vec()).file_name("x.wav"),
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/audio-to-text", runner.url))
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 415);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(
+        body["detail"]["msg"],
+        "Unsupported audio format or malformed file."
+    );
+}

@@ -24,7 +24,7 @@ fn recognizer() -> Arc<SpeechRecognizer> {
 
 /// `text` spoken by espeak-ng at its default 175 words per minute, as the bytes of a file of
 /// `ext` (wav as espeak writes it, 22.05 kHz; other formats converted by ffmpeg).
-fn speak(dir: &Path, name: &str, text: &str, ext: &str) -> Vec<u8> {
+pub(crate) fn speak(dir: &Path, name: &str, text: &str, ext: &str) -> Vec<u8> {
     speak_at(dir, name, text, ext, 175)
 }
 
@@ -65,7 +65,7 @@ fn words(s: &str) -> Vec<String> {
 }
 
 /// Word error rate: word-level Levenshtein distance over the reference's word count.
-fn wer(reference: &str, hypothesis: &str) -> f64 {
+pub(crate) fn wer(reference: &str, hypothesis: &str) -> f64 {
     let (r, h) = (words(reference), words(hypothesis));
     let mut prev: Vec<usize> = (0..=h.len()).collect();
     for (i, rw) in r.iter().enumerate() {
