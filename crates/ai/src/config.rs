@@ -277,6 +277,19 @@ fn decimal_fraction(literal: &str) -> Result<(u128, u128), String> {
     Ok((num / g, den / g))
 }
 
+/// `num / den` reduced and carried as a wire price; `None` when a side overflows `i64` or
+/// `den` is 0.
+pub fn reduced_price(num: u128, den: u128) -> Option<PriceInfo> {
+    if den == 0 {
+        return None;
+    }
+    let g = gcd(num, den).max(1);
+    Some(PriceInfo::new(
+        i64::try_from(num / g).ok()?,
+        i64::try_from(den / g).ok()?,
+    ))
+}
+
 fn gcd(mut a: u128, mut b: u128) -> u128 {
     while b != 0 {
         (a, b) = (b, a % b);

@@ -5,6 +5,7 @@
 //! - [`request`]: one request ([`AiRequest`]) parsed and checked as the runner's FastAPI layer
 //!   checks it (422 shapes);
 //! - [`schema`]: the response bodies;
+//! - [`results`]: results kept for the next hop ([`results::ResultStore`], data URLs);
 //! - [`server`]: the runner HTTP server over one [`server::Engine`];
 //! - [`client`]: the runner client ([`client::RunnerClient`]) for built-in and external runners;
 //! - [`builtin`]: the built-in engines and the model each serves;
@@ -27,6 +28,7 @@ pub mod models;
 pub mod ocr;
 pub mod pipeline;
 pub mod request;
+pub mod results;
 pub mod schema;
 pub mod server;
 pub mod speech;

@@ -26,7 +26,7 @@
 //! - **Errors**: `{"error":{"message":...}}`; 503 is masked as "Service Unavailable Error"
 //!   and 500 as "Internal Server Error" (go-livepeer `server/handlers.go` `handleAPIError`).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use hyper::Uri;
 use livepeer_ai::client::{RunnerClientError, RunnerReply, send_request};
+use livepeer_ai::results::{ResultStore, decode_data_url, extension};
 use livepeer_ai::{AiRequest, Pipeline};
 use livepeer_primitives::{Capabilities, CapabilitySet, ModelConstraint};
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
@@ -61,10 +62,6 @@ pub const SUSPENSION_PENALTY: u32 = 3;
 pub const MAX_AI_REQUEST_BYTES: usize = 128 * 1024 * 1024;
 /// The largest result file fetched from an orchestrator.
 pub const MAX_RESULT_FILE_BYTES: usize = 256 * 1024 * 1024;
-/// How long results are kept for the client to fetch.
-pub const RESULT_TTL: Duration = Duration::from_secs(10 * 60);
-/// The most result bytes kept at once (the oldest requests go first).
-pub const MAX_RESULT_BYTES: usize = 1024 * 1024 * 1024;
 /// go-livepeer's gateway default `max_tokens` for `llm`.
 pub const DEFAULT_MAX_TOKENS: i64 = 256;
 /// The `Authorization` value of the current gateway → orchestrator AI protocol.
@@ -104,7 +101,7 @@ struct AiPool {
 #[derive(Debug, Default)]
 pub(crate) struct AiSessions {
     pools: Mutex<HashMap<String, AiPool>>,
-    results: AiResults,
+    results: ResultStore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -504,7 +501,7 @@ impl Gateway {
         collect_urls(value, &mut urls);
         let mut replaced = HashMap::new();
         for (n, url) in urls.iter().enumerate() {
-            let (mime, data) = match crate_decode_data_url(url) {
+            let (mime, data) = match decode_data_url(url) {
                 Some(found) => found,
                 None => fetch_result(url).await?,
             };
@@ -655,28 +652,6 @@ async fn fetch_result(url: &str) -> Result<(String, Bytes), String> {
     Ok((mime, body.freeze()))
 }
 
-fn crate_decode_data_url(url: &str) -> Option<(String, Bytes)> {
-    use base64::Engine as _;
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let mime = meta.strip_suffix(";base64")?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .ok()?;
-    Some((mime.to_string(), Bytes::from(bytes)))
-}
-
-fn extension(mime: &str) -> &'static str {
-    match mime.split(';').next().unwrap_or_default().trim() {
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
-        "audio/mpeg" => "mp3",
-        "video/mp4" => "mp4",
-        _ => "bin",
-    }
-}
-
 fn collect_urls(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
@@ -708,62 +683,5 @@ fn rewrite_urls(value: &mut Value, replaced: &HashMap<String, String>) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| rewrite_urls(v, replaced)),
         _ => {}
-    }
-}
-
-/// Results kept for clients: request id → file → (mime, bytes), oldest requests evicted
-/// past [`RESULT_TTL`] or [`MAX_RESULT_BYTES`].
-#[derive(Debug, Default)]
-struct AiResults {
-    inner: Mutex<ResultsInner>,
-}
-
-/// One request's files: when stored, and file → (mime, bytes).
-type RequestFiles = (Instant, BTreeMap<String, (String, Bytes)>);
-
-#[derive(Debug, Default)]
-struct ResultsInner {
-    files: HashMap<String, RequestFiles>,
-    order: VecDeque<String>,
-    bytes: usize,
-}
-
-impl AiResults {
-    fn put(&self, request: &str, name: String, mime: String, data: Bytes) {
-        let mut inner = lock(&self.inner);
-        let now = Instant::now();
-        while let Some(oldest) = inner.order.front().cloned() {
-            let expired = inner
-                .files
-                .get(&oldest)
-                .is_none_or(|(t, _)| now.duration_since(*t) > RESULT_TTL);
-            if !expired && inner.bytes + data.len() <= MAX_RESULT_BYTES {
-                break;
-            }
-            inner.order.pop_front();
-            if let Some((_, files)) = inner.files.remove(&oldest) {
-                let freed: usize = files.values().map(|(_, d)| d.len()).sum();
-                inner.bytes = inner.bytes.saturating_sub(freed);
-            }
-        }
-        inner.bytes += data.len();
-        if !inner.files.contains_key(request) {
-            inner.order.push_back(request.to_string());
-        }
-        inner
-            .files
-            .entry(request.to_string())
-            .or_insert_with(|| (now, BTreeMap::new()))
-            .1
-            .insert(name, (mime, data));
-    }
-
-    fn get(&self, request: &str, name: &str) -> Option<(String, Bytes)> {
-        let inner = lock(&self.inner);
-        let (at, files) = inner.files.get(request)?;
-        if at.elapsed() > RESULT_TTL {
-            return None;
-        }
-        files.get(name).cloned()
     }
 }

@@ -16,20 +16,19 @@
 //! 6. the units are debited at the payment's expected price, and the place released when the
 //!    answer has been written (for LLM streams, when the stream ends).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::Address;
 use axum::body::Body;
 use axum::http::{HeaderMap, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use livepeer_ai::Pipeline;
 use livepeer_ai::client::{RunnerClientError, RunnerReply};
 use livepeer_ai::config::{AiModelConfig, DEFAULT_GATEWAY};
+use livepeer_ai::results::{ResultStore, decode_data_url, extension, for_each_url};
 use livepeer_ai::worker::AiWorker;
 use livepeer_pm::PriceInfo;
 use livepeer_primitives::{Capabilities, ModelConstraint};
@@ -44,10 +43,6 @@ use crate::State;
 pub const MAX_AI_REQUEST_BYTES: usize = 128 * 1024 * 1024;
 /// How long an AI request body may take to arrive.
 pub const AI_BODY_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long stored results are kept for the gateway to fetch.
-pub const RESULT_TTL: Duration = Duration::from_secs(10 * 60);
-/// The most bytes of results kept at once (the oldest go first).
-pub const MAX_RESULT_BYTES: usize = 1024 * 1024 * 1024;
 /// The `Authorization` value of gateways speaking the current AI protocol (go-livepeer
 /// `protoVerAIWorker`).
 pub const AI_WORKER_PROTOCOL: &str = "Livepeer-AI-Worker-1.0";
@@ -117,7 +112,7 @@ impl AiPrice {
 pub(crate) struct AiState {
     pub(crate) worker: Arc<AiWorker>,
     prices: Vec<AiPrice>,
-    results: AiResults,
+    results: ResultStore,
 }
 
 impl AiState {
@@ -125,7 +120,7 @@ impl AiState {
         Self {
             worker: config.worker,
             prices: config.prices,
-            results: AiResults::default(),
+            results: ResultStore::default(),
         }
     }
 
@@ -214,77 +209,7 @@ impl AiState {
             }
         }
         let (n, d) = total?;
-        let g = gcd(n, d).max(1);
-        Some(PriceInfo::new(
-            i64::try_from(n / g).ok()?,
-            i64::try_from(d / g).ok()?,
-        ))
-    }
-}
-
-fn gcd(mut a: u128, mut b: u128) -> u128 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
-/// Results waiting for the gateway: request id → file name → (mime, bytes).
-#[derive(Debug, Default)]
-struct AiResults {
-    inner: Mutex<ResultsInner>,
-}
-
-/// One request's stored files: when stored, and file name → (mime, bytes).
-type RequestFiles = (Instant, BTreeMap<String, (String, Bytes)>);
-
-#[derive(Debug, Default)]
-struct ResultsInner {
-    files: HashMap<String, RequestFiles>,
-    order: VecDeque<String>,
-    bytes: usize,
-}
-
-impl AiResults {
-    fn put(&self, request: &str, name: String, mime: String, data: Bytes) {
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        // Expired first, then the oldest while over the byte budget.
-        while let Some(oldest) = inner.order.front().cloned() {
-            let expired = inner
-                .files
-                .get(&oldest)
-                .is_none_or(|(t, _)| now.duration_since(*t) > RESULT_TTL);
-            if !expired && inner.bytes + data.len() <= MAX_RESULT_BYTES {
-                break;
-            }
-            inner.order.pop_front();
-            if let Some((_, files)) = inner.files.remove(&oldest) {
-                let freed: usize = files.values().map(|(_, d)| d.len()).sum();
-                inner.bytes = inner.bytes.saturating_sub(freed);
-            }
-        }
-        inner.bytes += data.len();
-        if !inner.files.contains_key(request) {
-            inner.order.push_back(request.to_string());
-        }
-        inner
-            .files
-            .entry(request.to_string())
-            .or_insert_with(|| (now, BTreeMap::new()))
-            .1
-            .insert(name, (mime, data));
-    }
-
-    fn get(&self, request: &str, name: &str) -> Option<(String, Bytes)> {
-        let inner = self.inner.lock().ok()?;
-        let (at, files) = inner.files.get(request)?;
-        if at.elapsed() > RESULT_TTL {
-            return None;
-        }
-        files.get(name).cloned()
+        livepeer_ai::config::reduced_price(n, d)
     }
 }
 
@@ -422,47 +347,13 @@ pub(crate) async fn post_ai(
 /// (go-livepeer `core/ai_orchestrator.go` `saveLocalAIWorkerResults`).
 fn store_data_urls(ai: &AiState, service_uri: &str, request_id: &str, value: &mut Value) {
     let mut n = 0usize;
-    walk_urls(value, &mut |url: &mut String| {
+    for_each_url(value, &mut |url: &mut String| {
         let Some((mime, data)) = decode_data_url(url) else {
             return;
         };
-        let ext = match mime.as_str() {
-            "image/png" => "png",
-            "image/jpeg" => "jpg",
-            "audio/wav" | "audio/x-wav" => "wav",
-            "audio/mpeg" => "mp3",
-            "video/mp4" => "mp4",
-            _ => "bin",
-        };
-        let name = format!("{n}.{ext}");
+        let name = format!("{n}.{}", extension(&mime));
         n += 1;
         ai.results.put(request_id, name.clone(), mime, data);
         *url = format!("{service_uri}/stream/{request_id}/{name}");
     });
-}
-
-fn walk_urls(value: &mut Value, f: &mut impl FnMut(&mut String)) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                match v {
-                    Value::String(s) if k == "url" => f(s),
-                    other => walk_urls(other, f),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| walk_urls(v, f)),
-        _ => {}
-    }
-}
-
-/// `data:<mime>;base64,<data>` → (mime, bytes).
-pub fn decode_data_url(url: &str) -> Option<(String, Bytes)> {
-    let rest = url.strip_prefix("data:")?;
-    let (meta, data) = rest.split_once(',')?;
-    let mime = meta.strip_suffix(";base64")?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .ok()?;
-    Some((mime.to_string(), Bytes::from(bytes)))
 }
