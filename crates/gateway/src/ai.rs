@@ -39,6 +39,7 @@ use hyper::Uri;
 use livepeer_ai::client::{RunnerClientError, RunnerReply, send_request};
 use livepeer_ai::results::{ResultStore, decode_data_url, extension};
 use livepeer_ai::{AiRequest, Pipeline};
+use livepeer_pm::PricePerPixel;
 use livepeer_primitives::{Capabilities, CapabilitySet, ModelConstraint};
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
 use livepeer_proto::net;
@@ -54,6 +55,8 @@ pub const MAX_TRIES: usize = 20;
 pub const MAX_SAME_SESSION_TRIES: usize = 3;
 /// After this no new orchestrator is picked (go-livepeer `-aiProcessingRetryTimeout`).
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Tries of one result's upload to `-objectStore`.
+pub const OBJECT_STORE_ATTEMPTS: usize = 3;
 /// A pool is rediscovered after this (go-livepeer `AISessionManagerTTL`).
 pub const AI_SESSION_TTL: Duration = Duration::from_secs(10 * 60);
 /// Refreshes a failed orchestrator sits out (go-livepeer: penalty 3 for batch AI).
@@ -249,7 +252,7 @@ impl Gateway {
         tried: &HashSet<Uri>,
     ) -> Option<AiSession> {
         for refreshed in [false, true] {
-            if let Some(found) = self.choose_ai(key, tried, refreshed) {
+            if let Some(found) = self.choose_ai((pipeline, model_id, key), tried, refreshed) {
                 return Some(found);
             }
             if refreshed {
@@ -260,17 +263,27 @@ impl Gateway {
         None
     }
 
-    fn choose_ai(&self, key: &str, tried: &HashSet<Uri>, after_refresh: bool) -> Option<AiSession> {
+    fn choose_ai(
+        &self,
+        (pipeline, model_id, key): (Pipeline, &str, &str),
+        tried: &HashSet<Uri>,
+        after_refresh: bool,
+    ) -> Option<AiSession> {
+        let max_price = self.ai_max_price(pipeline, model_id);
         let pools = lock(&self.ai.pools);
         let pool = pools.get(key)?;
         if !after_refresh && pool.refreshed.is_none_or(|t| t.elapsed() > AI_SESSION_TTL) {
             return None;
         }
+        // The max price is checked again here: it may have been lowered since the refresh
+        // (`/setMaxPriceForCapability`).
         let mut usable: Vec<&AiSession> = pool
             .sessions
             .iter()
             .filter(|s| {
-                !tried.contains(&s.session.addr) && !pool.suspended.contains_key(&s.session.addr)
+                !tried.contains(&s.session.addr)
+                    && !pool.suspended.contains_key(&s.session.addr)
+                    && !above_max_price(&s.session, max_price)
             })
             .collect();
         usable.sort_by(|a, b| {
@@ -305,15 +318,9 @@ impl Gateway {
                     .per_capability
                     .get(&cap)?
                     .get(model_id)?;
-                if let (Some(max), Some(terms)) = (max_price, &session.terms) {
-                    let price = livepeer_pm::PricePerPixel::try_from(terms.price).ok()?;
-                    // price > max, compared as fractions.
-                    if u128::from(price.num()) * u128::from(max.den())
-                        > u128::from(max.num()) * u128::from(price.den())
-                    {
-                        debug!(orch = %session.addr, "AI price above the gateway's max price");
-                        return None;
-                    }
+                if above_max_price(&session, max_price) {
+                    debug!(orch = %session.addr, "AI price above the gateway's max price");
+                    return None;
                 }
                 Some(AiSession {
                     warm: model.warm,
@@ -459,9 +466,17 @@ impl Gateway {
         }
         match reply {
             Ok(RunnerReply::Json(mut value)) => {
-                if let Err(e) = self.rehost(request_id, &mut value).await {
-                    warn!(orch = %orch.addr, error = %e, "cannot fetch the AI result");
-                    return TryOutcome::Next { suspend: true };
+                match self.rehost(request_id, &mut value).await {
+                    Ok(()) => {}
+                    Err(Rehost::Fetch(e)) => {
+                        warn!(orch = %orch.addr, error = %e, "cannot fetch the AI result");
+                        return TryOutcome::Next { suspend: true };
+                    }
+                    // The gateway's own store failed: no other orchestrator would help.
+                    Err(Rehost::Store(e)) => {
+                        warn!(error = %e, "cannot store the AI result");
+                        return TryOutcome::Done(api_error(StatusCode::INTERNAL_SERVER_ERROR, &e));
+                    }
                 }
                 TryOutcome::Done(
                     (
@@ -495,19 +510,38 @@ impl Gateway {
         }
     }
 
-    /// Fetches every `url` of `value` and keeps it here under `request_id`, rewriting the URL.
-    async fn rehost(&self, request_id: &str, value: &mut Value) -> Result<(), String> {
+    /// Fetches every `url` of `value` and re-hosts it as `<request_id>/<n>.<ext>`, rewriting
+    /// the URL: in `-objectStore` when the gateway has one (its URL there, as go-livepeer's
+    /// `drivers.NodeStorage.NewSession(requestID).SaveData`), else in memory here at
+    /// `/stream/<request_id>/<n>.<ext>`.
+    async fn rehost(&self, request_id: &str, value: &mut Value) -> Result<(), Rehost> {
         let mut urls = Vec::new();
         collect_urls(value, &mut urls);
+        let store = self
+            .config
+            .object_store
+            .clone()
+            .map(livepeer_objectstore::NodeStore::new);
         let mut replaced = HashMap::new();
         for (n, url) in urls.iter().enumerate() {
             let (mime, data) = match decode_data_url(url) {
                 Some(found) => found,
-                None => fetch_result(url).await?,
+                None => fetch_result(url).await.map_err(Rehost::Fetch)?,
             };
             let name = format!("{n}.{}", extension(&mime));
-            self.ai.results.put(request_id, name.clone(), mime, data);
-            replaced.insert(url.clone(), format!("/stream/{request_id}/{name}"));
+            let hosted = match &store {
+                Some(store) => store
+                    .save_retried(request_id, &name, data, OBJECT_STORE_ATTEMPTS)
+                    .await
+                    .map_err(|e| {
+                        Rehost::Store(format!("error saving the result to the object store: {e}"))
+                    })?,
+                None => {
+                    self.ai.results.put(request_id, name.clone(), mime, data);
+                    format!("/stream/{request_id}/{name}")
+                }
+            };
+            replaced.insert(url.clone(), hosted);
         }
         rewrite_urls(value, &replaced);
         Ok(())
@@ -519,14 +553,18 @@ impl Gateway {
         Some(([(header::CONTENT_TYPE, mime)], data).into_response())
     }
 
-    fn ai_max_price(
-        &self,
-        pipeline: Pipeline,
-        model_id: &str,
-    ) -> Option<livepeer_pm::PricePerPixel> {
+    fn ai_max_price(&self, pipeline: Pipeline, model_id: &str) -> Option<PricePerPixel> {
         self.capability_max_price(pipeline.as_str(), model_id)
             .or_else(|| self.capability_max_price(pipeline.as_str(), "default"))
     }
+}
+
+/// Why a result could not be re-hosted.
+enum Rehost {
+    /// The orchestrator's URL did not give it.
+    Fetch(String),
+    /// `-objectStore` refused it.
+    Store(String),
 }
 
 /// Errors of the orchestrator that are the request's fault (answered 400 to the client).
@@ -618,6 +656,19 @@ fn ai_http() -> &'static reqwest::Client {
             .build()
             .unwrap_or_default()
     })
+}
+
+/// Whether `session`'s price is above `max` (both fractions of wei per unit); a session
+/// without terms (off-chain) or an unset max is never above.
+fn above_max_price(session: &BroadcastSession, max: Option<PricePerPixel>) -> bool {
+    let (Some(max), Some(terms)) = (max, &session.terms) else {
+        return false;
+    };
+    let Ok(price) = PricePerPixel::try_from(terms.price) else {
+        return true;
+    };
+    u128::from(price.num()) * u128::from(max.den())
+        > u128::from(max.num()) * u128::from(price.den())
 }
 
 async fn fetch_result(url: &str) -> Result<(String, Bytes), String> {

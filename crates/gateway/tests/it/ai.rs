@@ -175,3 +175,194 @@ async fn a_failing_runner_is_retried_on_another_orchestrator() {
     bad_worker.shutdown().await;
     good_worker.shutdown().await;
 }
+
+/// With `-objectStore` the gateway saves AI results there (as go-livepeer saves them in its
+/// node storage under the request id) and answers the object's URL; a store that refuses
+/// the upload fails the request with a 500 and does not cost the orchestrator its place.
+#[tokio::test]
+async fn with_an_object_store_ai_results_are_saved_there() {
+    use livepeer_objectstore::StoreUrl;
+    use livepeer_testing::s3::{ACCESS_KEY, S3Server};
+
+    let s3 = S3Server::start("results").await;
+    let (orch, worker) = ai_orchestrator(&format!("text-to-speech:{}:true", tts::MODEL_ID)).await;
+    let gw = Gateway::start_with(vec![orch.uri.clone()], Vec::new(), |c| {
+        c.object_store = Some(StoreUrl::parse(&s3.store_url()).expect("store URL"));
+    })
+    .await;
+    let (status, body) = post(
+        &gw,
+        "/text-to-speech",
+        json!({"model_id": tts::MODEL_ID, "text": "Saved in the bucket."}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["audio"]["url"].as_str().expect("url");
+    assert!(url.starts_with(&s3.base_url()), "{url}");
+    let keys = s3.keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    // `<request id>/0.wav`: the request's own prefix in the bucket.
+    let (request, file) = keys[0].split_once('/').expect("a prefix");
+    assert!(
+        request.len() == 16 && request.bytes().all(|b| b.is_ascii_hexdigit()) && file == "0.wav",
+        "{keys:?}"
+    );
+    let stored = s3.object(&keys[0]).expect("the object");
+    assert_eq!(&stored[..4], b"RIFF");
+    let served = reqwest::get(url)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(served.as_ref(), stored.as_slice());
+    gw.stop().await;
+
+    // A store that refuses the upload: 500, masked; the orchestrator still serves the next
+    // request of a gateway with a working store.
+    let bad = Gateway::start_with(vec![orch.uri.clone()], Vec::new(), |c| {
+        c.object_store = Some(
+            StoreUrl::parse(&s3.store_url_with(ACCESS_KEY, "not-the-secret")).expect("store URL"),
+        );
+    })
+    .await;
+    let (status, body) = post(
+        &bad,
+        "/text-to-speech",
+        json!({"model_id": tts::MODEL_ID, "text": "Refused by the bucket."}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body),
+        (500, &json!({"error": {"message": "Internal Server Error"}}))
+    );
+    let (status, body) = post(
+        &bad,
+        "/text-to-speech",
+        json!({"model_id": tts::MODEL_ID, "text": "Refused again, same orchestrator."}),
+    )
+    .await;
+    assert_eq!(status, 500, "the orchestrator was not suspended: {body}");
+    assert_eq!(s3.keys().len(), 1);
+    bad.stop().await;
+    orch.stop().await;
+    worker.shutdown().await;
+}
+
+/// A healthy image-to-video runner answering every request with `frames` (PNG files) as one
+/// video, as ai-runner's `VideoResponse` does.
+async fn frames_runner(frames: Vec<Vec<u8>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let answer = json!({"frames": [frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| json!({"url": livepeer_ai::builtin::data_url("image/png", f), "seed": 42 + i, "nsfw": false}))
+        .collect::<Vec<_>>()]});
+    let app = axum::Router::new()
+        .route("/health", get(|| async { axum::Json(json!({"status": "OK"})) }))
+        .route(
+            "/version",
+            get(|| async { axum::Json(json!({"pipeline": "image-to-video", "model_id": "stabilityai/stable-video-diffusion-img2vid-xt", "version": "0.14.1"})) }),
+        )
+        .route(
+            "/image-to-video",
+            axum::routing::post(move || {
+                let answer = answer.clone();
+                async move { axum::Json(answer) }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// image-to-video through an external runner: the runner's frames come back from the
+/// gateway as one H.264 MP4 of the requested size and frame rate, with the first frame's seed.
+#[tokio::test]
+async fn image_to_video_frames_come_back_as_an_mp4() {
+    const MODEL: &str = "stabilityai/stable-video-diffusion-img2vid-xt";
+    let dir = tempfile::tempdir().expect("tmp");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=12",
+        ])
+        .args(["-frames:v", "14"])
+        .arg(dir.path().join("%d.png"))
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    let frames: Vec<Vec<u8>> = (1..=14)
+        .map(|i| std::fs::read(dir.path().join(format!("{i}.png"))).expect("frame"))
+        .collect();
+    let runner = frames_runner(frames.clone()).await;
+    let models = dir.path().join("aiModels.json");
+    std::fs::write(
+        &models,
+        json!([{"pipeline": "image-to-video", "model_id": MODEL, "url": runner, "warm": true}])
+            .to_string(),
+    )
+    .expect("aiModels.json");
+    let (orch, worker) = ai_orchestrator(models.to_str().expect("path")).await;
+    let gw = Gateway::start(vec![orch.uri.clone()], Vec::new()).await;
+    let form = reqwest::multipart::Form::new()
+        .text("model_id", MODEL)
+        .text("width", "256")
+        .text("height", "144")
+        .text("fps", "7")
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(frames[0].clone())
+                .file_name("first.png")
+                .mime_str("image/png")
+                .expect("mime"),
+        );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/image-to-video", gw.base))
+        .multipart(form)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("JSON");
+    let video = &body["images"][0];
+    assert_eq!(video["seed"], 42, "{body}");
+    let url = video["url"].as_str().expect("url");
+    assert!(url.ends_with(".mp4"), "{url}");
+    let mp4 = reqwest::get(format!("{}{url}", gw.base))
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    let file = dir.path().join("video.mp4");
+    std::fs::write(&file, &mp4).expect("write");
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,r_frame_rate,nb_read_frames",
+        ])
+        .args(["-of", "json"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe runs");
+    let probe: Value = serde_json::from_slice(&probe.stdout).expect("ffprobe JSON");
+    let stream = &probe["streams"][0];
+    assert_eq!(stream["codec_name"], "h264", "{probe}");
+    assert_eq!(
+        (stream["width"].as_i64(), stream["height"].as_i64()),
+        (Some(256), Some(144))
+    );
+    assert_eq!(stream["r_frame_rate"], "7/1");
+    assert_eq!(stream["nb_read_frames"], "14");
+    gw.stop().await;
+    orch.stop().await;
+    worker.shutdown().await;
+}
