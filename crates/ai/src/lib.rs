@@ -34,6 +34,7 @@ pub mod server;
 pub mod speech;
 pub mod tts;
 pub mod units;
+pub mod video;
 pub mod worker;
 
 pub use error::InferenceError;

@@ -306,6 +306,16 @@ pub(crate) async fn post_ai(
     info!(%pipeline, %model_id, request = %request_id, units, took_ms = started.elapsed().as_millis() as u64, "AI request processed");
     match reply {
         RunnerReply::Json(mut value) => {
+            if pipeline == Pipeline::ImageToVideo {
+                // The runner's frames become MP4s here, as go-livepeer's orchestrator does.
+                value = match livepeer_ai::video::frames_to_videos(&request, value).await {
+                    Ok(videos) => videos,
+                    Err(e) => {
+                        warn!(%pipeline, %model_id, error = %e, "cannot encode the frames");
+                        return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+                    }
+                };
+            }
             store_data_urls(ai, &state.service_uri, &request_id, &mut value);
             drop(lease);
             (
