@@ -20,8 +20,10 @@ use hyper_util::rt::TokioExecutor;
 use crate::cli::BenchTranscodeArgs;
 use crate::demo::LocalNetwork;
 
+mod ai;
 mod paid;
 mod remote;
+pub use ai::ai;
 pub use paid::paid;
 pub use remote::remote;
 

@@ -48,6 +48,9 @@ pub enum Command {
     /// Serve one built-in AI pipeline behind ai-runner's HTTP API (an external runner for
     /// an orchestrator's `aiModels.json` `url`).
     AiRunner(crate::ai_runner::AiRunnerArgs),
+    /// Send one AI request to a gateway (a prompt, --image, --audio or --text) and print or
+    /// save the answer.
+    Ai(crate::ai_cli::AiArgs),
 }
 
 /// `livepeer devnet`
@@ -93,6 +96,10 @@ pub struct DevnetArgs {
     /// Start every node with -monitor (Prometheus metrics at `<cliUrl>/metrics`).
     #[arg(long)]
     pub monitor: bool,
+    /// Start every orchestrator with -aiWorker and these -aiModels (a JSON file, whose
+    /// entries carry the AI prices, or the inline `pipeline:model_id:warm` form).
+    #[arg(long = "aiModels")]
+    pub ai_models: Option<String>,
 }
 
 /// `livepeer ticket …`
@@ -130,6 +137,20 @@ pub enum BenchCommand {
     /// Segments per second one orchestrator sustains with 1, 2 and 4 remote transcoders
     /// against the same work in-process, and the added time per segment of the remote hop.
     Remote(BenchRemoteArgs),
+    /// LLM time to first token and tokens per second, and speech-to-text real-time factor,
+    /// through gateway → orchestrator → runner against the runner called directly.
+    Ai(BenchAiArgs),
+}
+
+/// `livepeer bench ai`
+#[derive(Debug, Clone, Args)]
+pub struct BenchAiArgs {
+    /// Measured runs per path (after one warm-up run each), alternated.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Tokens the LLM generates per request.
+    #[arg(long = "max-tokens", default_value_t = 64)]
+    pub max_tokens: u32,
 }
 
 /// `livepeer bench remote`
@@ -183,7 +204,7 @@ pub struct NodeArgs {
     pub ai_models: Option<String>,
     /// Where the built-in runners' model packages are (default: `$LIVEPEER_AI_MODELS`, else
     /// the repository's `.setup/models` when run from a checkout, else `<dataDir>/models`).
-    #[arg(long = "aiModelsDir", help_heading = "Roles")]
+    #[arg(long = "aiModelsDir", help_heading = "Roles", value_parser = parse_path)]
     pub ai_models_dir: Option<PathBuf>,
     /// Gateway: after this long no new orchestrator is picked for an AI request.
     #[arg(long = "aiProcessingRetryTimeout", help_heading = "Roles", default_value = "2s", value_parser = parse_duration)]
@@ -630,6 +651,10 @@ pub struct DemoArgs {
     /// Orchestrator nodes of the paid devnet.
     #[arg(long, default_value_t = 2)]
     pub orchestrators: usize,
+    /// AI instead of video: an orchestrator with the built-in CPU runners and a gateway,
+    /// one request per pipeline (results under `<out>/ai`).
+    #[arg(long)]
+    pub ai: bool,
 }
 
 /// `livepeer bench transcode`

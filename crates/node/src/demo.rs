@@ -150,10 +150,12 @@ impl LocalNetwork {
     }
 }
 
-/// Runs the demo: on the paid network by default ([`crate::paid_demo`]), or off-chain with
-/// `--offchain`.
+/// Runs the demo: on the paid network by default ([`crate::paid_demo`]), off-chain with
+/// `--offchain`, or the AI demo ([`crate::ai_demo`]) with `--ai`.
 pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    if args.offchain {
+    if args.ai {
+        crate::ai_demo::run(args, cancel).await
+    } else if args.offchain {
         run_offchain(args, cancel).await
     } else {
         crate::paid_demo::run(args, cancel).await

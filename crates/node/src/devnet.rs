@@ -62,6 +62,7 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
             gateway_funds: (args.gateway_deposit, args.gateway_reserve),
             round_length: args.round_length,
             monitor: args.monitor,
+            ai_models: args.ai_models.clone(),
         };
         let network = tokio::select! {
             biased;

@@ -2,6 +2,8 @@
 //! the node roles (orchestrator, transcoder, gateway) as named services under one
 //! cancellation token, and runs the tools (`push`, `demo`, `bench`).
 
+pub mod ai_cli;
+pub mod ai_demo;
 pub mod ai_runner;
 pub mod availability;
 pub mod bench;
@@ -98,10 +100,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Soak(args))) => soak::soak(args, cancel).await,
         Some(Command::Bench(BenchCommand::Paid(args))) => bench::paid(args, cancel).await,
         Some(Command::Bench(BenchCommand::Remote(args))) => bench::remote(args).await,
+        Some(Command::Bench(BenchCommand::Ai(args))) => bench::ai(args).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         Some(Command::Cli(args)) => cli_client::run(args).await,
         Some(Command::AiRunner(args)) => ai_runner::run(args, cancel).await,
+        Some(Command::Ai(args)) => ai_cli::run(args).await,
         None => run_node(cli.node, cancel).await,
     }
 }
@@ -830,7 +834,11 @@ async fn start_ai_worker(args: &NodeArgs) -> anyhow::Result<livepeer_ai::worker:
         bail!("-aiWorker needs -aiModels (a JSON file or pipeline:model_id:warm entries)");
     };
     let configs = livepeer_ai::config::parse_ai_models(models_flag)?;
-    let models_dir = match &args.ai_models_dir {
+    let models_dir = match args
+        .ai_models_dir
+        .as_ref()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         Some(dir) => livepeer_ai::ModelsDir::new(dir),
         None => livepeer_ai::ModelsDir::discover().unwrap_or_else(|| {
             livepeer_ai::ModelsDir::new(args.data_dir.clone().unwrap_or_default().join("models"))

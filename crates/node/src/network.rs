@@ -72,6 +72,9 @@ pub struct NetworkConfig {
     pub round_length: u64,
     /// Every node with `-monitor` (metrics at `<cli_url>/metrics`).
     pub monitor: bool,
+    /// Every orchestrator with `-aiWorker -aiModels <this>` (a JSON file or the inline form;
+    /// JSON entries carry the AI prices).
+    pub ai_models: Option<String>,
 }
 
 /// One node process.
@@ -327,6 +330,9 @@ impl Network {
                 "-x264Preset".into(),
                 config.x264_preset.clone(),
             ]);
+            if let Some(models) = &config.ai_models {
+                args.extend(["-aiWorker".into(), "-aiModels".into(), models.clone()]);
+            }
             if i == 0 {
                 // One node keeps the round heartbeat going.
                 args.extend([

@@ -104,6 +104,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         gateway_funds: crate::network::devnet_gateway_funds(),
         round_length: DEMO_ROUND_LENGTH,
         monitor: false,
+        ai_models: None,
     };
     let network = tokio::select! {
         biased;

@@ -1036,7 +1036,11 @@ async fn a_node_with_no_role_but_initialize_round_initializes_rounds() {
 }
 
 /// POSTs `form` (urlencoded, as `livepeer_cli` sends it) to `path` on a node's CLI API.
-async fn cli_post(account: &serde_json::Value, path: &str, form: &str) -> livepeer_testing::Answer {
+pub(crate) async fn cli_post(
+    account: &serde_json::Value,
+    path: &str,
+    form: &str,
+) -> livepeer_testing::Answer {
     let url = format!("{}{path}", account["cliUrl"].as_str().expect("cliUrl"));
     request(
         &livepeer_testing::http(),

@@ -307,6 +307,7 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
         gateway_funds: crate::network::devnet_gateway_funds(),
         round_length: BENCH_ROUND_LENGTH_BLOCKS,
         monitor: false,
+        ai_models: None,
     })
     .await?;
     // The paid gateway again at -v 5, so its log names the tickets of every payment.
