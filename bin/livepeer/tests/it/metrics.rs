@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hyper::Method;
 use livepeer_testing::request;
 
-use crate::network::{DevnetProcess, LADDER, node_status, push_clip};
+use crate::network::{DevnetProcess, LADDER, node_status};
 
 /// A node's `/metrics`: the answer's content type and the parsed samples.
 pub(crate) async fn scrape(account: &serde_json::Value) -> (String, prometheus_parse::Scrape) {
@@ -84,7 +84,13 @@ async fn metrics_count_the_segments_pushed_and_the_tickets_paid() {
     assert_eq!(count(&before, "livepeer_winning_tickets_recv"), 0);
     assert!(total(&before, "livepeer_tickets_recv").is_none());
 
-    let segments = push_clip(&devnet.gateway_url(), "monitored").await as u64;
+    let data_dir = orchestrator["dataDir"]
+        .as_str()
+        .expect("dataDir")
+        .to_string();
+    let segments =
+        crate::network::push_until_a_winner(&devnet.gateway_url(), "monitored", &data_dir, true)
+            .await as u64;
     assert!(segments >= 4);
 
     let gw_payments = node_status(gateway).await["gateway"]["payments"].clone();
@@ -181,10 +187,6 @@ async fn metrics_count_the_segments_pushed_and_the_tickets_paid() {
     assert!(winners > 0, "devnet tickets win with probability >= 0.8");
     let provider = devnet.provider();
     crate::network::mine(&provider, 41).await;
-    let data_dir = orchestrator["dataDir"]
-        .as_str()
-        .expect("dataDir")
-        .to_string();
     crate::network::until(
         "every winner is redeemed",
         std::time::Duration::from_secs(60),
