@@ -553,7 +553,9 @@ impl Gateway {
         Some(([(header::CONTENT_TYPE, mime)], data).into_response())
     }
 
-    fn ai_max_price(&self, pipeline: Pipeline, model_id: &str) -> Option<PricePerPixel> {
+    /// The max price per capability set for `model_id` of `pipeline`, else for its
+    /// `default` model.
+    pub(crate) fn ai_max_price(&self, pipeline: Pipeline, model_id: &str) -> Option<PricePerPixel> {
         self.capability_max_price(pipeline.as_str(), model_id)
             .or_else(|| self.capability_max_price(pipeline.as_str(), "default"))
     }

@@ -417,6 +417,33 @@ impl Gateway {
             .copied()
     }
 
+    /// The max price a session for `job` may have (go-livepeer
+    /// `BroadcastConfig.GetCapabilitiesMaxPrice`): the sum of the max prices per capability
+    /// set for its AI models (a model's own, else its pipeline's `default`), or the max price
+    /// per pixel when none is set (or the sum does not fit a price).
+    pub(crate) fn job_max_price(&self, job: &Capabilities) -> Option<livepeer_pm::PricePerPixel> {
+        let mut sum: Option<(u128, u128)> = None;
+        for (&cap, models) in &job.per_capability {
+            let Some(pipeline) = livepeer_ai::Pipeline::from_capability(cap) else {
+                continue;
+            };
+            for model in models.keys() {
+                let Some(max) = self.ai_max_price(pipeline, model) else {
+                    continue;
+                };
+                let (n, d) = (u128::from(max.num()), u128::from(max.den()));
+                sum = Some(match sum {
+                    None => (n, d),
+                    Some((sn, sd)) => (sn * d + n * sd, sd * d),
+                });
+            }
+        }
+        sum.filter(|(n, _)| *n > 0)
+            .and_then(|(n, d)| livepeer_ai::config::reduced_price(n, d))
+            .and_then(|p| livepeer_pm::PricePerPixel::try_from(p).ok())
+            .or_else(|| self.max_price())
+    }
+
     pub(crate) fn payment_stats(&self) -> Option<crate::payment::PaymentStats> {
         self.payments.as_ref().map(Payments::stats)
     }
@@ -1177,7 +1204,7 @@ impl Gateway {
         let mut ordered = Vec::with_capacity(remaining.len());
         let mut rng = rand::rng();
         let selection = crate::selection::SelectionConfig {
-            max_price: self.max_price(),
+            max_price: self.job_max_price(job),
             ..config.selection.clone()
         };
         while !remaining.is_empty() {

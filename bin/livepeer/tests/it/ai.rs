@@ -353,6 +353,28 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
     ]);
     let gateway = devnet.gateway_url();
     let orchestrator = devnet.accounts("orchestrator")[0].clone();
+    let gateway_account = devnet.accounts("gateway")[0].clone();
+    let set_max = |price: u128| {
+        format!(
+            "maxPricePerUnit={price}&pixelsPerUnit=1&currency=WEI&pipeline=text-to-speech&modelID={TTS_MODEL}"
+        )
+    };
+    // A max price per pixel far below the AI price does not apply to a capability with its
+    // own max price (go's GetCapabilitiesMaxPrice), from the first discovery on.
+    let answer = crate::network::cli_post(
+        &gateway_account,
+        "/setBroadcastConfig",
+        "maxPricePerUnit=1&pixelsPerUnit=1&currency=WEI",
+    )
+    .await;
+    assert_eq!(answer.status, hyper::StatusCode::OK);
+    let answer = crate::network::cli_post(
+        &gateway_account,
+        "/setMaxPriceForCapability",
+        &set_max(PRICE),
+    )
+    .await;
+    assert_eq!(answer.status, hyper::StatusCode::OK);
     let before = orchestrator_payments(&orchestrator).await;
 
     let text = "The gateway pays for every character said.";
@@ -377,13 +399,6 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
     );
 
     // The gateway's max price for text-to-speech just below the orchestrator's: no one.
-    let gateway_account = devnet.accounts("gateway")[0].clone();
-    let set_max = |price: u128| {
-        format!(
-            "maxPricePerUnit={price}&pixelsPerUnit=1&currency=WEI&pipeline=text-to-speech&modelID={}",
-            TTS_MODEL
-        )
-    };
     let answer = crate::network::cli_post(
         &gateway_account,
         "/setMaxPriceForCapability",
