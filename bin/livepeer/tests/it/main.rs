@@ -1,5 +1,6 @@
 //! The binary as an operator runs it.
 
+mod ai_worker;
 mod flags;
 mod hardening;
 mod metrics;
