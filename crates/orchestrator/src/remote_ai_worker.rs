@@ -360,15 +360,7 @@ impl Worker {
 
     /// The input at `url`, which must be on the orchestrator this worker registered with.
     async fn download(&self, url: &str, limit: usize) -> Result<Bytes, String> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| format!("invalid input URL {url:?}"))?;
-        if uri.authority() != self.base.authority() || uri.scheme() != self.base.scheme() {
-            return Err(format!(
-                "input URL {url:?} is not on the orchestrator {}",
-                self.base
-            ));
-        }
+        let uri = input_uri(&self.base, url)?;
         peer_get(&self.http, uri, limit, AI_INPUT_TIMEOUT, "AI input").await
     }
 
@@ -391,6 +383,23 @@ impl Worker {
             .map_err(|e| e.to_string())?;
         peer_post(&self.http, request, timeout).await
     }
+}
+
+/// `url` parsed, when it is on the orchestrator at `base` (same scheme, host and port);
+/// an input anywhere else is refused (the worker fetches nothing for a stranger).
+pub fn input_uri(base: &Uri, url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| format!("invalid input URL {url:?}"))?;
+    if uri.authority().is_none()
+        || uri.authority() != base.authority()
+        || uri.scheme() != base.scheme()
+    {
+        return Err(format!(
+            "input URL {url:?} is not on the orchestrator {base}"
+        ));
+    }
+    Ok(uri)
 }
 
 /// What a job posts.
@@ -444,6 +453,22 @@ pub fn encode_result(mut value: Value) -> (String, Bytes) {
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    #[test]
+    fn inputs_come_only_from_the_orchestrator() {
+        let base = orchestrator_uri("127.0.0.1:8935").expect("base");
+        assert!(input_uri(&base, "https://127.0.0.1:8935/stream/r/a.tempfile").is_ok());
+        for bad in [
+            "https://127.0.0.1:8936/stream/r/a.tempfile",
+            "http://127.0.0.1:8935/stream/r/a.tempfile",
+            "https://169.254.169.254/latest/meta-data",
+            "/stream/r/a.tempfile",
+            "",
+            "not a url",
+        ] {
+            assert!(input_uri(&base, bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[tokio::test]
     async fn results_carry_data_urls_as_named_parts() {

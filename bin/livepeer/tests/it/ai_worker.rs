@@ -121,3 +121,46 @@ async fn a_standalone_ai_worker_serves_its_orchestrator_until_it_goes() {
     })
     .await;
 }
+
+#[test]
+fn a_standalone_ai_worker_needs_its_orchestrator_secret_and_models() {
+    let models = format!("text-to-speech:{TTS_MODEL}:true");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "-aiWorker",
+                "-orchAddr",
+                "127.0.0.1:9",
+                "-aiModels",
+                &models,
+            ],
+            "Missing -orchSecret",
+        ),
+        (
+            &["-aiWorker", "-orchSecret", "s", "-aiModels", &models],
+            "Missing -orchAddr",
+        ),
+        (
+            &["-aiWorker", "-orchAddr", "127.0.0.1:9", "-orchSecret", "s"],
+            "-aiWorker needs -aiModels",
+        ),
+        (
+            &[
+                "-aiWorker",
+                "-orchAddr",
+                "ftp://127.0.0.1:9",
+                "-orchSecret",
+                "s",
+                "-aiModels",
+                &models,
+            ],
+            "ftp://127.0.0.1:9",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = crate::livepeer(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
