@@ -632,6 +632,9 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         config.metrics = metrics.clone();
         if let Some(worker) = &ai_worker {
             config.ai = Some(ai_config(&args, worker.clone(), on_chain.is_some())?);
+        } else if on_chain.is_some() && args.ai_models.as_deref().is_some_and(|m| !m.is_empty()) {
+            // Remote AI workers serve the models; this node prices them.
+            config.remote_ai_prices = ai_prices(&args)?;
         }
         if let Some(chain) = &on_chain {
             config.payments = Some(
@@ -894,15 +897,21 @@ fn ai_config(
     on_chain: bool,
 ) -> anyhow::Result<livepeer_orchestrator::ai::AiConfig> {
     let prices = if on_chain {
-        let configs =
-            livepeer_ai::config::parse_ai_models(args.ai_models.as_deref().unwrap_or_default())?;
-        let base = chain::pricing(args)?.base;
-        livepeer_orchestrator::ai::AiPrice::from_models(&configs, Some(base))
-            .map_err(|e| anyhow::anyhow!(e))?
+        ai_prices(args)?
     } else {
         Vec::new()
     };
     Ok(livepeer_orchestrator::ai::AiConfig { worker, prices })
+}
+
+/// On chain, the prices of the -aiModels entries: an entry's own, else
+/// -pricePerUnit/-pixelsPerUnit.
+fn ai_prices(args: &NodeArgs) -> anyhow::Result<Vec<livepeer_orchestrator::ai::AiPrice>> {
+    let configs =
+        livepeer_ai::config::parse_ai_models(args.ai_models.as_deref().unwrap_or_default())?;
+    let base = chain::pricing(args)?.base;
+    livepeer_orchestrator::ai::AiPrice::from_models(&configs, Some(base))
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 #[cfg(test)]

@@ -132,12 +132,12 @@ impl AiState {
         }
     }
 
-    /// An orchestrator without runners of its own, for remote AI workers.
-    pub(crate) fn remote_only() -> Self {
+    /// An orchestrator without runners of its own, for remote AI workers, with `prices`.
+    pub(crate) fn remote_only(prices: Vec<AiPrice>) -> Self {
         Self {
             worker: None,
             remote: RemoteAiWorkers::default(),
-            prices: Vec::new(),
+            prices,
             results: ResultStore::default(),
         }
     }
@@ -473,4 +473,64 @@ fn store_data_urls(ai: &AiState, service_uri: &str, request_id: &str, value: &mu
         ai.results.put(request_id, name.clone(), mime, data);
         *url = format!("{service_uri}/stream/{request_id}/{name}");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livepeer_primitives::ModelConstraint;
+
+    #[test]
+    fn remote_workers_models_are_advertised_and_priced_while_registered() {
+        let price = PriceInfo {
+            price_per_unit: 7,
+            pixels_per_unit: 1,
+        };
+        let ai = AiState::remote_only(vec![AiPrice {
+            pipeline: Pipeline::TextToSpeech,
+            model_id: "tts".into(),
+            gateway: None,
+            price,
+        }]);
+        let mut caps = Capabilities::default();
+        ai.advertise(&mut caps);
+        assert!(!caps.bitstring.contains_id(36));
+        assert!(ai.capabilities_prices(Address::ZERO).is_empty());
+
+        let mut worker = Capabilities::default();
+        worker.per_capability.entry(36).or_default().insert(
+            "tts".into(),
+            ModelConstraint {
+                warm: true,
+                capacity: 2,
+                runner_version: "0.14.1".into(),
+                capacity_in_use: 0,
+            },
+        );
+        let (id, _jobs) = ai
+            .remote
+            .register("w".into(), crate::ai_remote::worker_models(&worker))
+            .expect("registered");
+        let mut caps = Capabilities::default();
+        ai.advertise(&mut caps);
+        assert!(caps.bitstring.contains_id(36));
+        assert_eq!(caps.capacities.get(&36), Some(&2));
+        assert_eq!(caps.per_capability[&36]["tts"].runner_version, "0.14.1");
+        let prices = ai.capabilities_prices(Address::ZERO);
+        assert_eq!(
+            (
+                prices.len(),
+                prices[0].capability,
+                prices[0].constraint.as_str(),
+                prices[0].price_per_unit
+            ),
+            (1, 36, "tts", 7)
+        );
+
+        ai.remote.remove(id);
+        let mut caps = Capabilities::default();
+        ai.advertise(&mut caps);
+        assert!(!caps.bitstring.contains_id(36));
+        assert!(ai.capabilities_prices(Address::ZERO).is_empty());
+    }
 }

@@ -230,7 +230,7 @@ pub(crate) fn merge_model(out: &mut Vec<ModelCapacity>, m: &ModelCapacity) {
 impl RemoteAiWorkers {
     /// Adds a worker that registered from `address` serving `models`; returns its ID and
     /// the stream of jobs to send it.
-    fn register(
+    pub(crate) fn register(
         &self,
         address: String,
         models: Vec<ModelCapacity>,
@@ -263,7 +263,7 @@ impl RemoteAiWorkers {
     }
 
     /// Removes worker `id`; its jobs in flight go elsewhere and its task stream ends.
-    fn remove(&self, id: u64) {
+    pub(crate) fn remove(&self, id: u64) {
         let mut members = lock(&self.members);
         if let Some(i) = members.list.iter().position(|m| m.id == id) {
             let member = members.list.remove(i);

@@ -144,6 +144,10 @@ pub struct OrchestratorConfig {
     /// `-aiWorker` with `-aiModels`: AI runners and prices ([`ai`]). `None` serves AI only
     /// through remote AI workers, and only with `orch_secret` ([`ai_remote`]).
     pub ai: Option<ai::AiConfig>,
+    /// On chain, without `ai`: the prices of the models remote AI workers serve (go-livepeer
+    /// prices `-aiModels` entries on an orchestrator with or without `-aiWorker`); a model
+    /// without one is served unpriced.
+    pub remote_ai_prices: Vec<ai::AiPrice>,
 }
 
 impl Default for OrchestratorConfig {
@@ -166,6 +170,7 @@ impl Default for OrchestratorConfig {
             auth_webhook: None,
             metrics: None,
             ai: None,
+            remote_ai_prices: Vec::new(),
         }
     }
 }
@@ -404,7 +409,7 @@ impl OrchestratorService {
             capabilities,
             ai: match (config.ai, &orch_secret) {
                 (Some(ai), _) => Some(ai::AiState::new(ai)),
-                (None, Some(_)) => Some(ai::AiState::remote_only()),
+                (None, Some(_)) => Some(ai::AiState::remote_only(config.remote_ai_prices)),
                 (None, None) => None,
             },
             orch_secret,
