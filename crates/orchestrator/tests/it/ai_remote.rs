@@ -272,26 +272,11 @@ async fn hanging_runner() -> (String, Arc<AtomicUsize>, CancellationToken) {
     (url, requests, stop)
 }
 
-#[tokio::test]
-async fn a_job_moves_to_another_worker_when_its_worker_goes_away() {
-    let orch = remote_only_orchestrator().await;
-    let (url, requests, stop_runner) = hanging_runner().await;
-    let configs = parse_json(
-        &json!([{"pipeline": "text-to-speech", "model_id": tts::MODEL_ID, "warm": true, "url": url}])
-            .to_string(),
-    )
-    .expect("config");
-    let hanging = Arc::new(
-        AiWorker::start(&configs, &ModelsDir::discover().expect("models"))
-            .await
-            .expect("the external runner is healthy"),
-    );
-    // The hanging worker registers first, so it gets the job (equal loads: first registered).
-    let first = RemoteWorker::start(&orch, SECRET, hanging);
-    assert!(eventually(WAIT, || async { advertised_capacity(&orch).await == 1 }).await);
-    let second = RemoteWorker::start(&orch, SECRET, tts_runners().await);
-    assert!(eventually(WAIT, || async { advertised_capacity(&orch).await == 2 }).await);
-
+/// A text-to-speech request straight to the orchestrator, as a gateway sends it.
+async fn speak(
+    orch: &Orch,
+    text: &str,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
     let info = OrchestratorClient::new()
         .get_orchestrator(&orch.uri, net::OrchestratorRequest::default())
         .await
@@ -301,15 +286,75 @@ async fn a_job_moves_to_another_worker_when_its_worker_goes_away() {
         auth_token: info.auth_token,
         ..Default::default()
     });
-    let request = http()
+    http()
         .post(format!("{}/text-to-speech", orch.base))
         .header("Authorization", AI_WORKER_PROTOCOL)
         .header("Content-Type", "application/json")
         .header(SEGMENT_HEADER, creds)
         .header("Livepeer-Payment", "")
-        .body(json!({"model_id": tts::MODEL_ID, "text": "Handed over."}).to_string())
-        .send();
-    let answer = tokio::spawn(request);
+        .body(json!({"model_id": tts::MODEL_ID, "text": text}).to_string())
+        .send()
+}
+
+/// A remote worker whose only runner is [`hanging_runner`].
+async fn hanging_worker(orch: &Orch) -> (RemoteWorker, Arc<AtomicUsize>, CancellationToken) {
+    let (url, requests, stop_runner) = hanging_runner().await;
+    let configs = parse_json(
+        &json!([{"pipeline": "text-to-speech", "model_id": tts::MODEL_ID, "warm": true, "url": url}])
+            .to_string(),
+    )
+    .expect("config");
+    let runners = Arc::new(
+        AiWorker::start(&configs, &ModelsDir::discover().expect("models"))
+            .await
+            .expect("the external runner is healthy"),
+    );
+    (
+        RemoteWorker::start(orch, SECRET, runners),
+        requests,
+        stop_runner,
+    )
+}
+
+#[tokio::test]
+async fn a_job_whose_only_worker_goes_away_fails_so_the_gateway_can_retry() {
+    let orch = remote_only_orchestrator().await;
+    let (worker, requests, stop_runner) = hanging_worker(&orch).await;
+    assert!(eventually(WAIT, || async { advertised_capacity(&orch).await == 1 }).await);
+    let answer = tokio::spawn(speak(&orch, "Nobody left.").await);
+    assert!(eventually(WAIT, || async { requests.load(Ordering::SeqCst) == 1 }).await);
+    worker.stop().await;
+    let resp = tokio::time::timeout(WAIT, answer)
+        .await
+        .expect("answered when the worker left")
+        .expect("no panic")
+        .expect("response");
+    assert_eq!(resp.status(), 500);
+    assert_eq!(
+        resp.text().await.expect("text").trim(),
+        "no workers can process job requested"
+    );
+    // Nothing serves the model now: the next request is refused before any work.
+    let resp = speak(&orch, "Anyone?").await.await.expect("response");
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.text().await.expect("text").trim(),
+        "insufficient capacity"
+    );
+    stop_runner.cancel();
+    orch.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_moves_to_another_worker_when_its_worker_goes_away() {
+    let orch = remote_only_orchestrator().await;
+    // The hanging worker registers first, so it gets the job (equal loads: first registered).
+    let (first, requests, stop_runner) = hanging_worker(&orch).await;
+    assert!(eventually(WAIT, || async { advertised_capacity(&orch).await == 1 }).await);
+    let second = RemoteWorker::start(&orch, SECRET, tts_runners().await);
+    assert!(eventually(WAIT, || async { advertised_capacity(&orch).await == 2 }).await);
+
+    let answer = tokio::spawn(speak(&orch, "Handed over.").await);
     assert!(
         eventually(WAIT, || async { requests.load(Ordering::SeqCst) == 1 }).await,
         "the job reached the hanging runner"
