@@ -238,10 +238,14 @@ pub fn orch_secret(args: &NodeArgs) -> anyhow::Result<Option<String>> {
     Ok(Some(secret).filter(|s| !s.is_empty()))
 }
 
-/// The standalone transcoder the flags describe (`-transcoder` without `-orchestrator`).
+/// go-livepeer's CLI port of a standalone AI worker (`AIWorkerCliPort`).
+pub const AI_WORKER_CLI_PORT: u16 = 4935;
+
+/// The orchestrator a standalone transcoder or AI worker registers with: (`-orchSecret`,
+/// the first `-orchAddr` entry without `https://`).
 ///
-/// Errors: go-livepeer's "Missing -orchSecret" / "Missing -orchAddr"; no ffmpeg.
-pub fn remote_transcoder_config(args: &NodeArgs) -> anyhow::Result<RemoteTranscoderConfig> {
+/// Errors: go-livepeer's "Missing -orchSecret" / "Missing -orchAddr", a bad address.
+pub fn orchestrator_target(args: &NodeArgs) -> anyhow::Result<(String, String)> {
     let Some(secret) = orch_secret(args)? else {
         bail!("Missing -orchSecret");
     };
@@ -253,12 +257,20 @@ pub fn remote_transcoder_config(args: &NodeArgs) -> anyhow::Result<RemoteTransco
     // go-livepeer takes the host:port of the first -orchAddr entry and dials it over TLS.
     let orch_addr = orch_addr.strip_prefix("https://").unwrap_or(orch_addr);
     livepeer_orchestrator::remote_transcoder::orchestrator_uri(orch_addr)?;
+    Ok((secret, orch_addr.trim_end_matches('/').to_string()))
+}
+
+/// The standalone transcoder the flags describe (`-transcoder` without `-orchestrator`).
+///
+/// Errors: go-livepeer's "Missing -orchSecret" / "Missing -orchAddr"; no ffmpeg.
+pub fn remote_transcoder_config(args: &NodeArgs) -> anyhow::Result<RemoteTranscoderConfig> {
+    let (secret, orch_addr) = orchestrator_target(args)?;
     let capacity = args.max_sessions.count();
     if capacity == 0 {
         bail!("-maxSessions must be 'auto' or greater than zero");
     }
     Ok(RemoteTranscoderConfig {
-        orch_addr: orch_addr.trim_end_matches('/').to_string(),
+        orch_addr,
         secret,
         capacity,
         transcoder: LocalTranscoder::new(
@@ -476,6 +488,9 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         }
     }
     let standalone_transcoder = args.transcoder && !args.orchestrator && !gateway;
+    // As go-livepeer's starter: -transcoder wins over -aiWorker on a node with neither role.
+    let standalone_ai_worker =
+        args.ai_worker && !args.orchestrator && !gateway && !standalone_transcoder;
     let round_services_only =
         !gateway && !args.orchestrator && (args.reward == Some(true) || args.initialize_round);
     if round_services_only && args.network == "offchain" {
@@ -483,26 +498,42 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             "-reward and -initializeRound without a role run only the round services, which need an on-chain -network with -ethUrl"
         );
     }
-    if !gateway && !args.orchestrator && !round_services_only && !standalone_transcoder {
+    if !gateway
+        && !args.orchestrator
+        && !round_services_only
+        && !standalone_transcoder
+        && !standalone_ai_worker
+    {
         bail!(
             "no role selected: use -gateway, or -orchestrator (add -transcoder to transcode locally); see --help"
         );
     }
     let cli_addr = match &args.cli_addr {
         Some(addr) => Some(cli_api::parse_cli_addr(addr)?),
+        None if standalone_ai_worker => Some(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            AI_WORKER_CLI_PORT,
+        ))),
         None => cli_api::default_cli_addr(args.orchestrator, gateway, args.transcoder),
     };
     if let Some(addr) = cli_addr {
         cli_api::check_public_bind(addr, args.allow_public_cli_addr)?;
     }
-    // A standalone transcoder works for its orchestrator and needs no chain.
-    let on_chain_node = args.network != "offchain" && !standalone_transcoder;
+    // A standalone transcoder or AI worker works for its orchestrator and needs no chain.
+    let on_chain_node =
+        args.network != "offchain" && !standalone_transcoder && !standalone_ai_worker;
     if on_chain_node {
         // Settings first: nothing is read or created for a node that cannot start.
         chain_endpoint(&args)?;
     }
     let transcoder_config = if standalone_transcoder {
         Some(remote_transcoder_config(&args)?)
+    } else {
+        None
+    };
+    // Checked before the runners start: a worker that cannot register need not load models.
+    let ai_worker_target = if standalone_ai_worker {
+        Some(orchestrator_target(&args)?)
     } else {
         None
     };
@@ -583,12 +614,7 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         metrics: metrics.clone(),
         chain: on_chain.as_ref().map(|c| c.node.clone()),
     };
-    if args.ai_worker && !args.orchestrator {
-        bail!(
-            "a standalone -aiWorker (a remote AI worker registering with -orchAddr) is not supported yet; use -orchestrator -aiWorker"
-        );
-    }
-    let ai_worker = if args.orchestrator && args.ai_worker {
+    let ai_worker = if (args.orchestrator && args.ai_worker) || standalone_ai_worker {
         Some(Arc::new(start_ai_worker(&args).await?))
     } else {
         None
@@ -610,6 +636,9 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         config.metrics = metrics.clone();
         if let Some(worker) = &ai_worker {
             config.ai = Some(ai_config(&args, worker.clone(), on_chain.is_some())?);
+        } else if on_chain.is_some() && args.ai_models.as_deref().is_some_and(|m| !m.is_empty()) {
+            // Remote AI workers serve the models; this node prices them.
+            config.remote_ai_prices = ai_prices(&args)?;
         }
         if let Some(chain) = &on_chain {
             config.payments = Some(
@@ -698,6 +727,23 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             (
                 "transcoder",
                 livepeer_orchestrator::remote_transcoder::run(config, token)
+                    .await
+                    .map_err(anyhow::Error::from),
+            )
+        });
+    }
+    if let (Some((secret, orch_addr)), Some(worker)) = (ai_worker_target, &ai_worker) {
+        info!(orchestrator = %orch_addr, "AI worker ready");
+        let config = livepeer_orchestrator::remote_ai_worker::RemoteAiWorkerConfig {
+            orch_addr,
+            secret,
+            worker: worker.clone(),
+        };
+        let token = cancel.clone();
+        services.spawn(async move {
+            (
+                "ai worker",
+                livepeer_orchestrator::remote_ai_worker::run(config, token)
                     .await
                     .map_err(anyhow::Error::from),
             )
@@ -859,15 +905,21 @@ fn ai_config(
     on_chain: bool,
 ) -> anyhow::Result<livepeer_orchestrator::ai::AiConfig> {
     let prices = if on_chain {
-        let configs =
-            livepeer_ai::config::parse_ai_models(args.ai_models.as_deref().unwrap_or_default())?;
-        let base = chain::pricing(args)?.base;
-        livepeer_orchestrator::ai::AiPrice::from_models(&configs, Some(base))
-            .map_err(|e| anyhow::anyhow!(e))?
+        ai_prices(args)?
     } else {
         Vec::new()
     };
     Ok(livepeer_orchestrator::ai::AiConfig { worker, prices })
+}
+
+/// On chain, the prices of the -aiModels entries: an entry's own, else
+/// -pricePerUnit/-pixelsPerUnit.
+fn ai_prices(args: &NodeArgs) -> anyhow::Result<Vec<livepeer_orchestrator::ai::AiPrice>> {
+    let configs =
+        livepeer_ai::config::parse_ai_models(args.ai_models.as_deref().unwrap_or_default())?;
+    let base = chain::pricing(args)?.base;
+    livepeer_orchestrator::ai::AiPrice::from_models(&configs, Some(base))
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 #[cfg(test)]

@@ -7,12 +7,14 @@
 //! 1. the payment header decodes (402) and the segment credentials verify (403);
 //! 2. the body parses as the pipeline's request (400) and its billing units are computed
 //!    ([`livepeer_ai::units`]; 400, e.g. "MaxTokens not specified");
-//! 3. a place on a runner of the (pipeline, model) is reserved (503 "insufficient capacity");
+//! 3. a place on a runner of the (pipeline, model) is reserved: a local one first, else one
+//!    on a remote AI worker ([`crate::ai_remote`]) (503 "insufficient capacity" with neither);
 //! 4. on chain the tickets are credited to (sender, `"<capability>_<model_id>"`) (400) and,
 //!    with a non-zero expected price, the balance must cover a ticket EV (400 "Insufficient
 //!    balance");
-//! 5. the runner answers (500 with its error otherwise); data URLs in the answer are stored
-//!    here and replaced by `https://<service>/stream/<request>/<file>` URLs;
+//! 5. the runner (or the remote worker) answers (500 with its error otherwise); data URLs and
+//!    a remote worker's result files in the answer are stored here and replaced by
+//!    `https://<service>/stream/<request>/<file>` URLs;
 //! 6. the units are debited at the payment's expected price, and the place released when the
 //!    answer has been written (for LLM streams, when the stream ends).
 
@@ -29,7 +31,7 @@ use livepeer_ai::Pipeline;
 use livepeer_ai::client::{RunnerClientError, RunnerReply};
 use livepeer_ai::config::{AiModelConfig, DEFAULT_GATEWAY};
 use livepeer_ai::results::{ResultStore, decode_data_url, extension, for_each_url};
-use livepeer_ai::worker::AiWorker;
+use livepeer_ai::worker::{AiWorker, ModelCapacity};
 use livepeer_pm::PriceInfo;
 use livepeer_primitives::{Capabilities, ModelConstraint};
 use livepeer_proto::net;
@@ -37,6 +39,7 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::State;
+use crate::ai_remote::{RemoteAiWorkers, RemoteLease, WorkerResult, merge_model};
 
 /// The largest AI request body taken, in bytes. go-livepeer allows 3 GB
 /// (`MaxAIRequestSize`); this node reads bodies into memory, so it takes less.
@@ -107,10 +110,14 @@ impl AiPrice {
     }
 }
 
-/// The orchestrator's AI state.
+/// The orchestrator's AI state: its own runners (if any) and the remote AI workers that
+/// registered ([`crate::ai_remote`]).
 #[derive(Debug)]
 pub(crate) struct AiState {
-    pub(crate) worker: Arc<AiWorker>,
+    /// `-aiWorker`'s runners; `None` on an orchestrator served by remote workers only.
+    pub(crate) worker: Option<Arc<AiWorker>>,
+    /// The remote AI workers (registered with `-orchSecret`).
+    pub(crate) remote: RemoteAiWorkers,
     prices: Vec<AiPrice>,
     results: ResultStore,
 }
@@ -118,10 +125,30 @@ pub(crate) struct AiState {
 impl AiState {
     pub(crate) fn new(config: AiConfig) -> Self {
         Self {
-            worker: config.worker,
+            worker: Some(config.worker),
+            remote: RemoteAiWorkers::default(),
             prices: config.prices,
             results: ResultStore::default(),
         }
+    }
+
+    /// An orchestrator without runners of its own, for remote AI workers, with `prices`.
+    pub(crate) fn remote_only(prices: Vec<AiPrice>) -> Self {
+        Self {
+            worker: None,
+            remote: RemoteAiWorkers::default(),
+            prices,
+            results: ResultStore::default(),
+        }
+    }
+
+    /// Every model served now, local and remote, merged per (pipeline, model).
+    pub(crate) fn models(&self) -> Vec<ModelCapacity> {
+        let mut out = self.worker.as_ref().map(|w| w.models()).unwrap_or_default();
+        for m in self.remote.models() {
+            merge_model(&mut out, &m);
+        }
+        out
     }
 
     /// The price of (`capability`, `model_id`) for `gateway`: its own, else the default one.
@@ -149,7 +176,7 @@ impl AiState {
     /// The AI capabilities, capacities and model constraints added to `caps` (go-livepeer
     /// `core/capabilities.go`; capacity and capacity in use read now).
     pub(crate) fn advertise(&self, caps: &mut Capabilities) {
-        for m in self.worker.models() {
+        for m in self.models() {
             let cap = m.pipeline.capability();
             caps.bitstring.insert_id(cap);
             *caps.capacities.entry(cap).or_default() += m.capacity;
@@ -168,8 +195,7 @@ impl AiState {
     /// `OrchestratorInfo.capabilities_prices`: one `PriceInfo` per served (capability, model)
     /// with a price for `gateway`, `constraint` = the model id.
     pub(crate) fn capabilities_prices(&self, gateway: Address) -> Vec<net::PriceInfo> {
-        self.worker
-            .models()
+        self.models()
             .iter()
             .filter_map(|m| {
                 let cap = m.pipeline.capability();
@@ -213,11 +239,14 @@ impl AiState {
     }
 }
 
-/// A stored result file, if `request`/`file` names one.
+/// A stored result file, or a remote AI worker's staged input, if `request`/`file` names one.
 pub(crate) fn stored_result(state: &State, request: &str, file: &str) -> Option<Response<Body>> {
     let ai = state.ai.as_ref()?;
-    let (mime, data) = ai.results.get(request, file)?;
-    Some(([(header::CONTENT_TYPE, mime)], data).into_response())
+    if let Some((mime, data)) = ai.results.get(request, file) {
+        return Some(([(header::CONTENT_TYPE, mime)], data).into_response());
+    }
+    let input = ai.remote.staged_input(request, file)?;
+    Some(([(header::CONTENT_TYPE, "application/octet-stream")], input).into_response())
 }
 
 fn text(status: StatusCode, msg: &str) -> Response<Body> {
@@ -268,9 +297,19 @@ pub(crate) async fn post_ai(
         Ok(u) => u,
         Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let Some(lease) = ai.worker.reserve(pipeline, &model_id) else {
-        warn!(%pipeline, %model_id, "insufficient capacity");
-        return text(StatusCode::SERVICE_UNAVAILABLE, "insufficient capacity");
+    let local = ai
+        .worker
+        .as_ref()
+        .and_then(|w| w.reserve(pipeline, &model_id));
+    let place = match local {
+        Some(lease) => Place::Local(lease),
+        None => match ai.remote.reserve(pipeline, &model_id, &[]) {
+            Some(lease) => Place::Remote(lease),
+            None => {
+                warn!(%pipeline, %model_id, "insufficient capacity");
+                return text(StatusCode::SERVICE_UNAVAILABLE, "insufficient capacity");
+            }
+        },
     };
     let manifest = format!("{}_{}", pipeline.capability(), model_id);
     let expected_price = payment.as_ref().map(|p| p.expected_price);
@@ -286,26 +325,72 @@ pub(crate) async fn post_ai(
     }
     let request_id = hex::encode(rand::random::<[u8; 8]>());
     let started = Instant::now();
-    let reply = lease.client().run(&request).await;
-    let reply = match reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            warn!(%pipeline, %model_id, error = %e, "AI runner failed");
-            let msg = match &e {
-                RunnerClientError::Status { status, msg, .. } => {
-                    format!("runner returned {status}: {msg}")
+    let outcome = match place {
+        Place::Local(lease) => match lease.client().run(&request).await {
+            Ok(RunnerReply::Json(value)) => Outcome::Json(value, Box::new(lease)),
+            Ok(RunnerReply::LlmStream(stream)) => Outcome::Stream(
+                stream
+                    .map(|chunk| {
+                        chunk
+                            .map(|c| serde_json::to_value(&c).unwrap_or_default())
+                            .map_err(|e| e.to_string())
+                    })
+                    .boxed(),
+                Box::new(lease),
+            ),
+            Err(e) => {
+                warn!(%pipeline, %model_id, error = %e, "AI runner failed");
+                let msg = match &e {
+                    RunnerClientError::Status { status, msg, .. } => {
+                        format!("runner returned {status}: {msg}")
+                    }
+                    other => other.to_string(),
+                };
+                return text(StatusCode::INTERNAL_SERVER_ERROR, &msg);
+            }
+        },
+        Place::Remote(lease) => {
+            let input = request.file.as_ref().map(|f| f.data.clone());
+            let processed = ai
+                .remote
+                .process(
+                    lease,
+                    &request_id,
+                    request.to_json(),
+                    input,
+                    &state.service_uri,
+                )
+                .await;
+            match processed {
+                Ok((WorkerResult::Json { mut value, files }, lease)) => {
+                    if pipeline == Pipeline::ImageToVideo {
+                        // Frames go back into the answer, to be encoded like a local runner's.
+                        inline_worker_files(&mut value, files);
+                    } else {
+                        store_worker_files(ai, &state.service_uri, &request_id, &mut value, files);
+                    }
+                    Outcome::Json(value, Box::new(lease))
                 }
-                other => other.to_string(),
-            };
-            return text(StatusCode::INTERNAL_SERVER_ERROR, &msg);
+                Ok((WorkerResult::Stream(events), lease)) => {
+                    Outcome::Stream(tokio_stream_from(events).boxed(), Box::new(lease))
+                }
+                Ok((WorkerResult::Failed(msg), _)) => {
+                    warn!(%pipeline, %model_id, error = %msg, "remote AI worker failed");
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, &msg);
+                }
+                Err(e) => {
+                    warn!(%pipeline, %model_id, error = %e, "no remote AI worker answered");
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+                }
+            }
         }
     };
     if let (Some(payments), Some(price)) = (&state.payments, expected_price) {
         payments.debit_at(sender, &manifest, units, price);
     }
     info!(%pipeline, %model_id, request = %request_id, units, took_ms = started.elapsed().as_millis() as u64, "AI request processed");
-    match reply {
-        RunnerReply::Json(mut value) => {
+    match outcome {
+        Outcome::Json(mut value, lease) => {
             if pipeline == Pipeline::ImageToVideo {
                 // The runner's frames become MP4s here, as go-livepeer's orchestrator does.
                 value = match livepeer_ai::video::frames_to_videos(&request, value).await {
@@ -324,20 +409,14 @@ pub(crate) async fn post_ai(
             )
                 .into_response()
         }
-        RunnerReply::LlmStream(stream) => {
+        Outcome::Stream(stream, lease) => {
             // The lease moves into the stream: the place is held until the stream ends.
             let events = stream
                 .map(move |chunk| {
                     let _held = &lease;
                     let line = match chunk {
-                        Ok(chunk) => format!(
-                            "data: {}\n\n",
-                            serde_json::to_string(&chunk).unwrap_or_default()
-                        ),
-                        Err(e) => format!(
-                            "data: {}\n\n",
-                            serde_json::json!({ "error": e.to_string() })
-                        ),
+                        Ok(chunk) => format!("data: {chunk}\n\n"),
+                        Err(e) => format!("data: {}\n\n", serde_json::json!({ "error": e })),
                     };
                     Ok::<_, std::convert::Infallible>(Bytes::from(line))
                 })
@@ -353,6 +432,62 @@ pub(crate) async fn post_ai(
     }
 }
 
+/// Where a request runs: a local runner or a remote AI worker.
+enum Place {
+    Local(livepeer_ai::worker::RunnerLease),
+    Remote(RemoteLease),
+}
+
+/// A runner's or worker's answer, with the place it holds until passed on.
+enum Outcome {
+    Json(Value, Box<dyn Send + Sync>),
+    Stream(
+        futures::stream::BoxStream<'static, Result<Value, String>>,
+        Box<dyn Send + Sync>,
+    ),
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Value, String>>,
+) -> impl futures::Stream<Item = Result<Value, String>> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Stores the files a remote worker sent with its answer and points the `url` fields that
+/// name them at the stored copies (go-livepeer `saveRemoteAIWorkerResults`); a file the
+/// answer does not name is dropped.
+fn store_worker_files(
+    ai: &AiState,
+    service_uri: &str,
+    request_id: &str,
+    value: &mut Value,
+    mut files: std::collections::HashMap<String, (String, Bytes)>,
+) {
+    let mut n = 0usize;
+    for_each_url(value, &mut |url: &mut String| {
+        let Some((mime, data)) = files.remove(url.as_str()) else {
+            return;
+        };
+        let name = format!("w{n}.{}", extension(&mime));
+        n += 1;
+        ai.results.put(request_id, name.clone(), mime, data);
+        *url = format!("{service_uri}/stream/{request_id}/{name}");
+    });
+}
+
+/// Replaces every `url` of `value` that names one of a worker's `files` with the file as a
+/// data URL.
+fn inline_worker_files(
+    value: &mut Value,
+    mut files: std::collections::HashMap<String, (String, Bytes)>,
+) {
+    for_each_url(value, &mut |url: &mut String| {
+        if let Some((mime, data)) = files.remove(url.as_str()) {
+            *url = livepeer_ai::builtin::data_url(&mime, &data);
+        }
+    });
+}
+
 /// Replaces every `data:` URL under a `url` key of `value` with the URL of a stored copy
 /// (go-livepeer `core/ai_orchestrator.go` `saveLocalAIWorkerResults`).
 fn store_data_urls(ai: &AiState, service_uri: &str, request_id: &str, value: &mut Value) {
@@ -366,4 +501,64 @@ fn store_data_urls(ai: &AiState, service_uri: &str, request_id: &str, value: &mu
         ai.results.put(request_id, name.clone(), mime, data);
         *url = format!("{service_uri}/stream/{request_id}/{name}");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use livepeer_primitives::ModelConstraint;
+
+    #[test]
+    fn remote_workers_models_are_advertised_and_priced_while_registered() {
+        let price = PriceInfo {
+            price_per_unit: 7,
+            pixels_per_unit: 1,
+        };
+        let ai = AiState::remote_only(vec![AiPrice {
+            pipeline: Pipeline::TextToSpeech,
+            model_id: "tts".into(),
+            gateway: None,
+            price,
+        }]);
+        let mut caps = Capabilities::default();
+        ai.advertise(&mut caps);
+        assert!(!caps.bitstring.contains_id(36));
+        assert!(ai.capabilities_prices(Address::ZERO).is_empty());
+
+        let mut worker = Capabilities::default();
+        worker.per_capability.entry(36).or_default().insert(
+            "tts".into(),
+            ModelConstraint {
+                warm: true,
+                capacity: 2,
+                runner_version: "0.14.1".into(),
+                capacity_in_use: 0,
+            },
+        );
+        let (id, _jobs) = ai
+            .remote
+            .register("w".into(), crate::ai_remote::worker_models(&worker))
+            .expect("registered");
+        let mut caps = Capabilities::default();
+        ai.advertise(&mut caps);
+        assert!(caps.bitstring.contains_id(36));
+        assert_eq!(caps.capacities.get(&36), Some(&2));
+        assert_eq!(caps.per_capability[&36]["tts"].runner_version, "0.14.1");
+        let prices = ai.capabilities_prices(Address::ZERO);
+        assert_eq!(
+            (
+                prices.len(),
+                prices[0].capability,
+                prices[0].constraint.as_str(),
+                prices[0].price_per_unit
+            ),
+            (1, 36, "tts", 7)
+        );
+
+        ai.remote.remove(id);
+        let mut caps = Capabilities::default();
+        ai.advertise(&mut caps);
+        assert!(!caps.bitstring.contains_id(36));
+        assert!(ai.capabilities_prices(Address::ZERO).is_empty());
+    }
 }

@@ -142,6 +142,10 @@ pub enum OrchestratorError {
     /// "zero capacity", go-livepeer's fatal registration errors).
     #[error("the orchestrator refused this transcoder: {0}")]
     TranscoderRefused(String),
+    /// The orchestrator refused this AI worker's registration for good ("invalid secret" or
+    /// "zero capacity", go-livepeer `server/ai_worker.go:checkAIWorkerError`).
+    #[error("the orchestrator refused this AI worker: {0}")]
+    AiWorkerRefused(String),
     /// The remote transcoder's error text (`livepeer/transcoding-error`).
     #[error("{0}")]
     RemoteTranscode(String),

@@ -112,6 +112,14 @@ pub(crate) fn service(
             },
         ));
         http = http.route("/transcodeResults", post(results::post_transcode_results));
+        if state.ai.is_some() {
+            grpc = grpc.add_service(net::ai_worker_server::AiWorkerServer::new(
+                crate::ai_remote::AiWorkerGrpc {
+                    state: state.clone(),
+                },
+            ));
+            http = http.route("/aiResults", post(crate::ai_remote::post_ai_results));
+        }
     }
     let grpc: Router = grpc.into_axum_router();
     let http: Router = http.with_state(state);

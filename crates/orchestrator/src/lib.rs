@@ -21,6 +21,10 @@
 //!   `-orchSecret`, remote ones registered over `Transcoder.RegisterTranscoder` that post their
 //!   renditions to `/transcodeResults` ([`results`]); [`remote_transcoder`] is the standalone
 //!   transcoder's side.
+//! - AI ([`ai`]): the batch AI routes, served by `-aiWorker`'s runners and, with
+//!   `-orchSecret`, by remote AI workers registered over `AIWorker.RegisterAIWorker` that post
+//!   their answers to `/aiResults` ([`ai_remote`]); [`remote_ai_worker`] is the standalone AI
+//!   worker's side.
 //!
 //! Off-chain (no [`PaymentConfig`]) there is no price and no ticket parameters, and signatures
 //! are not checked (go-livepeer's `VerifySig` is a no-op off-chain too). On chain
@@ -30,11 +34,13 @@
 //! unpaid work; `Ping` and `TranscodeData` are signed with the orchestrator's key.
 
 pub mod ai;
+pub mod ai_remote;
 pub mod auth;
 mod error;
 mod grpc;
 mod http;
 pub mod payment;
+pub mod remote_ai_worker;
 pub mod remote_transcoder;
 pub mod results;
 pub mod segment_url;
@@ -135,8 +141,13 @@ pub struct OrchestratorConfig {
     /// `-monitor`: where segments, transcodes and payments are recorded
     /// ([`livepeer_monitor::Metrics`]); `None` records nothing.
     pub metrics: Option<livepeer_monitor::Metrics>,
-    /// `-aiWorker` with `-aiModels`: AI runners and prices ([`ai`]); `None` serves no AI.
+    /// `-aiWorker` with `-aiModels`: AI runners and prices ([`ai`]). `None` serves AI only
+    /// through remote AI workers, and only with `orch_secret` ([`ai_remote`]).
     pub ai: Option<ai::AiConfig>,
+    /// On chain, without `ai`: the prices of the models remote AI workers serve (go-livepeer
+    /// prices `-aiModels` entries on an orchestrator with or without `-aiWorker`); a model
+    /// without one is served unpriced.
+    pub remote_ai_prices: Vec<ai::AiPrice>,
 }
 
 impl Default for OrchestratorConfig {
@@ -159,6 +170,7 @@ impl Default for OrchestratorConfig {
             auth_webhook: None,
             metrics: None,
             ai: None,
+            remote_ai_prices: Vec::new(),
         }
     }
 }
@@ -387,6 +399,7 @@ impl OrchestratorService {
             .transcoder
             .map(|t| t.with_scratch_root(scratch.path()));
         let capabilities = software_capabilities();
+        let orch_secret = config.orch_secret.filter(|s| !s.is_empty());
         let state = Arc::new(State {
             service_uri,
             auth: auth::AuthTokens::default(),
@@ -394,7 +407,12 @@ impl OrchestratorService {
             store: storage::RenditionStore::default(),
             transcoders: transcoders::Transcoders::new(transcoder, &capabilities),
             capabilities,
-            orch_secret: config.orch_secret.filter(|s| !s.is_empty()),
+            ai: match (config.ai, &orch_secret) {
+                (Some(ai), _) => Some(ai::AiState::new(ai)),
+                (None, Some(_)) => Some(ai::AiState::remote_only(config.remote_ai_prices)),
+                (None, None) => None,
+            },
+            orch_secret,
             auto_max_sessions: config.auto_max_sessions,
             nodes: config.nodes,
             closing: CancellationToken::new(),
@@ -409,7 +427,6 @@ impl OrchestratorService {
             segment_url_timeout: config.segment_url_timeout,
             auth_webhook: config.auth_webhook,
             metrics: config.metrics,
-            ai: config.ai.map(ai::AiState::new),
         });
         Ok(Self {
             listener,

@@ -144,7 +144,7 @@ pub fn orchestrator_uri(orch_addr: &str) -> Result<Uri, OrchestratorError> {
 struct Worker {
     config: RemoteTranscoderConfig,
     base: Uri,
-    http: Client<PeerConnector, tonic::body::Body>,
+    http: PeerClient,
     fetcher: livepeer_objectstore::Fetcher,
     transcoder: LocalTranscoder,
     /// Kept so the scratch directory stays locked while the transcoder runs.
@@ -426,30 +426,7 @@ impl Worker {
                 .await
                 .map_err(|e| e.to_string());
         }
-        let request = hyper::Request::get(uri)
-            .body(tonic::body::Body::new(Full::new(Bytes::new())))
-            .map_err(|e| e.to_string())?;
-        let fetch = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| format!("cannot download the segment: {e}"))?;
-            if response.status() != hyper::StatusCode::OK {
-                return Err(format!(
-                    "cannot download the segment: status {}",
-                    response.status()
-                ));
-            }
-            let body = http_body_util::Limited::new(response.into_body(), limit as usize);
-            body.collect()
-                .await
-                .map(|c| c.to_bytes())
-                .map_err(|e| format!("cannot download the segment: {e}"))
-        };
-        tokio::time::timeout(DOWNLOAD_TIMEOUT, fetch)
-            .await
-            .map_err(|_| format!("segment download timed out after {DOWNLOAD_TIMEOUT:?}"))?
+        peer_get(&self.http, uri, limit as usize, DOWNLOAD_TIMEOUT, "segment").await
     }
 
     async fn post_result(
@@ -468,34 +445,77 @@ impl Worker {
             .header("Pixels", decoded_pixels.to_string())
             .body(tonic::body::Body::new(Full::new(body)))
             .map_err(|e| e.to_string())?;
-        let post = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status();
-            let answer = http_body_util::Limited::new(response.into_body(), 64 * 1024)
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            if status.is_success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "orchestrator answered {status}: {}",
-                    String::from_utf8_lossy(&answer).trim()
-                ))
-            }
-        };
-        tokio::time::timeout(UPLOAD_TIMEOUT, post)
-            .await
-            .map_err(|_| format!("result upload timed out after {UPLOAD_TIMEOUT:?}"))?
+        peer_post(&self.http, request, UPLOAD_TIMEOUT).await
     }
 }
 
-fn with_slash(uri: &Uri) -> String {
+/// The HTTP/2 client to an orchestrator (TLS without certificate checks, or h2c).
+pub(crate) type PeerClient = Client<PeerConnector, tonic::body::Body>;
+
+/// `GET uri` over the peer connection: its body when the answer is 200, at most `limit`
+/// bytes within `timeout`; `what` names the download in the error texts.
+pub(crate) async fn peer_get(
+    http: &PeerClient,
+    uri: Uri,
+    limit: usize,
+    timeout: Duration,
+    what: &str,
+) -> Result<Bytes, String> {
+    let request = hyper::Request::get(uri)
+        .body(tonic::body::Body::new(Full::new(Bytes::new())))
+        .map_err(|e| e.to_string())?;
+    let fetch = async {
+        let response = http
+            .request(request)
+            .await
+            .map_err(|e| format!("cannot download the {what}: {e}"))?;
+        if response.status() != hyper::StatusCode::OK {
+            return Err(format!(
+                "cannot download the {what}: status {}",
+                response.status()
+            ));
+        }
+        let body = http_body_util::Limited::new(response.into_body(), limit);
+        body.collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|e| format!("cannot download the {what}: {e}"))
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| format!("{what} download timed out after {timeout:?}"))?
+}
+
+/// Sends `request` over the peer connection within `timeout`; `Ok` for a 2xx answer, else
+/// the status and (up to 64 KiB of) the answer's text.
+pub(crate) async fn peer_post(
+    http: &PeerClient,
+    request: hyper::Request<tonic::body::Body>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let post = async {
+        let response = http.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let answer = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "orchestrator answered {status}: {}",
+                String::from_utf8_lossy(&answer).trim()
+            ))
+        }
+    };
+    tokio::time::timeout(timeout, post)
+        .await
+        .map_err(|_| format!("result upload timed out after {timeout:?}"))?
+}
+
+pub(crate) fn with_slash(uri: &Uri) -> String {
     let text = uri.to_string();
     if text.ends_with('/') {
         text

@@ -1,6 +1,7 @@
 //! The binary as an operator runs it.
 
 mod ai;
+mod ai_worker;
 mod flags;
 mod hardening;
 mod metrics;

@@ -15,13 +15,13 @@ const SECRET: &str = "remote-transcoding-secret";
 const LADDER: &str = "P144p30fps16x9";
 
 /// A node process whose log lines are kept; SIGKILLed on drop.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proc {
-    fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let mut child = crate::livepeer_command()
             .args(args)
             .stderr(Stdio::piped())
@@ -44,11 +44,11 @@ impl Proc {
         log.iter().filter(|l| l.contains(needle)).count()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().expect("log").join("\n")
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -72,7 +72,7 @@ impl Drop for Proc {
     }
 }
 
-fn port() -> u16 {
+pub(crate) fn port() -> u16 {
     livepeer_node::network::free_port().expect("free port")
 }
 

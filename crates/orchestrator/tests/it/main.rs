@@ -3,6 +3,7 @@
 //! own client, with real segments cut from the test clips. The harness is `livepeer-testing`.
 
 mod ai;
+mod ai_remote;
 mod exploits;
 mod limits;
 mod objstore;
