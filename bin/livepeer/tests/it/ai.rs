@@ -308,6 +308,16 @@ async fn speak(gateway: &str, text: &str) -> (u16, serde_json::Value) {
 
 /// The built-in text-to-speech runner's model id.
 const TTS_MODEL: &str = "espeak-ng/espeak-ng";
+/// The built-in LLM's model id.
+const LLM_MODEL: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
+/// The built-in speech recognizer's model id.
+const STT_MODEL: &str = "openai/whisper-tiny.en";
+/// The built-in OCR's model id.
+const OCR_MODEL: &str = "PaddlePaddle/PP-OCRv4_mobile_rec";
+/// Devnet prices, wei per unit: each request below costs about one ticket EV (0.004 ETH).
+const LLM_PRICE: u128 = 250_000_000_000_000;
+const STT_PRICE: u128 = 1_000_000_000_000;
+const OCR_PRICE: u128 = 50_000_000_000;
 
 /// The orchestrator's payment counters from its `/status`.
 async fn orchestrator_payments(account: &serde_json::Value) -> serde_json::Value {
@@ -323,8 +333,8 @@ fn wei(v: &serde_json::Value) -> u128 {
 }
 
 /// On devnet an AI request is paid in tickets: the orchestrator charges exactly units × its
-/// price (text-to-speech: one unit per character), and a gateway whose max price for the
-/// pipeline falls below the orchestrator's finds no orchestrator for it.
+/// price for every CPU pipeline (text-to-speech: one unit per character), and a gateway whose
+/// max price for the pipeline falls below the orchestrator's finds no orchestrator for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_finds_no_one() {
     // 10^14 wei a character: a 40-character request costs about one devnet ticket EV.
@@ -333,13 +343,16 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
     let models = dir.path().join("aiModels.json");
     std::fs::write(
         &models,
-        serde_json::json!([{
-            "pipeline": "text-to-speech",
-            "model_id": TTS_MODEL,
-            "warm": true,
-            "price_per_unit": PRICE as u64,
-            "pixels_per_unit": 1,
-        }])
+        serde_json::json!([
+            {"pipeline": "text-to-speech", "model_id": TTS_MODEL, "warm": true,
+             "price_per_unit": PRICE as u64, "pixels_per_unit": 1},
+            {"pipeline": "llm", "model_id": LLM_MODEL, "warm": true,
+             "price_per_unit": LLM_PRICE as u64, "pixels_per_unit": 1},
+            {"pipeline": "audio-to-text", "model_id": STT_MODEL, "warm": true,
+             "price_per_unit": STT_PRICE as u64, "pixels_per_unit": 1},
+            {"pipeline": "image-to-text", "model_id": OCR_MODEL, "warm": true,
+             "price_per_unit": OCR_PRICE as u64, "pixels_per_unit": 1},
+        ])
         .to_string(),
     )
     .expect("aiModels.json");
@@ -431,4 +444,113 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
         wei(&last["feesWei"]) - wei(&after["feesWei"]),
         units * PRICE
     );
+
+    // The other CPU pipelines, paid the same way, each charged its own units × its price:
+    // llm max_tokens, audio-to-text whole seconds × 1000, image-to-text the image's pixels.
+    let wav = dir.path().join("speech.wav");
+    let fetched = livepeer_testing::request(
+        &livepeer_testing::http(),
+        hyper::Method::GET,
+        &format!("{gateway}{}", body["audio"]["url"].as_str().expect("url")),
+        &[],
+        bytes::Bytes::new(),
+    )
+    .await;
+    std::fs::write(&wav, &fetched.body).expect("speech.wav");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&wav)
+        .output()
+        .expect("ffprobe runs");
+    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .expect("a duration");
+    let image = dir.path().join("text.png");
+    let drawn = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=white:s=640x120:d=1",
+        ])
+        .args([
+            "-vf",
+            &format!(
+                "drawtext=fontfile={}:text=PAID:fontsize=60:x=20:y=30",
+                livepeer_node::ai_demo::DEMO_FONT
+            ),
+        ])
+        .args(["-frames:v", "1"])
+        .arg(&image)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(drawn.success());
+    let cases: [(&[&str], u128, u128); 3] = [
+        (
+            &[
+                "llm",
+                "Say hi.",
+                "--model",
+                LLM_MODEL,
+                "--param",
+                "max_tokens=16",
+            ],
+            16,
+            LLM_PRICE,
+        ),
+        (
+            &[
+                "audio-to-text",
+                "--model",
+                STT_MODEL,
+                "--audio",
+                wav.to_str().expect("utf-8"),
+            ],
+            seconds.floor() as u128 * 1000,
+            STT_PRICE,
+        ),
+        (
+            &[
+                "image-to-text",
+                "--model",
+                OCR_MODEL,
+                "--image",
+                image.to_str().expect("utf-8"),
+            ],
+            640 * 120,
+            OCR_PRICE,
+        ),
+    ];
+    // A pipeline without its own max price falls under the max price per pixel (1 wei,
+    // set above): no orchestrator; without that max it is served.
+    let out = ai(&gateway, &[cases[0].0, &["--json"]].concat());
+    assert_eq!(
+        last_stderr_line(&out),
+        "error: the gateway answered 503: Service Unavailable Error"
+    );
+    let answer = crate::network::cli_post(
+        &gateway_account,
+        "/setBroadcastConfig",
+        "maxPricePerUnit=0&pixelsPerUnit=1&currency=WEI",
+    )
+    .await;
+    assert_eq!(answer.status, hyper::StatusCode::OK);
+    let mut fees = wei(&last["feesWei"]);
+    for (args, units, price) in cases {
+        let out = ai(&gateway, &[args, &["--json"]].concat());
+        assert!(out.status.success(), "{args:?}: {}", last_stderr_line(&out));
+        let now = wei(&orchestrator_payments(&orchestrator).await["feesWei"]);
+        assert_eq!(now - fees, units * price, "{args:?}");
+        fees = now;
+    }
 }
