@@ -42,17 +42,15 @@ use livepeer_ai::{AiRequest, Pipeline};
 use livepeer_primitives::{Capabilities, LIVEPEER_VERSION, ModelConstraint};
 use livepeer_proto::{convert, net};
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::OrchestratorError;
 use crate::ai::AI_WORKER_PROTOCOL;
 use crate::ai_remote::{AI_RESULTS_TIMEOUT, AI_WORKER_ERROR_MIME, NO_WORKERS};
 use crate::remote_transcoder::{
-    Backoff, CONNECT_TIMEOUT, PeerClient, REGISTER_TIMEOUT, orchestrator_uri, peer_get, peer_post,
-    with_slash,
+    Backoff, CONNECT_TIMEOUT, Ended, PeerClient, Registration, orchestrator_uri, peer_get,
+    peer_post, serve_registration, with_slash,
 };
 
 /// Largest input file downloaded for a pipeline without an upload limit of its own, bytes.
@@ -61,8 +59,6 @@ pub const MAX_AI_INPUT_BYTES: usize = crate::ai::MAX_AI_REQUEST_BYTES;
 pub const AI_INPUT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long posting a whole (not streamed) result may take.
 pub const AI_UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long shutdown waits for stopped jobs.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a standalone AI worker needs.
 #[derive(Debug, Clone)]
@@ -98,11 +94,6 @@ pub fn worker_capabilities(worker: &AiWorker) -> Capabilities {
         );
     }
     caps
-}
-
-enum Ended {
-    Disconnected,
-    Cancelled,
 }
 
 struct Worker {
@@ -153,7 +144,6 @@ impl Worker {
     ) -> Result<Ended, OrchestratorError> {
         let caps = worker_capabilities(&self.config.worker);
         let capacity: u32 = caps.capacities.values().sum();
-        info!(orchestrator = %self.base, capacity, "registering AI worker");
         let mut grpc = net::ai_worker_client::AiWorkerClient::with_origin(
             self.http.clone(),
             self.base.clone(),
@@ -174,85 +164,29 @@ impl Worker {
             capabilities: Some(convert::capabilities_to_net(&caps)),
             hardware,
         };
-        let registered = tokio::select! {
-            _ = cancel.cancelled() => return Ok(Ended::Cancelled),
-            r = tokio::time::timeout(REGISTER_TIMEOUT, grpc.register_ai_worker(request)) => r,
+        let registration = Registration {
+            base: &self.base,
+            what: "AI worker",
+            capacity: capacity as usize,
+            refused: OrchestratorError::AiWorkerRefused,
         };
-        let mut stream = match registered {
-            Ok(Ok(response)) => response.into_inner(),
-            Ok(Err(status)) => {
-                let message = status.message();
-                if message == "invalid secret" || message == "zero capacity" {
-                    return Err(OrchestratorError::AiWorkerRefused(message.to_string()));
-                }
-                warn!(orchestrator = %self.base, error = %message, "could not register the AI worker");
-                return Ok(Ended::Disconnected);
-            }
-            Err(_) => {
-                warn!(orchestrator = %self.base, "AI worker registration timed out after {REGISTER_TIMEOUT:?}");
-                return Ok(Ended::Disconnected);
-            }
-        };
-        info!(orchestrator = %self.base, "AI worker registered with the orchestrator");
-        backoff.reset();
-        let slots = Arc::new(Semaphore::new(capacity.max(1) as usize));
-        let tasks = TaskTracker::new();
-        let stop_tasks = CancellationToken::new();
-        let ended = loop {
-            let message = tokio::select! {
-                _ = cancel.cancelled() => break Ended::Cancelled,
-                m = stream.message() => m,
-            };
-            let notify = match message {
-                Ok(Some(notify)) => notify,
-                Ok(None) => {
-                    info!(orchestrator = %self.base, "the orchestrator ended the AI job stream");
-                    break Ended::Disconnected;
-                }
-                Err(status) => {
-                    warn!(orchestrator = %self.base, error = %status.message(), "AI job stream broke");
-                    break Ended::Disconnected;
-                }
-            };
-            let permit = tokio::select! {
-                _ = cancel.cancelled() => break Ended::Cancelled,
-                p = slots.clone().acquire_owned() => p,
-            };
-            let Ok(permit) = permit else {
-                break Ended::Disconnected;
-            };
-            let worker = self.clone();
-            let stop = stop_tasks.clone();
-            let span = info_span!("ai_job", task_id = notify.task_id);
-            tasks.spawn(
-                async move {
-                    let _permit = permit;
+        serve_registration(
+            registration,
+            cancel,
+            backoff,
+            grpc.register_ai_worker(request),
+            |notify: net::NotifyAiJob, stop| {
+                let worker = self.clone();
+                let span = info_span!("ai_job", task_id = notify.task_id);
+                Some((span, async move {
                     tokio::select! {
                         _ = stop.cancelled() => debug!("AI job stopped"),
                         _ = worker.run_job(notify) => {}
                     }
-                }
-                .instrument(span),
-            );
-        };
-        drop(stream);
-        tasks.close();
-        if matches!(ended, Ended::Cancelled) {
-            stop_tasks.cancel();
-            if tokio::time::timeout(STOP_TIMEOUT, tasks.wait())
-                .await
-                .is_err()
-            {
-                warn!(
-                    running = tasks.len(),
-                    "AI jobs still running after {STOP_TIMEOUT:?}"
-                );
-            }
-        } else {
-            // As go-livepeer: running jobs finish and post before registering again.
-            tasks.wait().await;
-        }
-        Ok(ended)
+                }))
+            },
+        )
+        .await
     }
 
     async fn run_job(&self, notify: net::NotifyAiJob) {

@@ -111,11 +111,120 @@ impl Backoff {
 }
 
 /// How one registration ended.
-enum Ended {
+pub(crate) enum Ended {
     /// The orchestrator ended the stream, or it broke: register again.
     Disconnected,
     /// `cancel` fired.
     Cancelled,
+}
+
+/// One registering worker's side of its orchestrator's task stream, shared by the remote
+/// transcoder (`RegisterTranscoder`) and the remote AI worker (`RegisterAIWorker`).
+pub(crate) struct Registration<'a> {
+    /// The orchestrator.
+    pub base: &'a Uri,
+    /// What registers, for the logs: "transcoder", "AI worker".
+    pub what: &'static str,
+    /// Tasks run at once.
+    pub capacity: usize,
+    /// The error for a refusal for good ("invalid secret", "zero capacity").
+    pub refused: fn(String) -> OrchestratorError,
+}
+
+/// One registration: waits for `register` (at most [`REGISTER_TIMEOUT`]), then hands each
+/// notification of the stream to `handle`, which gives the task's span and future (or `None`
+/// for a notification that is no task), and runs at most `capacity` tasks at once until the
+/// stream ends or `cancel` fires. On a disconnect running tasks finish (they post their
+/// results, as go-livepeer's do); on cancel they get the stop token and [`STOP_TIMEOUT`].
+///
+/// Errors: the registration's `refused` error for "invalid secret" / "zero capacity".
+pub(crate) async fn serve_registration<N, F>(
+    reg: Registration<'_>,
+    cancel: &CancellationToken,
+    backoff: &mut Backoff,
+    register: impl Future<Output = Result<tonic::Response<tonic::Streaming<N>>, tonic::Status>>,
+    mut handle: impl FnMut(N, CancellationToken) -> Option<(tracing::Span, F)>,
+) -> Result<Ended, OrchestratorError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (base, what) = (reg.base, reg.what);
+    info!(orchestrator = %base, capacity = reg.capacity, "registering the {what}");
+    let registered = tokio::select! {
+        _ = cancel.cancelled() => return Ok(Ended::Cancelled),
+        r = tokio::time::timeout(REGISTER_TIMEOUT, register) => r,
+    };
+    let mut stream = match registered {
+        Ok(Ok(response)) => response.into_inner(),
+        Ok(Err(status)) => {
+            let message = status.message();
+            if message == "invalid secret" || message == "zero capacity" {
+                return Err((reg.refused)(message.to_string()));
+            }
+            warn!(orchestrator = %base, error = %message, "the {what} could not register");
+            return Ok(Ended::Disconnected);
+        }
+        Err(_) => {
+            warn!(orchestrator = %base, "the {what}'s registration timed out after {REGISTER_TIMEOUT:?}");
+            return Ok(Ended::Disconnected);
+        }
+    };
+    info!(orchestrator = %base, "the {what} registered with the orchestrator");
+    backoff.reset();
+    let slots = Arc::new(Semaphore::new(reg.capacity.max(1)));
+    let tasks = TaskTracker::new();
+    let stop_tasks = CancellationToken::new();
+    let ended = loop {
+        let message = tokio::select! {
+            _ = cancel.cancelled() => break Ended::Cancelled,
+            m = stream.message() => m,
+        };
+        let notify = match message {
+            Ok(Some(notify)) => notify,
+            Ok(None) => {
+                info!(orchestrator = %base, "the orchestrator ended the {what}'s task stream");
+                break Ended::Disconnected;
+            }
+            Err(status) => {
+                warn!(orchestrator = %base, error = %status.message(), "the {what}'s task stream broke");
+                break Ended::Disconnected;
+            }
+        };
+        let Some((span, task)) = handle(notify, stop_tasks.clone()) else {
+            continue;
+        };
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break Ended::Cancelled,
+            p = slots.clone().acquire_owned() => p,
+        };
+        let Ok(permit) = permit else {
+            break Ended::Disconnected;
+        };
+        tasks.spawn(
+            async move {
+                let _permit = permit;
+                task.await;
+            }
+            .instrument(span),
+        );
+    };
+    drop(stream);
+    tasks.close();
+    if matches!(ended, Ended::Cancelled) {
+        stop_tasks.cancel();
+        if tokio::time::timeout(STOP_TIMEOUT, tasks.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                running = tasks.len(),
+                "{what} tasks still running after {STOP_TIMEOUT:?}"
+            );
+        }
+    } else {
+        tasks.wait().await;
+    }
+    Ok(ended)
 }
 
 /// The orchestrator's base URI for `orch_addr`.
@@ -186,7 +295,7 @@ pub async fn run(
             Ended::Disconnected => {}
         }
         let wait = backoff.next_wait();
-        info!(orchestrator = %worker.base, ?wait, "registering again after a pause");
+        info!(orchestrator = %worker.base, ?wait, "registering the transcoder again after a pause");
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
@@ -201,7 +310,6 @@ impl Worker {
         cancel: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<Ended, OrchestratorError> {
-        info!(orchestrator = %self.base, capacity = self.config.capacity, "registering transcoder");
         let mut grpc = net::transcoder_client::TranscoderClient::with_origin(
             self.http.clone(),
             self.base.clone(),
@@ -211,92 +319,34 @@ impl Worker {
             capacity: i64::try_from(self.config.capacity).unwrap_or(i64::MAX),
             capabilities: Some(convert::capabilities_to_net(&self.config.capabilities)),
         };
-        let registered = tokio::select! {
-            _ = cancel.cancelled() => return Ok(Ended::Cancelled),
-            r = tokio::time::timeout(REGISTER_TIMEOUT, grpc.register_transcoder(request)) => r,
+        let registration = Registration {
+            base: &self.base,
+            what: "transcoder",
+            capacity: self.config.capacity,
+            refused: OrchestratorError::TranscoderRefused,
         };
-        let mut stream = match registered {
-            Ok(Ok(response)) => response.into_inner(),
-            Ok(Err(status)) => {
-                let message = status.message();
-                if message == "invalid secret" || message == "zero capacity" {
-                    return Err(OrchestratorError::TranscoderRefused(message.to_string()));
+        serve_registration(
+            registration,
+            cancel,
+            backoff,
+            grpc.register_transcoder(request),
+            |notify: net::NotifySegment, stop| {
+                if notify.url.is_empty() {
+                    let session = notify
+                        .seg_data
+                        .as_ref()
+                        .and_then(|s| s.auth_token.as_ref())
+                        .map(|t| t.session_id.as_str())
+                        .unwrap_or_default();
+                    debug!(session, "session torn down by the orchestrator");
+                    return None;
                 }
-                warn!(orchestrator = %self.base, error = %message, "could not register with the orchestrator");
-                return Ok(Ended::Disconnected);
-            }
-            Err(_) => {
-                warn!(orchestrator = %self.base, "registration timed out after {REGISTER_TIMEOUT:?}");
-                return Ok(Ended::Disconnected);
-            }
-        };
-        info!(orchestrator = %self.base, "registered with the orchestrator");
-        backoff.reset();
-        let slots = Arc::new(Semaphore::new(self.config.capacity.max(1)));
-        let tasks = TaskTracker::new();
-        let stop_tasks = CancellationToken::new();
-        let ended = loop {
-            let message = tokio::select! {
-                _ = cancel.cancelled() => break Ended::Cancelled,
-                m = stream.message() => m,
-            };
-            let notify = match message {
-                Ok(Some(notify)) => notify,
-                Ok(None) => {
-                    info!(orchestrator = %self.base, "the orchestrator ended the task stream");
-                    break Ended::Disconnected;
-                }
-                Err(status) => {
-                    warn!(orchestrator = %self.base, error = %status.message(), "task stream broke");
-                    break Ended::Disconnected;
-                }
-            };
-            if notify.url.is_empty() {
-                let session = notify
-                    .seg_data
-                    .as_ref()
-                    .and_then(|s| s.auth_token.as_ref())
-                    .map(|t| t.session_id.as_str())
-                    .unwrap_or_default();
-                debug!(session, "session torn down by the orchestrator");
-                continue;
-            }
-            let permit = tokio::select! {
-                _ = cancel.cancelled() => break Ended::Cancelled,
-                p = slots.clone().acquire_owned() => p,
-            };
-            let Ok(permit) = permit else {
-                break Ended::Disconnected;
-            };
-            let worker = self.clone();
-            let stop = stop_tasks.clone();
-            let span = info_span!("task", task_id = notify.task_id);
-            tasks.spawn(
-                async move {
-                    let _permit = permit;
-                    worker.run_task(notify, stop).await;
-                }
-                .instrument(span),
-            );
-        };
-        drop(stream);
-        tasks.close();
-        if matches!(ended, Ended::Cancelled) {
-            stop_tasks.cancel();
-            if tokio::time::timeout(STOP_TIMEOUT, tasks.wait())
-                .await
-                .is_err()
-            {
-                warn!(
-                    running = tasks.len(),
-                    "transcodes still running after {STOP_TIMEOUT:?}"
-                );
-            }
-        } else {
-            // As go-livepeer: running transcodes finish and post before registering again.
-            tasks.wait().await;
-        }
-        Ok(ended)
+                let worker = self.clone();
+                let span = info_span!("task", task_id = notify.task_id);
+                Some((span, async move { worker.run_task(notify, stop).await }))
+            },
+        )
+        .await
     }
 
     async fn run_task(&self, notify: net::NotifySegment, cancel: CancellationToken) {
