@@ -22,6 +22,8 @@ use crate::media::Segment;
 pub struct Gateway {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The RTMP address, when the configuration set `rtmp_addr`.
+    pub rtmp: Option<SocketAddr>,
     /// The gateway's state: suspended orchestrators, live streams, retained bytes.
     pub handle: GatewayHandle,
     cancel: CancellationToken,
@@ -51,11 +53,13 @@ impl Gateway {
             .await
             .expect("gateway binds 127.0.0.1:0");
         let addr: SocketAddr = service.local_addr();
+        let rtmp = service.rtmp_addr();
         let handle = service.handle();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(service.run(cancel.clone()));
         Self {
             base: format!("http://{addr}"),
+            rtmp,
             handle,
             cancel,
             task,

@@ -46,6 +46,7 @@ pub mod payment;
 pub mod pool;
 pub mod price;
 mod routes;
+pub mod rtmp;
 pub mod selection;
 pub mod storage;
 mod streams;
@@ -75,6 +76,8 @@ pub type GatewayResult<T> = Result<T, GatewayError>;
 
 /// go-livepeer's default gateway HTTP address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9935";
+/// go-livepeer's default gateway RTMP address (`cmd/livepeer/starter`: `127.0.0.1:1935`).
+pub const DEFAULT_RTMP_ADDR: &str = "127.0.0.1:1935";
 /// Attempts per segment (go-livepeer `-maxAttempts`).
 pub const DEFAULT_MAX_ATTEMPTS: usize = 3;
 /// Concurrent streams a gateway takes (go-livepeer `-maxSessions`, `core.MaxSessions`);
@@ -170,6 +173,9 @@ pub struct GatewayConfig {
     /// `-aiMinRunnerVersion`: `(pipeline, model_id, min version)` an orchestrator's runner
     /// must be at least.
     pub ai_min_runner_versions: Vec<(String, String, String)>,
+    /// `-rtmpAddr`: where RTMP broadcasters publish ([`rtmp`]); `None` takes no RTMP. (The
+    /// node binds go-livepeer's default [`DEFAULT_RTMP_ADDR`] when the flag is unset.)
+    pub rtmp_addr: Option<String>,
 }
 
 impl GatewayConfig {
@@ -222,6 +228,7 @@ impl Default for GatewayConfig {
             metrics: None,
             ai_retry_timeout: ai::DEFAULT_RETRY_TIMEOUT,
             ai_min_runner_versions: Vec::new(),
+            rtmp_addr: None,
         }
     }
 }
@@ -230,11 +237,13 @@ impl Default for GatewayConfig {
 #[derive(Debug)]
 pub struct GatewayService {
     listener: TcpListener,
+    rtmp: Option<TcpListener>,
     state: Arc<streams::Gateway>,
 }
 
 impl GatewayService {
-    /// Binds the HTTP listener (an `http://` prefix on the address is accepted).
+    /// Binds the HTTP listener (an `http://` prefix on the address is accepted) and, with
+    /// [`GatewayConfig::rtmp_addr`], the RTMP one (an `rtmp://` prefix is accepted).
     ///
     /// Errors: [`GatewayError::Bind`], [`GatewayError::InvalidWebhookUrl`].
     pub async fn bind(config: GatewayConfig) -> GatewayResult<Self> {
@@ -247,7 +256,27 @@ impl GatewayService {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|source| GatewayError::Bind { addr, source })?;
-        Ok(Self { listener, state })
+        let rtmp = match &state.config.rtmp_addr {
+            Some(addr) => {
+                let addr = addr.trim_start_matches("rtmp://").to_string();
+                Some(
+                    TcpListener::bind(&addr)
+                        .await
+                        .map_err(|source| GatewayError::Bind { addr, source })?,
+                )
+            }
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            rtmp,
+            state,
+        })
+    }
+
+    /// The bound RTMP address, when RTMP ingest is on.
+    pub fn rtmp_addr(&self) -> Option<SocketAddr> {
+        self.rtmp.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The bound address.
@@ -294,7 +323,17 @@ impl GatewayService {
             self.state.config.server.clone(),
             cancel.clone(),
         );
-        tokio::join!(serve, janitor);
+        let rtmp = {
+            let listener = self.rtmp;
+            let state = self.state.clone();
+            let cancel = cancel.clone();
+            async move {
+                if let Some(listener) = listener {
+                    rtmp::serve(listener, state, cancel).await;
+                }
+            }
+        };
+        tokio::join!(serve, janitor, rtmp);
         self.state.end_all_streams().await;
         info!("gateway stopped");
         Ok(())

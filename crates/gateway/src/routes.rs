@@ -200,6 +200,17 @@ async fn stream_setup(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let url = format!("http://{host}/live/{manifest}/{file}");
+    stream_setup_for_url(gw, url, manifest, header).await
+}
+
+/// [`stream_setup`] for a stream ingested at `url` (an HTTP push's, or an RTMP publish's
+/// `rtmp://…` URL): asks the auth webhook, if any, with that URL.
+pub(crate) async fn stream_setup_for_url(
+    gw: &Gateway,
+    url: String,
+    manifest: &ManifestId,
+    header: Option<AuthWebhookResponse>,
+) -> Result<(ManifestId, StreamSetup), GatewayError> {
     let hooked = match &gw.auth_webhook {
         Some(webhook) => webhook.authenticate(&url).await?,
         None => None,
@@ -246,7 +257,7 @@ fn content_resolution(headers: &HeaderMap) -> Option<(u32, u32)> {
 /// probe does not fail the push either; the orchestrator reports what it cannot decode).
 ///
 /// Errors: [`GatewayError::UnknownInputCodec`] (422).
-async fn probe_input(gw: &Gateway, body: &Bytes) -> Result<CapabilitySet, GatewayError> {
+pub(crate) async fn probe_input(gw: &Gateway, body: &Bytes) -> Result<CapabilitySet, GatewayError> {
     let Some(ffmpeg) = &gw.ffmpeg else {
         return Ok(CapabilitySet::new());
     };

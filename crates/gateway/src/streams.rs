@@ -90,6 +90,8 @@ pub(crate) struct Gateway {
     capability_max_prices: Mutex<HashMap<(String, String), livepeer_pm::PricePerPixel>>,
     /// AI session pools and results ([`crate::ai`]).
     pub(crate) ai: crate::ai::AiSessions,
+    /// Manifests an RTMP broadcaster is publishing now ([`crate::rtmp`]): one at a time.
+    rtmp_publishers: Mutex<std::collections::HashSet<ManifestId>>,
 }
 
 /// How a stream a push starts is set up.
@@ -122,6 +124,8 @@ pub(crate) struct Stream {
     /// Orchestrator sessions, preferred first.
     sessions: tokio::sync::Mutex<Vec<BroadcastSession>>,
     media: Mutex<StreamMedia>,
+    /// RTMP ingest: the sequence number of the stream's next cut segment.
+    ingest_seq: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -197,6 +201,7 @@ impl Gateway {
             max_price: Mutex::new(max_price),
             capability_max_prices: Mutex::new(HashMap::new()),
             ai: crate::ai::AiSessions::default(),
+            rtmp_publishers: Mutex::new(std::collections::HashSet::new()),
             config,
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),
@@ -339,6 +344,7 @@ impl Gateway {
                     verified: Mutex::new(None),
                     sessions: tokio::sync::Mutex::new(Vec::new()),
                     media: Mutex::new(StreamMedia::default()),
+                    ingest_seq: AtomicU64::new(0),
                 })
             })
             .clone();
@@ -349,6 +355,22 @@ impl Gateway {
         media.last_push = Some(Instant::now());
         drop(media);
         Ok(PushInFlight(stream))
+    }
+
+    /// Claims `manifest` for an RTMP broadcaster; `false` when another one publishes it
+    /// (go-livepeer `errAlreadyExists`).
+    pub(crate) fn claim_rtmp(&self, manifest: &ManifestId) -> bool {
+        lock(&self.rtmp_publishers).insert(manifest.clone())
+    }
+
+    /// Releases an RTMP broadcaster's claim on `manifest`.
+    pub(crate) fn release_rtmp(&self, manifest: &ManifestId) {
+        lock(&self.rtmp_publishers).remove(manifest);
+    }
+
+    /// Whether an RTMP broadcaster publishes `manifest` now.
+    pub(crate) fn rtmp_publishing(&self, manifest: &ManifestId) -> bool {
+        lock(&self.rtmp_publishers).contains(manifest)
     }
 
     /// The orchestrators left out of the next discovery round.
@@ -1448,6 +1470,13 @@ impl Gateway {
 #[derive(Debug)]
 pub(crate) struct PushInFlight(Arc<Stream>);
 
+impl PushInFlight {
+    /// The stream (which stays not idle only while this guard lives).
+    pub(crate) fn stream(&self) -> Arc<Stream> {
+        self.0.clone()
+    }
+}
+
 impl std::ops::Deref for PushInFlight {
     type Target = Stream;
 
@@ -1465,6 +1494,25 @@ impl Drop for PushInFlight {
 }
 
 impl Stream {
+    /// RTMP ingest: the sequence number of the next cut segment. A publisher's first segment
+    /// comes after everything the stream holds with one number left out, so that a
+    /// reconnect shows as a discontinuity in the playlists; a stream's very first is 0. (One
+    /// publisher at a time: see [`Gateway::claim_rtmp`].)
+    pub(crate) fn next_ingest_seq(&self, first_of_publisher: bool) -> u64 {
+        if !first_of_publisher {
+            return self.ingest_seq.fetch_add(1, Ordering::AcqRel);
+        }
+        let after_stored = lock(&self.media)
+            .segments
+            .keys()
+            .next_back()
+            .map_or(0, |seq| seq + 1);
+        let next = self.ingest_seq.load(Ordering::Acquire).max(after_stored);
+        let start = if next > 0 { next + 1 } else { 0 };
+        self.ingest_seq.store(start + 1, Ordering::Release);
+        start
+    }
+
     /// The master playlist.
     pub(crate) fn master_playlist(&self) -> String {
         // The source first, as go-livepeer's playlist manager lists it: 4000k, and the

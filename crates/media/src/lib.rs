@@ -13,6 +13,8 @@
 //! - [`Ffmpeg::segment_file`]: a file into ~2 s MPEG-TS segments by stream copy;
 //!   [`Ffmpeg::segment_file_for_ingest`] re-encodes video a gateway would refuse to H.264.
 //!
+//! - [`live`]: a long-running ffmpeg that cuts a live stream fed on stdin into MPEG-TS
+//!   segments as it arrives (RTMP ingest, live pipelines);
 //! - [`signature`]: MPEG-7 video signatures (capability 14), computed by
 //!   [`Ffmpeg::transcode`] when [`TranscodeOptions::calc_signature`] asks, decoded and
 //!   compared as a verifying go-livepeer gateway does ([`compare_signatures`]);
@@ -27,6 +29,7 @@
 
 mod error;
 mod ladder;
+pub mod live;
 mod probe;
 mod process;
 mod segment;

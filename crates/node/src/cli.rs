@@ -258,6 +258,11 @@ pub struct NodeArgs {
     /// service address. An `http://` prefix makes an orchestrator serve cleartext h2c.
     #[arg(long = "httpAddr", help_heading = "Network")]
     pub http_addr: Option<String>,
+    /// Gateway: address to take RTMP broadcasts on (`rtmp://<addr>/<stream>`). Default
+    /// 127.0.0.1:1935, as go-livepeer; when that default is taken, the gateway runs without
+    /// RTMP (with a warning).
+    #[arg(long = "rtmpAddr", help_heading = "Network")]
+    pub rtmp_addr: Option<String>,
     /// Gateway: comma-separated orchestrator addresses (https and port 8935 implied).
     #[arg(long = "orchAddr", help_heading = "Network")]
     pub orch_addr: Option<String>,
@@ -536,6 +541,7 @@ impl NodeArgs {
         forget(&mut self.eth_password);
         forget(&mut self.service_addr);
         forget(&mut self.http_addr);
+        forget(&mut self.rtmp_addr);
         forget(&mut self.orch_addr);
         forget(&mut self.orch_webhook_url);
         forget(&mut self.orch_secret);

@@ -426,7 +426,7 @@ mod tests {
     fn unsupported_flags_are_named_with_where_they_were_set() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("c.conf");
-        std::fs::write(&file, "rtmpAddr 127.0.0.1:1935\nkafkaUser\n").expect("write");
+        std::fs::write(&file, "verifierUrl http://127.0.0.1:1\nkafkaUser\n").expect("write");
         let config = file.to_str().expect("utf-8");
         let refused = parse_with(&["-kafkaBootstrapServers", "k:9092"], &[])
             .expect("parses")
@@ -442,7 +442,7 @@ mod tests {
         assert_eq!(
             refused,
             format!(
-                "-rtmpAddr is not supported yet (set by -config {config}); \
+                "-verifierUrl is not supported yet (set by -config {config}); \
                  -region is not supported yet (set by LP_REGION); \
                  -kafkaUser is not supported yet (set by -config {config})"
             )

@@ -298,6 +298,11 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
             .http_addr
             .clone()
             .unwrap_or_else(|| livepeer_gateway::DEFAULT_HTTP_ADDR.to_string()),
+        rtmp_addr: Some(
+            args.rtmp_addr
+                .clone()
+                .unwrap_or_else(|| livepeer_gateway::DEFAULT_RTMP_ADDR.to_string()),
+        ),
         orch_addrs,
         profiles,
         max_attempts: args.max_attempts,
@@ -695,7 +700,23 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
                 "-gateway needs -orchAddr (a comma-separated list of orchestrators) or -orchWebhookUrl in -network offchain"
             );
         }
-        let service = GatewayService::bind(config).await?;
+        let service = match GatewayService::bind(config.clone()).await {
+            // go-livepeer binds 127.0.0.1:1935 on every gateway; with the default taken (another
+            // gateway on this machine), run without RTMP rather than not at all.
+            Err(livepeer_gateway::GatewayError::Bind { addr, source })
+                if args.rtmp_addr.is_none()
+                    && addr == livepeer_gateway::DEFAULT_RTMP_ADDR
+                    && source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                warn!(%addr, "RTMP ingest off: the default -rtmpAddr is taken; set -rtmpAddr to take RTMP");
+                config.rtmp_addr = None;
+                GatewayService::bind(config).await?
+            }
+            bound => bound?,
+        };
+        if let Some(addr) = service.rtmp_addr() {
+            info!("Video Ingest Endpoint - rtmp://{addr}");
+        }
         if let Some(flag) = args
             .max_price_per_capability
             .as_deref()

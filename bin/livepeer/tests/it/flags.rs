@@ -93,13 +93,13 @@ fn unsupported_flags_take_their_go_type() {
     let out = livepeer(&[
         "-kafkaUser",
         "me",
-        "-rtmpAddr",
-        "127.0.0.1:1935",
+        "-verifierUrl",
+        "http://127.0.0.1:1",
         "-currentManifest",
     ]);
     assert_eq!(
         last_error_line(&out),
-        "error: -rtmpAddr is not supported yet; -currentManifest is not supported yet; \
+        "error: -verifierUrl is not supported yet; -currentManifest is not supported yet; \
          -kafkaUser is not supported yet"
     );
     // `auto` is for standalone orchestrators only; elsewhere go-livepeer's start-up line.

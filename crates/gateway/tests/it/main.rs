@@ -1,6 +1,6 @@
 //! Integration tests of livepeer-gateway: a real gateway on 127.0.0.1 port 0 in front of real
 //! orchestrators (livepeer-orchestrator with the local ffmpeg, over TLS), fed real segments of
-//! the test clips by HTTP push, and read back over its HLS routes. The harness is
+//! the test clips by HTTP push (and RTMP), and read back over its HLS routes. The harness is
 //! `livepeer-testing`.
 
 mod ai;
@@ -13,6 +13,7 @@ mod onchain_pool;
 mod paid;
 mod push;
 mod rogue;
+mod rtmp;
 mod slicing;
 mod webhooks;
 

@@ -1,5 +1,6 @@
 //! Integration tests of livepeer-media with the real ffmpeg on the real test clips.
 
+mod live;
 mod probe;
 mod segment;
 mod signature;
@@ -14,6 +15,17 @@ use std::{
 
 use livepeer_media::{Ffmpeg, SegmentInfo, testing};
 use serde::Deserialize;
+
+/// Polls `check` every 50 ms for up to 20 s.
+pub(crate) async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..400 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}
 
 /// The binaries; fails (never skips) when ffmpeg is missing.
 pub(crate) fn ff() -> Ffmpeg {
