@@ -1,6 +1,6 @@
 //! Trickle, the segmented publish-subscribe protocol of Livepeer's real-time AI
 //! (`reference/ai.md` §4.1; go-livepeer `trickle/`): the server, wire-compatible with
-//! go-livepeer's.
+//! go-livepeer's, and its HTTP publisher and subscriber.
 //!
 //! # The model
 //!
@@ -29,6 +29,8 @@
 //!   [`TrickleServer::close_channel`], [`LocalPublisher`] and [`LocalSubscriber`] (an
 //!   orchestrator creates the four channels of a live session itself and reads the input
 //!   channel locally to clock payments);
+//! - [`TricklePublisher`] and [`TrickleSubscriber`]: the HTTP clients, over a
+//!   `reqwest::Client` the caller supplies (and so its TLS policy);
 //! - [`wire`]: header names, the 470 status, special sequence numbers.
 //!
 //! # Memory and bounds
@@ -37,7 +39,8 @@
 //! reference-counted slices of them, never a copy. Everything from the network is bounded:
 //! segment size ([`TrickleConfig::max_segment_bytes`], 413 past it), the bytes all segments
 //! hold together ([`TrickleConfig::max_buffered_bytes`], 503 past it), channel count
-//! ([`TrickleConfig::max_channels`]) and channel names ([`is_valid_channel_name`]). Requests
+//! ([`TrickleConfig::max_channels`]), channel names ([`is_valid_channel_name`]), and on the
+//! client the size of a segment read ([`SubscriberConfig::max_segment_bytes`]). Requests
 //! that wait (long-polls, idle pre-connected POSTs) last at most as long as their segment or
 //! channel, which the idle sweep bounds.
 //!
@@ -45,6 +48,7 @@
 //! hyper cannot send those, and go's clients do not need them: see [`routes`].
 
 mod channel;
+pub mod client;
 mod error;
 pub mod routes;
 mod segment;
@@ -52,6 +56,10 @@ mod server;
 pub mod wire;
 
 pub use channel::{MAX_CHANNEL_NAME_BYTES, ReadSeq, SEGMENTS_PER_CHANNEL, is_valid_channel_name};
+pub use client::{
+    PublishStart, PublisherConfig, SegmentWriter, SubscribedSegment, SubscriberConfig,
+    TricklePublisher, TrickleSubscriber,
+};
 pub use error::{TrickleError, TrickleResult};
 pub use server::{
     CHANGEFEED_CHANNEL, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CHANNELS,
