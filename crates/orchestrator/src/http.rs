@@ -105,6 +105,16 @@ pub(crate) fn service(
     if state.orch_secret.is_some() || state.ai.is_some() {
         http = http.route("/stream/{session}/{file}", get(get_stream_file));
     }
+    if state.live.is_some() {
+        http = http.route(
+            "/live-video-to-video",
+            post(
+                |AxumState(state): AxumState<Arc<State>>, headers: HeaderMap, body: Body| {
+                    crate::live::post_live(state, headers, body)
+                },
+            ),
+        );
+    }
     if state.orch_secret.is_some() {
         grpc = grpc.add_service(net::transcoder_server::TranscoderServer::new(
             TranscoderGrpc {
@@ -122,7 +132,11 @@ pub(crate) fn service(
         }
     }
     let grpc: Router = grpc.into_axum_router();
-    let http: Router = http.with_state(state);
+    let trickle = state.live.as_ref().map(|l| l.trickle.router());
+    let mut http: Router = http.with_state(state);
+    if let Some(trickle) = trickle {
+        http = http.nest(crate::live::TRICKLE_PATH, trickle);
+    }
     tower::service_fn(move |req: Request<hyper::body::Incoming>| {
         let is_grpc = req.version() == Version::HTTP_2
             && req

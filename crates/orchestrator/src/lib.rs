@@ -39,6 +39,7 @@ pub mod auth;
 mod error;
 mod grpc;
 mod http;
+pub mod live;
 pub mod payment;
 pub mod remote_ai_worker;
 pub mod remote_transcoder;
@@ -148,6 +149,9 @@ pub struct OrchestratorConfig {
     /// prices `-aiModels` entries on an orchestrator with or without `-aiWorker`); a model
     /// without one is served unpriced.
     pub remote_ai_prices: Vec<ai::AiPrice>,
+    /// `-livePaymentInterval`: how often a live-video-to-video session is debited
+    /// ([`live`]).
+    pub live_payment_interval: Duration,
 }
 
 impl Default for OrchestratorConfig {
@@ -171,6 +175,7 @@ impl Default for OrchestratorConfig {
             metrics: None,
             ai: None,
             remote_ai_prices: Vec::new(),
+            live_payment_interval: live::DEFAULT_LIVE_PAYMENT_INTERVAL,
         }
     }
 }
@@ -255,6 +260,8 @@ pub(crate) struct State {
     pub(crate) metrics: Option<livepeer_monitor::Metrics>,
     /// AI runners, prices and results, with `-aiWorker`.
     pub(crate) ai: Option<ai::AiState>,
+    /// Live-video-to-video sessions and their trickle channels, with `-aiWorker`.
+    pub(crate) live: Option<live::LiveState>,
 }
 
 impl State {
@@ -400,7 +407,12 @@ impl OrchestratorService {
             .map(|t| t.with_scratch_root(scratch.path()));
         let capabilities = software_capabilities();
         let orch_secret = config.orch_secret.filter(|s| !s.is_empty());
+        let live = config
+            .ai
+            .is_some()
+            .then(|| live::LiveState::new(config.live_payment_interval));
         let state = Arc::new(State {
+            live,
             service_uri,
             auth: auth::AuthTokens::default(),
             sessions: sessions::Sessions::new(config.max_sessions),
@@ -508,7 +520,18 @@ impl OrchestratorService {
             server,
             cancel.clone(),
         );
-        tokio::join!(serve, sweeper);
+        let trickle_sweep = {
+            let state = state.clone();
+            let cancel = cancel.clone();
+            async move {
+                if let Some(live) = &state.live {
+                    // On shutdown every channel closes, so long-polls end and the port drains.
+                    live.trickle.sweep_service(cancel).await;
+                    live.stop_all();
+                }
+            }
+        };
+        tokio::join!(serve, sweeper, trickle_sweep);
         state.stop_jobs.cancel();
         state.jobs.close();
         if tokio::time::timeout(JOB_STOP_TIMEOUT, state.jobs.wait())
@@ -540,6 +563,11 @@ impl OrchestratorHandle {
     /// Sessions open now.
     pub fn sessions(&self) -> usize {
         self.state.sessions.len()
+    }
+
+    /// Live-video-to-video sessions running now ([`live`]).
+    pub fn live_sessions(&self) -> usize {
+        self.state.live.as_ref().map_or(0, |l| l.running())
     }
 
     /// The transcoders in the pool: the local one first, then the remote ones in the order

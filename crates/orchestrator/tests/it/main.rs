@@ -6,6 +6,7 @@ mod ai;
 mod ai_remote;
 mod exploits;
 mod limits;
+mod live;
 mod objstore;
 mod payment;
 mod phash;

@@ -1,0 +1,402 @@
+//! Live-video-to-video (capability 35) on the orchestrator: `POST /live-video-to-video`
+//! starts a real-time AI session, its four trickle channels are served on the service port
+//! under `/ai/trickle/`, and the session is billed from `/payment` top-ups while it runs.
+//!
+//! go-livepeer `server/ai_http.go:StartLiveVideoToVideo` and
+//! `server/live_payment_processor.go` (`reference/ai.md` §4.3 point 4 and §4.4), in order:
+//! 1. the body (JSON `{model_id, params, gateway_request_id, stream_id}`, at most
+//!    [`MAX_START_BODY_BYTES`]) parses (400; `model_id` is required);
+//! 2. a place on a runner of (`live-video-to-video`, model) is reserved (503 "insufficient
+//!    capacity");
+//! 3. the payment header decodes (402), the segment credentials verify (403), the tickets
+//!    are credited to (sender, manifest ID) (400), and with a non-zero price the balance must
+//!    cover a ticket EV (400 "Insufficient balance");
+//! 4. the four channels `<mid>` (input, `video/MP2T`), `<mid>-out` (output), `<mid>-control`
+//!    and `<mid>-events` (`application/json`) are created, `<mid>` a new random manifest ID;
+//! 5. the runner is started with `subscribe_url` = the input channel and `publish_url` = the
+//!    output channel (500 with its error, and the channels closed, if it refuses);
+//! 6. the answer is `LiveVideoToVideoResponse` (`publish_url` = where the gateway publishes,
+//!    `subscribe_url` = where it reads the output, `control_url`, `events_url`,
+//!    `manifest_id`).
+//!
+//! While the session runs the orchestrator reads its own input channel (always at the live
+//! edge) to clock payment: on a segment, at most once per [`DEFAULT_LIVE_PAYMENT_INTERVAL`],
+//! it debits [`LIVE_UNITS_PER_SECOND`] × the seconds since the last debit (the fractional
+//! remainder carried) at the payment's expected price; when the balance no longer covers a
+//! ticket EV, or the input channel ends, the session ends: every channel is closed (the
+//! gateway and the runner see end of stream) and the runner's place is released.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::Address;
+use axum::body::Body;
+use axum::http::{HeaderMap, Response, StatusCode, header};
+use axum::response::IntoResponse;
+use livepeer_ai::Pipeline;
+use livepeer_ai::client::RunnerClientError;
+use livepeer_ai::worker::RunnerLease;
+use livepeer_pm::PriceInfo;
+use livepeer_trickle::{ReadSeq, TrickleConfig, TrickleServer};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::State;
+
+/// Where the trickle channels are served on the service port (go-livepeer
+/// `TrickleHTTPPath`).
+pub const TRICKLE_PATH: &str = livepeer_trickle::wire::ORCHESTRATOR_BASE_PATH;
+/// Units billed per second of a live session: 1280 × 720 pixels × 30 frames, whatever the
+/// stream's real size (go-livepeer `NewLV2VPaymentProcessor`).
+pub const LIVE_UNITS_PER_SECOND: u64 = 1280 * 720 * 30;
+/// How often a live session is debited (go-livepeer `-livePaymentInterval`, 5 s).
+pub const DEFAULT_LIVE_PAYMENT_INTERVAL: Duration = Duration::from_secs(5);
+/// The largest start request body taken, bytes (params are small JSON).
+pub const MAX_START_BODY_BYTES: usize = 1024 * 1024;
+/// How long the start request body may take to arrive.
+const START_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The orchestrator's live sessions and their trickle server.
+#[derive(Debug)]
+pub(crate) struct LiveState {
+    pub(crate) trickle: TrickleServer,
+    sessions: Mutex<HashMap<String, LiveSession>>,
+    payment_interval: Duration,
+}
+
+/// One running session.
+#[derive(Debug)]
+struct LiveSession {
+    /// Ends the session.
+    stop: CancellationToken,
+}
+
+impl LiveState {
+    pub(crate) fn new(payment_interval: Duration) -> Self {
+        Self {
+            trickle: TrickleServer::new(TrickleConfig::default()),
+            sessions: Mutex::new(HashMap::new()),
+            payment_interval: payment_interval.max(Duration::from_millis(100)),
+        }
+    }
+
+    /// Live sessions running now.
+    pub(crate) fn running(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Ends every session (shutdown).
+    pub(crate) fn stop_all(&self) {
+        for session in lock(&self.sessions).values() {
+            session.stop.cancel();
+        }
+        self.trickle.close_all();
+    }
+}
+
+/// The start request (go-livepeer `worker.GenLiveVideoToVideoJSONRequestBody`); unknown
+/// fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+struct StartRequest {
+    #[serde(default)]
+    model_id: Option<String>,
+    #[serde(default)]
+    params: Option<Map<String, Value>>,
+    #[serde(default)]
+    gateway_request_id: Option<String>,
+    #[serde(default)]
+    stream_id: Option<String>,
+}
+
+fn text(status: StatusCode, msg: &str) -> Response<Body> {
+    (status, format!("{msg}\n")).into_response()
+}
+
+/// `POST /live-video-to-video` (see the module docs).
+pub(crate) async fn post_live(state: Arc<State>, headers: HeaderMap, body: Body) -> Response<Body> {
+    let (Some(ai), Some(live)) = (state.ai.as_ref(), state.live.as_ref()) else {
+        return text(StatusCode::NOT_FOUND, "404 page not found");
+    };
+    let bytes = match tokio::time::timeout(
+        START_BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_START_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "request body timed out"),
+    };
+    let request: StartRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let Some(model_id) = request.model_id.filter(|m| !m.is_empty()) else {
+        return text(StatusCode::BAD_REQUEST, "model_id is required");
+    };
+    let header_value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let gateway_request_id = request
+        .gateway_request_id
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| header_value("requestID"));
+    let stream_id = request
+        .stream_id
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| header_value("streamID"));
+
+    let Some(lease) = ai
+        .worker
+        .as_ref()
+        .and_then(|w| w.reserve(Pipeline::LiveVideoToVideo, &model_id))
+    else {
+        warn!(%model_id, "insufficient capacity for live-video-to-video");
+        return text(StatusCode::SERVICE_UNAVAILABLE, "insufficient capacity");
+    };
+    let (payment, sender, _seg) = match crate::http::payment_and_credentials(&state, &headers) {
+        Ok(parts) => parts,
+        Err(err) => return text(err.status(), &err.to_string()),
+    };
+    let mid = hex::encode(rand::random::<[u8; 8]>());
+    let price = payment
+        .as_ref()
+        .map(|p| p.expected_price)
+        .filter(|p| p.price_per_unit > 0);
+    if let (Some(payments), Some(batch)) = (&state.payments, payment) {
+        if let Err(err) = payments.process_payment(batch, &mid).await {
+            return text(err.status(), &err.to_string());
+        }
+        if price.is_some()
+            && let Err(err) = payments.require_balance_at(sender, &mid)
+        {
+            return text(err.status(), &err.to_string());
+        }
+    }
+
+    let base = format!("{}{TRICKLE_PATH}", state.service_uri.trim_end_matches('/'));
+    let channels = Channels::new(&mid);
+    for (name, mime) in channels.with_mimes() {
+        if let Err(e) = live.trickle.create_channel(name, mime) {
+            channels.close(&live.trickle);
+            return text(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+        }
+    }
+    let url = |name: &str| format!("{base}/{name}");
+    let runner_body = json!({
+        "model_id": model_id,
+        "params": request.params.unwrap_or_default(),
+        "subscribe_url": url(&channels.input),
+        "publish_url": url(&channels.output),
+        "control_url": url(&channels.control),
+        "events_url": url(&channels.events),
+        "gateway_request_id": gateway_request_id,
+        "manifest_id": mid,
+        "stream_id": stream_id,
+    });
+    let runner_request = match livepeer_ai::AiRequest::from_json(
+        Pipeline::LiveVideoToVideo,
+        runner_body.to_string().as_bytes(),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            channels.close(&live.trickle);
+            return text(StatusCode::BAD_REQUEST, &e.body().to_string());
+        }
+    };
+    if let Err(e) = lease.client().run(&runner_request).await {
+        warn!(%model_id, manifest_id = %mid, error = %e, "live runner refused the stream");
+        channels.close(&live.trickle);
+        let msg = match &e {
+            RunnerClientError::Status { status, msg, .. } => {
+                format!("runner returned {status}: {msg}")
+            }
+            other => other.to_string(),
+        };
+        return text(StatusCode::INTERNAL_SERVER_ERROR, &msg);
+    }
+
+    let stop = state.closing.child_token();
+    lock(&live.sessions).insert(mid.clone(), LiveSession { stop: stop.clone() });
+    info!(%model_id, manifest_id = %mid, request_id = %gateway_request_id, %stream_id, "live-video-to-video started");
+    tokio::spawn(
+        run_session(
+            state.clone(),
+            Session {
+                mid: mid.clone(),
+                channels: channels.clone(),
+                sender,
+                price,
+                lease,
+                stop,
+            },
+        )
+        .instrument(info_span!("live", manifest_id = %mid)),
+    );
+    let answer = json!({
+        "publish_url": url(&channels.input),
+        "subscribe_url": url(&channels.output),
+        "control_url": url(&channels.control),
+        "events_url": url(&channels.events),
+        "manifest_id": mid,
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
+}
+
+/// The four channel names of a session.
+#[derive(Debug, Clone)]
+struct Channels {
+    input: String,
+    output: String,
+    control: String,
+    events: String,
+}
+
+impl Channels {
+    fn new(mid: &str) -> Self {
+        Self {
+            input: mid.to_string(),
+            output: format!("{mid}-out"),
+            control: format!("{mid}-control"),
+            events: format!("{mid}-events"),
+        }
+    }
+
+    fn with_mimes(&self) -> [(&str, &str); 4] {
+        [
+            (self.input.as_str(), "video/MP2T"),
+            (self.output.as_str(), "video/MP2T"),
+            (self.control.as_str(), "application/json"),
+            (self.events.as_str(), "application/json"),
+        ]
+    }
+
+    /// Closes every channel (readers and writers see end of stream).
+    fn close(&self, trickle: &TrickleServer) {
+        for (name, _) in self.with_mimes() {
+            let _ = trickle.close_channel(name);
+        }
+    }
+}
+
+/// What a session's task holds.
+struct Session {
+    mid: String,
+    channels: Channels,
+    sender: Address,
+    price: Option<PriceInfo>,
+    /// The runner's place, released when the session ends.
+    lease: RunnerLease,
+    stop: CancellationToken,
+}
+
+/// Reads the session's input channel at the live edge, debiting on its segments, until the
+/// input ends, the balance runs out or the session is stopped; then closes the channels.
+async fn run_session(state: Arc<State>, session: Session) {
+    let Some(live) = state.live.as_ref() else {
+        return;
+    };
+    let mut clock = PaymentClock::new(Instant::now());
+    let mut input = live
+        .trickle
+        .local_subscriber(&session.channels.input, ReadSeq::Next);
+    let why = loop {
+        // go: SetSeq(-1) before each read, in case this reader fell out of the window.
+        input.set_seq(ReadSeq::Next);
+        let mut segment = match input.next_segment() {
+            Ok(Some(segment)) => segment,
+            Ok(None) => break "the input ended",
+            Err(_) => break "the input channel is gone",
+        };
+        if let (Some(payments), Some(price)) = (&state.payments, session.price)
+            && let Some(units) = clock.due(Instant::now(), live.payment_interval)
+        {
+            payments.debit_at(session.sender, &session.mid, units, price);
+            if payments
+                .require_balance_at(session.sender, &session.mid)
+                .is_err()
+            {
+                break "insufficient balance";
+            }
+        }
+        // Read the segment through, so the next read waits for the next segment.
+        let done = async { while segment.chunk().await.is_some() {} };
+        tokio::select! {
+            _ = done => {}
+            _ = session.stop.cancelled() => break "stopped",
+        }
+    };
+    info!(reason = why, "live-video-to-video ended");
+    session.channels.close(&live.trickle);
+    lock(&live.sessions).remove(&session.mid);
+    drop(session.lease);
+}
+
+/// go-livepeer's `LivePaymentProcessor` clock: units due at most once per interval, for the
+/// whole time since the last debit, the fraction of a unit carried over.
+#[derive(Debug)]
+struct PaymentClock {
+    last: Instant,
+    /// Unbilled unit-nanoseconds (units × ns / 1e9 not yet billed).
+    carried: u128,
+}
+
+impl PaymentClock {
+    fn new(start: Instant) -> Self {
+        Self {
+            last: start,
+            carried: 0,
+        }
+    }
+
+    /// The units to debit at `now`, or `None` before `interval` has passed since the last.
+    fn due(&mut self, now: Instant, interval: Duration) -> Option<u64> {
+        let elapsed = now.checked_duration_since(self.last)?;
+        if elapsed < interval {
+            return None;
+        }
+        self.last = now;
+        let total = u128::from(LIVE_UNITS_PER_SECOND) * elapsed.as_nanos() + self.carried;
+        self.carried = total % 1_000_000_000;
+        u64::try_from(total / 1_000_000_000).ok()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_sessions_are_billed_in_720p_pixel_seconds() {
+        let start = Instant::now();
+        let mut clock = PaymentClock::new(start);
+        let interval = Duration::from_secs(5);
+        assert_eq!(clock.due(start + Duration::from_secs(4), interval), None);
+        assert_eq!(
+            clock.due(start + Duration::from_secs(5), interval),
+            Some(5 * 27_648_000)
+        );
+        // A third of a second carries over.
+        let third = Duration::from_nanos(5_333_333_333);
+        let first = clock.due(start + Duration::from_secs(5) + third, interval);
+        assert_eq!(first, Some(147_455_999));
+        let second = clock.due(start + Duration::from_secs(5) + third * 2, interval);
+        assert_eq!(first.unwrap_or(0) + second.unwrap_or(0), 294_911_999);
+        assert_eq!(LIVE_UNITS_PER_SECOND, 27_648_000);
+    }
+}
