@@ -342,6 +342,25 @@ impl Gateway {
         );
     }
 
+    /// The next orchestrator of the (pipeline, model) pool not yet `tried` (as a request
+    /// picks one), for the live pipelines.
+    pub(crate) async fn pick_ai_session_for(
+        &self,
+        pipeline: Pipeline,
+        model_id: &str,
+        key: &str,
+        tried: &HashSet<Uri>,
+    ) -> Option<BroadcastSession> {
+        self.pick_ai_session(pipeline, model_id, key, tried)
+            .await
+            .map(|s| s.session)
+    }
+
+    /// Suspends `addr` in the pool `key` (it failed a request).
+    pub(crate) fn suspend_ai_session(&self, key: &str, addr: &Uri) {
+        self.suspend_ai(key, addr);
+    }
+
     fn suspend_ai(&self, key: &str, addr: &Uri) {
         let mut pools = lock(&self.ai.pools);
         if let Some(pool) = pools.get_mut(key) {

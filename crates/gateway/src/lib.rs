@@ -41,6 +41,7 @@ pub mod discovery;
 pub mod dispatch;
 mod error;
 pub mod hls;
+pub mod live;
 pub mod multipart;
 pub mod payment;
 pub mod pool;
@@ -173,6 +174,9 @@ pub struct GatewayConfig {
     /// `-aiMinRunnerVersion`: `(pipeline, model_id, min version)` an orchestrator's runner
     /// must be at least.
     pub ai_min_runner_versions: Vec<(String, String, String)>,
+    /// `-livePaymentInterval`: how often a live-video-to-video session is paid for
+    /// ([`live`]).
+    pub live_payment_interval: Duration,
     /// `-rtmpAddr`: where RTMP broadcasters publish ([`rtmp`]); `None` takes no RTMP. (The
     /// node binds go-livepeer's default [`DEFAULT_RTMP_ADDR`] when the flag is unset.)
     pub rtmp_addr: Option<String>,
@@ -229,6 +233,7 @@ impl Default for GatewayConfig {
             ai_retry_timeout: ai::DEFAULT_RETRY_TIMEOUT,
             ai_min_runner_versions: Vec::new(),
             rtmp_addr: None,
+            live_payment_interval: live::DEFAULT_LIVE_PAYMENT_INTERVAL,
         }
     }
 }

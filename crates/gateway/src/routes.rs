@@ -68,6 +68,22 @@ pub(crate) fn router(state: Arc<Gateway>) -> Router {
     let mut router = Router::new()
         .route("/live/{manifest}/{file}", post(push).put(push))
         .route("/live/{manifest}", axum::routing::delete(end_push))
+        .route(
+            "/live/video-to-video/{stream}/update",
+            post(
+                |State(gw): State<Arc<Gateway>>, Path(stream): Path<String>, body: Body| async move {
+                    gw.live_update(&stream, body).await
+                },
+            ),
+        )
+        .route(
+            "/live/video-to-video/{stream}/status",
+            get(
+                |State(gw): State<Arc<Gateway>>, Path(stream): Path<String>| async move {
+                    gw.live_status(&stream)
+                },
+            ),
+        )
         .route("/healthz", get(|| async { "ok" }));
     for pipeline in livepeer_ai::Pipeline::ALL {
         if pipeline == livepeer_ai::Pipeline::LiveVideoToVideo {

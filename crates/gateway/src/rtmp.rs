@@ -264,6 +264,9 @@ struct Ingest {
     done: CancellationToken,
     /// The gateway's shutdown: then queued segments are dropped rather than sent.
     shutdown: CancellationToken,
+    /// A live-video-to-video stream (published with `?pipeline=`): its segments go to the
+    /// live session instead of being transcoded.
+    live: Option<Arc<crate::live::LiveStream>>,
     limit: usize,
 }
 
@@ -293,23 +296,50 @@ impl Ingest {
             gw: gw.clone(),
             manifest: published.clone(),
         };
-        let stream = gw.stream_for_push(&published, setup)?;
-
-        // Each cut gets the stream's next sequence number at once, in cut order, and waits
-        // in a short queue for the network.
-        let (queue, segments) = mpsc::channel(SEGMENT_QUEUE);
-        let numbered = stream.stream();
-        let mut first = true;
-        let on_cut = move |cut: CutSegment| {
-            let seq = numbered.next_ingest_seq(first);
-            first = false;
-            let queued = Cut {
-                seq,
-                data: cut.data,
-                duration: cut.duration,
-            };
-            if queue.try_send(queued).is_err() {
-                warn!(manifest_id = %numbered.manifest, seq, "segment dropped: the network is behind the live stream");
+        let query = publish_query(app, stream_name);
+        let (on_cut, sender, live): (Box<dyn FnMut(CutSegment) + Send>, _, _) = match live_request(
+            &query,
+        ) {
+            Some((pipeline, params)) => {
+                // Real-time AI: the cuts go to the live session as they come.
+                let live = gw.start_live(&published, &pipeline, params).await?;
+                let (queue, segments) = mpsc::channel::<Bytes>(SEGMENT_QUEUE);
+                let manifest = published.clone();
+                let on_cut = move |cut: CutSegment| {
+                    if queue.try_send(cut.data).is_err() {
+                        warn!(manifest_id = %manifest, "segment dropped: the live session is behind the stream");
+                    }
+                };
+                let sender = tokio::spawn(
+                    publish_live(live.clone(), segments)
+                        .instrument(info_span!("rtmp_live", manifest_id = %published)),
+                );
+                (Box::new(on_cut), sender, Some(live))
+            }
+            None => {
+                let stream = gw.stream_for_push(&published, setup)?;
+                // Each cut gets the stream's next sequence number at once, in cut order,
+                // and waits in a short queue for the network.
+                let (queue, segments) = mpsc::channel(SEGMENT_QUEUE);
+                let numbered = stream.stream();
+                let mut first = true;
+                let on_cut = move |cut: CutSegment| {
+                    let seq = numbered.next_ingest_seq(first);
+                    first = false;
+                    let queued = Cut {
+                        seq,
+                        data: cut.data,
+                        duration: cut.duration,
+                    };
+                    if queue.try_send(queued).is_err() {
+                        warn!(manifest_id = %numbered.manifest, seq, "segment dropped: the network is behind the live stream");
+                    }
+                };
+                let sender = tokio::spawn(
+                    send_segments(gw.clone(), stream, segments)
+                        .instrument(info_span!("rtmp_stream", manifest_id = %published)),
+                );
+                (Box::new(on_cut), sender, None)
             }
         };
         let args = LiveSegmenterArgs {
@@ -322,11 +352,7 @@ impl Ingest {
         let segmenter = LiveSegmenter::start(&ffmpeg, args, on_cut)
             .await
             .map_err(|e| IngestError::Segmenter(e.to_string()))?;
-        info!(manifest_id = %published, %app, stream = stream_name, "RTMP stream published");
-        let sender = tokio::spawn(
-            send_segments(gw.clone(), stream, segments)
-                .instrument(info_span!("rtmp_stream", manifest_id = %published)),
-        );
+        info!(manifest_id = %published, %app, stream = stream_name, live = live.is_some(), "RTMP stream published");
         // The segmenter watchdog: no cut for SEGMENTER_TIMEOUT closes the connection.
         let done = CancellationToken::new();
         {
@@ -358,6 +384,7 @@ impl Ingest {
             claim: Some(claim),
             done,
             shutdown,
+            live,
             limit: gw.config.max_segment_bytes,
         })
     }
@@ -413,7 +440,10 @@ impl Ingest {
             _ = &mut self.sender => {}
             _ = self.shutdown.cancelled() => self.sender.abort(),
         }
-        if !gw.rtmp_publishing(&self.manifest) {
+        if let Some(live) = &self.live {
+            // The orchestrator ends the session; its output's end ends the stream.
+            live.finish().await;
+        } else if !gw.rtmp_publishing(&self.manifest) {
             gw.end_stream(self.manifest.as_str()).await;
         }
         info!(manifest_id = %self.manifest, "RTMP stream ended");
@@ -474,6 +504,34 @@ async fn send_segments(gw: Arc<Gateway>, stream: PushInFlight, mut segments: mps
         }
         gw.after_push(&stream).await;
     }
+}
+
+/// Publishes a live stream's cuts to its session, in order.
+async fn publish_live(live: Arc<crate::live::LiveStream>, mut segments: mpsc::Receiver<Bytes>) {
+    while let Some(data) = segments.recv().await {
+        if let Err(err) = live.publish(data).await {
+            warn!(%err, "live input segment not published");
+        }
+    }
+}
+
+/// The live pipeline and params a publish query asks for (`pipeline=<id>&params=<JSON>`, as
+/// go-livepeer's live ingest), if any.
+fn live_request(query: &str) -> Option<(String, serde_json::Value)> {
+    let mut pipeline = None;
+    let mut params = serde_json::Value::Object(Default::default());
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "pipeline" if !value.is_empty() => pipeline = Some(value.into_owned()),
+            "params" => {
+                if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(&value) {
+                    params = v;
+                }
+            }
+            _ => {}
+        }
+    }
+    pipeline.map(|p| (p, params))
 }
 
 fn random_manifest() -> String {
@@ -625,6 +683,21 @@ mod tests {
         );
         let meta = Bytes::from_static(b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData");
         assert_eq!(&strip_set_data_frame(meta)[..], b"\x02\x00\x0aonMetaData");
+    }
+
+    #[test]
+    fn a_publish_query_can_ask_for_a_live_pipeline() {
+        let (pipeline, params) =
+            live_request("pipeline=noop&params=%7B%22effect%22%3A%22edges%22%7D").expect("live");
+        assert_eq!(pipeline, "noop");
+        assert_eq!(params, serde_json::json!({"effect": "edges"}));
+        assert_eq!(live_request("params={}"), None);
+        assert_eq!(live_request(""), None);
+        // Params that are not a JSON object are left out.
+        assert_eq!(
+            live_request("pipeline=x&params=[1]"),
+            Some(("x".into(), serde_json::json!({})))
+        );
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub(crate) struct Gateway {
     capability_max_prices: Mutex<HashMap<(String, String), livepeer_pm::PricePerPixel>>,
     /// AI session pools and results ([`crate::ai`]).
     pub(crate) ai: crate::ai::AiSessions,
+    /// Live-video-to-video streams ([`crate::live`]).
+    pub(crate) live: crate::live::LiveStreams,
     /// Manifests an RTMP broadcaster is publishing now ([`crate::rtmp`]): one at a time.
     rtmp_publishers: Mutex<std::collections::HashSet<ManifestId>>,
 }
@@ -202,6 +204,7 @@ impl Gateway {
             capability_max_prices: Mutex::new(HashMap::new()),
             ai: crate::ai::AiSessions::default(),
             rtmp_publishers: Mutex::new(std::collections::HashSet::new()),
+            live: Default::default(),
             config,
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),
@@ -1332,6 +1335,12 @@ impl Gateway {
             self.retained.fetch_sub(freed, Ordering::AcqRel);
         }
         self.enforce_total_cap();
+    }
+
+    /// Stores a segment of a stream without renditions (a live pipeline's output, its only
+    /// track).
+    pub(crate) fn store_output(&self, stream: &Stream, segment: &SourceSegment) {
+        self.store(stream, segment, &[]);
     }
 
     /// Drops the oldest ended streams, then the oldest segments of the largest live stream,

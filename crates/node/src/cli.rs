@@ -206,6 +206,10 @@ pub struct NodeArgs {
     /// the repository's `.setup/models` when run from a checkout, else `<dataDir>/models`).
     #[arg(long = "aiModelsDir", help_heading = "Roles", value_parser = parse_path)]
     pub ai_models_dir: Option<PathBuf>,
+    /// Live video-to-video: how often a session is paid for (gateway) and debited
+    /// (orchestrator), e.g. 5s.
+    #[arg(long = "livePaymentInterval", help_heading = "Roles", default_value = "5s", value_parser = parse_duration)]
+    pub live_payment_interval: Duration,
     /// Gateway: after this long no new orchestrator is picked for an AI request.
     #[arg(long = "aiProcessingRetryTimeout", help_heading = "Roles", default_value = "2s", value_parser = parse_duration)]
     pub ai_processing_retry_timeout: Duration,

@@ -183,6 +183,7 @@ pub fn orchestrator_config(args: &NodeArgs) -> anyhow::Result<OrchestratorConfig
             .map(livepeer_orchestrator::auth::GatewayAuthWebhook::new)
             .transpose()
             .map_err(|e| anyhow::anyhow!("Error setting auth webhook URL {e}"))?,
+        live_payment_interval: args.live_payment_interval,
         ..Default::default()
     })
 }
@@ -293,6 +294,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
     let ai_min_runner_versions = parse_ai_min_runner_versions(&args.ai_min_runner_version)?;
     Ok(GatewayConfig {
         ai_retry_timeout: args.ai_processing_retry_timeout,
+        live_payment_interval: args.live_payment_interval,
         ai_min_runner_versions,
         http_addr: args
             .http_addr
