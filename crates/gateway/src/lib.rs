@@ -49,6 +49,7 @@ pub mod price;
 mod routes;
 pub mod rtmp;
 pub mod selection;
+pub mod signer;
 pub mod storage;
 mod streams;
 pub mod verify;
@@ -174,6 +175,9 @@ pub struct GatewayConfig {
     /// `-aiMinRunnerVersion`: `(pipeline, model_id, min version)` an orchestrator's runner
     /// must be at least.
     pub ai_min_runner_versions: Vec<(String, String, String)>,
+    /// `-remoteSigner`: serve only the remote signer's routes ([`signer`]) on the HTTP port,
+    /// paying with [`GatewayConfig::payments`]' account for clients without one.
+    pub remote_signer: bool,
     /// `-livePaymentInterval`: how often a live-video-to-video session is paid for
     /// ([`live`]).
     pub live_payment_interval: Duration,
@@ -233,6 +237,7 @@ impl Default for GatewayConfig {
             ai_retry_timeout: ai::DEFAULT_RETRY_TIMEOUT,
             ai_min_runner_versions: Vec::new(),
             rtmp_addr: None,
+            remote_signer: false,
             live_payment_interval: live::DEFAULT_LIVE_PAYMENT_INTERVAL,
         }
     }

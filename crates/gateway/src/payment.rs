@@ -243,6 +243,20 @@ impl Payments {
         })
     }
 
+    /// Checks `info`'s price against `terms`' first (the 2× rule of [`Payments::terms`]),
+    /// for a session that keeps its parameters.
+    ///
+    /// Errors: [`GatewayError::PriceIncreased`], [`GatewayError::BadOrchestratorInfo`].
+    pub(crate) fn terms_price_check(
+        &self,
+        info: &net::OrchestratorInfo,
+        terms: &SessionTerms,
+    ) -> Result<(), GatewayError> {
+        let initial = PricePerPixel::try_from(terms.initial_price).map_err(payment_error)?;
+        crate::price::validate_price(&info.transcoder, info.price_info.as_ref(), Some(initial))
+            .map(|_| ())
+    }
+
     /// Stages the payment for a segment with `profiles` lasting `duration` to the session
     /// holding `terms` (O session `session`): the fee estimate, the balance taken out, and a
     /// batch of tickets for what it lacks (possibly none: the header then carries only the

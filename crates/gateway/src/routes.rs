@@ -65,6 +65,10 @@ const HLS_PLAYLIST: &str = "application/x-mpegURL";
 pub const TRANSCODE_CONFIGURATION_HEADER: &str = "Livepeer-Transcode-Configuration";
 
 pub(crate) fn router(state: Arc<Gateway>) -> Router {
+    if state.config.remote_signer {
+        // A remote signer serves its own routes only (go-livepeer `StartRemoteSignerServer`).
+        return crate::signer::router(state).route("/healthz", get(|| async { "ok" }));
+    }
     let mut router = Router::new()
         .route("/live/{manifest}/{file}", post(push).put(push))
         .route("/live/{manifest}", axum::routing::delete(end_push))
@@ -98,7 +102,13 @@ pub(crate) fn router(state: Arc<Gateway>) -> Router {
             ),
         );
     }
-    router.with_state(state.clone()).merge(hls_router(state))
+    let mut router = router
+        .with_state(state.clone())
+        .merge(hls_router(state.clone()));
+    if state.config.remote_signer {
+        router = router.merge(crate::signer::router(state));
+    }
+    router
 }
 
 /// The read-only HLS routes alone (`/stream/...`), also served by the node's dashboard.

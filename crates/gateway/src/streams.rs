@@ -92,6 +92,8 @@ pub(crate) struct Gateway {
     pub(crate) ai: crate::ai::AiSessions,
     /// Live-video-to-video streams ([`crate::live`]).
     pub(crate) live: crate::live::LiveStreams,
+    /// `-remoteSigner`'s sessions ([`crate::signer`]).
+    pub(crate) remote_signer: crate::signer::RemoteSigner,
     /// Manifests an RTMP broadcaster is publishing now ([`crate::rtmp`]): one at a time.
     rtmp_publishers: Mutex<std::collections::HashSet<ManifestId>>,
 }
@@ -205,6 +207,7 @@ impl Gateway {
             ai: crate::ai::AiSessions::default(),
             rtmp_publishers: Mutex::new(std::collections::HashSet::new()),
             live: Default::default(),
+            remote_signer: Default::default(),
             config,
             client: OrchestratorClient::new(),
             streams: Mutex::new(HashMap::new()),

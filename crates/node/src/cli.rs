@@ -187,6 +187,15 @@ pub struct NodeArgs {
     /// Run as a gateway (takes video in, pays orchestrators, publishes HLS).
     #[arg(long = "gateway", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
     pub gateway: bool,
+    /// Run as a remote signer: hold the gateway account's key and sign `GetOrchestrator`
+    /// requests and live payments for clients without one (on chain only; `-httpAddr`
+    /// default 127.0.0.1:8935).
+    #[arg(long = "remoteSigner", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub remote_signer: bool,
+    /// Remote signer: serve a non-loopback `-httpAddr` without authentication (anyone who
+    /// reaches it is paid for from this account's deposit).
+    #[arg(long = "remoteSignerAllowNoAuth", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub remote_signer_allow_no_auth: bool,
     /// Deprecated name of -gateway.
     #[arg(long = "broadcaster", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag, hide = true)]
     pub broadcaster: bool,

@@ -241,6 +241,10 @@ pub fn orch_secret(args: &NodeArgs) -> anyhow::Result<Option<String>> {
 
 /// go-livepeer's CLI port of a standalone AI worker (`AIWorkerCliPort`).
 pub const AI_WORKER_CLI_PORT: u16 = 4935;
+/// go-livepeer's CLI port of a remote signer (`RemoteSignerCliPort`).
+pub const REMOTE_SIGNER_CLI_PORT: u16 = 3935;
+/// go-livepeer's HTTP address of a remote signer (`OrchestratorRpcPort` on loopback).
+pub const REMOTE_SIGNER_HTTP_ADDR: &str = "127.0.0.1:8935";
 
 /// The orchestrator a standalone transcoder or AI worker registers with: (`-orchSecret`,
 /// the first `-orchAddr` entry without `https://`).
@@ -477,7 +481,16 @@ pub fn node_metrics(args: &NodeArgs, gateway: bool) -> Option<livepeer_monitor::
 
 /// Runs the roles the flags select until `cancel` fires.
 pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let gateway = args.gateway || args.broadcaster;
+    if args.remote_signer && (args.gateway || args.broadcaster || args.orchestrator) {
+        bail!(
+            "-remoteSigner is a role of its own: choose one of -remoteSigner, -gateway and -orchestrator"
+        );
+    }
+    if args.remote_signer && args.network == "offchain" {
+        bail!("Remote signer mode requires on-chain network");
+    }
+    // A remote signer is a gateway's account and payments behind the signer's routes only.
+    let gateway = args.gateway || args.broadcaster || args.remote_signer;
     if args.broadcaster {
         warn!("-broadcaster is deprecated; use -gateway");
     }
@@ -520,6 +533,10 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         None if standalone_ai_worker => Some(std::net::SocketAddr::from((
             [127, 0, 0, 1],
             AI_WORKER_CLI_PORT,
+        ))),
+        None if args.remote_signer => Some(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            REMOTE_SIGNER_CLI_PORT,
         ))),
         None => cli_api::default_cli_addr(args.orchestrator, gateway, args.transcoder),
     };
@@ -695,6 +712,27 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
     if gateway {
         let mut config = gateway_config(&args)?;
         config.metrics = metrics.clone();
+        if args.remote_signer {
+            config.remote_signer = true;
+            config.rtmp_addr = None;
+            if args.http_addr.is_none() {
+                config.http_addr = REMOTE_SIGNER_HTTP_ADDR.to_string();
+            }
+            let loopback = config
+                .http_addr
+                .trim_start_matches("http://")
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback());
+            if !loopback && !args.remote_signer_allow_no_auth {
+                bail!(
+                    "Refusing to start: remote signer on public -httpAddr {} signs payments from this node's deposit for any caller; pass -remoteSignerAllowNoAuth to override",
+                    config.http_addr
+                );
+            }
+            warn!(
+                "the remote signer has no auth: /generate-live-payment signs payments from this node's deposit for anyone who reaches it"
+            );
+        }
         if let Some(chain) = &on_chain {
             config.payments = Some(chain::gateway_payments(&args, chain).await?);
         } else if config.orch_addrs.is_empty() && config.orch_webhook_url.is_none() {

@@ -14,6 +14,7 @@ mod paid;
 mod push;
 mod rogue;
 mod rtmp;
+mod signer;
 mod slicing;
 mod webhooks;
 
