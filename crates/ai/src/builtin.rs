@@ -6,6 +6,7 @@
 //! | `audio-to-text` | [`SpeechRecognizer::MODEL_ID`] | Whisper tiny.en on candle ([`SpeechRecognizer`]) |
 //! | `image-to-text` | [`OcrEngine::MODEL_ID`] | PP-OCRv4 on tract ([`OcrEngine`]) |
 //! | `text-to-speech` | [`tts::MODEL_ID`] | espeak-ng ([`TtsEngine`]) |
+//! | `live-video-to-video` | `noop` (default), `effects` | one ffmpeg per stream ([`LiveEngine`], [`crate::live`]) |
 //!
 //! CPU-bound engines run on tokio's blocking pool, one request per task.
 
@@ -16,7 +17,10 @@ use base64::Engine as _;
 
 use tokio::sync::mpsc;
 
+use livepeer_media::Ffmpeg;
+
 use crate::InferenceError;
+use crate::live::{LiveConfig, LiveEngine, LiveModel};
 use crate::llm::{ChatMessage, LlmEngine, SamplingParams};
 use crate::models::ModelsDir;
 use crate::ocr::OcrEngine;
@@ -31,14 +35,23 @@ use crate::server::{Engine, EngineOutput};
 use crate::speech::{SpeechRecognizer, Timestamps, decode_audio};
 use crate::tts::{self, TtsEngine};
 
-/// The model id of `pipeline`'s built-in engine, if it has one.
+/// The model id of `pipeline`'s built-in engine (its default one, `noop` for
+/// live-video-to-video), if it has one.
 pub fn builtin_model(pipeline: Pipeline) -> Option<&'static str> {
+    builtin_models(pipeline).first().copied()
+}
+
+/// Every model id `pipeline`'s built-in engines serve, the default first; empty when it has
+/// none.
+pub fn builtin_models(pipeline: Pipeline) -> &'static [&'static str] {
+    const LIVE: [&str; 2] = [LiveModel::Noop.as_str(), LiveModel::Effects.as_str()];
     match pipeline {
-        Pipeline::TextToSpeech => Some(tts::MODEL_ID),
-        Pipeline::Llm => Some(LlmEngine::MODEL_ID),
-        Pipeline::ImageToText => Some(OcrEngine::MODEL_ID),
-        Pipeline::AudioToText => Some(SpeechRecognizer::MODEL_ID),
-        _ => None,
+        Pipeline::TextToSpeech => &[tts::MODEL_ID],
+        Pipeline::Llm => &[LlmEngine::MODEL_ID],
+        Pipeline::ImageToText => &[OcrEngine::MODEL_ID],
+        Pipeline::AudioToText => &[SpeechRecognizer::MODEL_ID],
+        Pipeline::LiveVideoToVideo => &LIVE,
+        _ => &[],
     }
 }
 
@@ -46,24 +59,40 @@ pub fn builtin_model(pipeline: Pipeline) -> Option<&'static str> {
 /// `models`.
 ///
 /// Errors: [`InferenceError::Load`] when the pipeline has no built-in engine (it needs an
-/// external runner `url`), when `model_id` is not the built-in model, or when its files are
-/// missing.
+/// external runner `url`), when `model_id` is not a built-in model, or when its files (or
+/// ffmpeg, for live-video-to-video) are missing.
 pub async fn load_builtin(
     pipeline: Pipeline,
     model_id: &str,
     models: &ModelsDir,
 ) -> Result<Arc<dyn Engine>, InferenceError> {
-    let Some(builtin) = builtin_model(pipeline) else {
+    let builtin = builtin_models(pipeline);
+    if builtin.is_empty() {
         return Err(InferenceError::Load(format!(
             "no built-in runner for {pipeline}; configure an external runner url for it"
         )));
-    };
-    if model_id != builtin {
+    }
+    if !builtin.contains(&model_id) {
         return Err(InferenceError::Load(format!(
-            "no built-in model {model_id} for {pipeline}; the built-in model is {builtin}"
+            "no built-in model {model_id} for {pipeline}; the built-in models are {}",
+            builtin.join(", ")
         )));
     }
     match pipeline {
+        Pipeline::LiveVideoToVideo => {
+            let model: LiveModel = model_id
+                .parse()
+                .map_err(|e: crate::live::UnknownLiveModel| InferenceError::Load(e.to_string()))?;
+            let ffmpeg = blocking(|| {
+                Ffmpeg::locate().map_err(|e| InferenceError::Load(format!("ffmpeg: {e}")))
+            })
+            .await?;
+            Ok(Arc::new(LiveEngine::new(
+                model,
+                ffmpeg,
+                LiveConfig::default(),
+            )?))
+        }
         Pipeline::TextToSpeech => Ok(Arc::new(TtsPipeline(TtsEngine::load().await?))),
         Pipeline::Llm => {
             let path = models.llm_gguf();

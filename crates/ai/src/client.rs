@@ -14,7 +14,8 @@ use serde_json::Value;
 use crate::pipeline::{BodyKind, Pipeline};
 use crate::request::AiRequest;
 use crate::schema::{
-    HardwareInformation, HealthCheck, HealthStatus, HttpError, LlmResponse, Version,
+    HardwareInformation, HealthCheck, HealthStatus, HttpError, LiveVideoToVideoParams,
+    LiveVideoToVideoResponse, LlmResponse, Version,
 };
 
 /// How long `/health`, `/version` and `/hardware/info` may take (go-livepeer
@@ -27,6 +28,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// The most bytes of an LLM event stream.
 pub const MAX_STREAM_BYTES: usize = 64 * 1024 * 1024;
+/// How long starting a live stream may take (a runner first stops the stream it runs, up
+/// to 10 s in ai-runner).
+pub const LIVE_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a runner request can fail with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -139,6 +143,31 @@ impl RunnerClient {
     /// `GET /hardware/info`.
     pub async fn hardware_info(&self) -> Result<HardwareInformation, RunnerClientError> {
         self.get_json("/hardware/info").await
+    }
+
+    /// Starts a live stream: `POST /live-video-to-video` with `params` (the runner answers
+    /// at once and runs the stream in the background; see [`crate::live`]).
+    ///
+    /// Errors: [`RunnerClientError::Status`] (400 for another model or bad params or URLs,
+    /// 401, 422, 500), [`RunnerClientError::Transport`], [`RunnerClientError::BadResponse`].
+    pub async fn live_video_to_video(
+        &self,
+        params: &LiveVideoToVideoParams,
+    ) -> Result<LiveVideoToVideoResponse, RunnerClientError> {
+        let body = serde_json::to_vec(params)
+            .map_err(|e| RunnerClientError::BadResponse(e.to_string()))?;
+        let mut builder = self
+            .http
+            .post(self.url(&format!("/{}", Pipeline::LiveVideoToVideo)))
+            .timeout(LIVE_START_TIMEOUT)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = &self.token {
+            builder = builder.bearer_auth(token);
+        }
+        let resp = builder.send().await.map_err(transport)?;
+        let body = checked(resp).await?;
+        serde_json::from_slice(&body).map_err(|e| RunnerClientError::BadResponse(e.to_string()))
     }
 
     /// Sends `request` to `POST /<pipeline>` with the body encoding of its pipeline.

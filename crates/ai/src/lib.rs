@@ -9,6 +9,8 @@
 //! - [`server`]: the runner HTTP server over one [`server::Engine`];
 //! - [`client`]: the runner client ([`client::RunnerClient`]) for built-in and external runners;
 //! - [`builtin`]: the built-in engines and the model each serves;
+//! - [`live`]: live-video-to-video: the built-in live pipelines (`noop`, `effects`: ffmpeg
+//!   filters), streams over trickle, status events ([`live::LiveEngine`]);
 //! - [`worker`]: the runners of one node and their capacity ([`worker::AiWorker`]);
 //! - [`units`]: billing units per pipeline;
 //! - [`tts`]: text-to-speech with espeak-ng;
@@ -23,6 +25,7 @@ pub mod builtin;
 pub mod client;
 pub mod config;
 mod error;
+pub mod live;
 pub mod llm;
 pub mod models;
 pub mod ocr;

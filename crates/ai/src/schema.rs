@@ -165,6 +165,63 @@ pub struct LlmResponse {
     pub choices: Vec<LlmChoice>,
 }
 
+/// `LiveVideoToVideoParams`: the body of `POST /live-video-to-video` (ai-runner
+/// `routes/live_video_to_video.py`; `reference/ai.md` §1.3, §4.3). On the orchestrator →
+/// runner hop, `subscribe_url` is the gateway's input channel and `publish_url` the `-out`
+/// channel; the others default to `""` (none) and `{}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LiveVideoToVideoParams {
+    /// The trickle channel the runner reads the input stream from (MPEG-TS segments).
+    pub subscribe_url: String,
+    /// The trickle channel the runner publishes the processed stream to.
+    pub publish_url: String,
+    /// The trickle channel of parameter updates (one JSON object per segment); `""`: none.
+    #[serde(default)]
+    pub control_url: String,
+    /// The trickle channel the runner publishes its events to; `""`: none.
+    #[serde(default)]
+    pub events_url: String,
+    /// The live pipeline's name (ai-runner calls it `model_id` for consistency).
+    #[serde(default)]
+    pub model_id: String,
+    /// The pipeline's initial parameters (a JSON object).
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The gateway's request id (for logs).
+    #[serde(default)]
+    pub gateway_request_id: String,
+    /// The orchestrator's manifest id (for logs).
+    #[serde(default)]
+    pub manifest_id: String,
+    /// The stream id (for logs).
+    #[serde(default)]
+    pub stream_id: String,
+}
+
+/// `LiveVideoToVideoResponse`. A runner answers it with every field empty (ai-runner: "the
+/// orchestrator is setting these"); the orchestrator fills it for the gateway with its
+/// channels: `publish_url` the input (`<base>/<mid>`), `subscribe_url` the output
+/// (`<base>/<mid>-out`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LiveVideoToVideoResponse {
+    /// Where the gateway reads the processed stream.
+    pub subscribe_url: String,
+    /// Where the gateway publishes the input stream.
+    pub publish_url: String,
+    /// Where the gateway publishes parameter updates.
+    #[serde(default)]
+    pub control_url: String,
+    /// Where the gateway reads the runner's events.
+    #[serde(default)]
+    pub events_url: String,
+    /// The request id the orchestrator made.
+    #[serde(default)]
+    pub request_id: String,
+    /// The orchestrator's manifest id.
+    #[serde(default)]
+    pub manifest_id: String,
+}
+
 /// `HTTPError`: `{"detail":{"msg":...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpError {

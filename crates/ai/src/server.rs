@@ -2,7 +2,8 @@
 //! so a go-livepeer orchestrator can drive it as an external runner (`aiModels.json` `url`).
 //!
 //! Routes (each also with a trailing `/`, as FastAPI mounts them):
-//! - `GET /health` → `HealthCheck` (`LOADING` while the model loads, then `OK`, or `ERROR`);
+//! - `GET /health` → `HealthCheck` (`LOADING` while the model loads, then `OK`, or `ERROR`;
+//!   a live runner says `IDLE` while it has no stream);
 //! - `GET /version` → `Version`; `GET /hardware/info`, `GET /hardware/stats` → empty GPU maps
 //!   (a CPU runner);
 //! - `POST /<pipeline>` for the served pipeline only, with its JSON or multipart body.
@@ -75,6 +76,16 @@ pub enum EngineOutput {
 pub trait Engine: Send + Sync + 'static {
     /// Runs one request that passed the runner's checks.
     async fn run(&self, request: AiRequest) -> Result<EngineOutput, InferenceError>;
+
+    /// The health `/health` reports once the engine is loaded; `None` (the default) is `OK`.
+    /// A live engine says `IDLE` with no stream (ai-runner's live pipeline).
+    fn health(&self) -> Option<HealthStatus> {
+        None
+    }
+
+    /// Stops the work the engine does in the background (live streams); called once when the
+    /// runner server stops. The default has nothing to stop.
+    async fn shutdown(&self) {}
 }
 
 enum LoadState {
@@ -121,12 +132,24 @@ impl RunnerState {
         }
     }
 
-    /// The health `/health` reports.
+    /// The health `/health` reports: `LOADING`, `ERROR` when loading failed, else the
+    /// engine's ([`Engine::health`], `OK` by default).
     pub fn health(&self) -> HealthStatus {
         match self.engine.read().as_deref() {
             Ok(LoadState::Loading) => HealthStatus::Loading,
-            Ok(LoadState::Ready(_)) => HealthStatus::Ok,
+            Ok(LoadState::Ready(engine)) => engine.health().unwrap_or(HealthStatus::Ok),
             Ok(LoadState::Failed(_)) | Err(_) => HealthStatus::Error,
+        }
+    }
+
+    /// Stops the engine's background work ([`Engine::shutdown`]), if it loaded.
+    pub async fn shutdown(&self) {
+        let engine = match self.engine.read().as_deref() {
+            Ok(LoadState::Ready(engine)) => Some(engine.clone()),
+            _ => None,
+        };
+        if let Some(engine) = engine {
+            engine.shutdown().await;
         }
     }
 
@@ -177,15 +200,18 @@ pub fn router(state: Arc<RunnerState>) -> Router {
         .with_state(state)
 }
 
-/// Serves the runner on `listener` until `shutdown` resolves, then drains open requests.
+/// Serves the runner on `listener` until `shutdown` resolves, then drains open requests and
+/// stops the engine's background work ([`RunnerState::shutdown`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<RunnerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    state.shutdown().await;
+    served
 }
 
 /// `{"detail":{"msg": msg}}` with `status`.
@@ -324,10 +350,16 @@ async fn generate(State(state): State<Arc<RunnerState>>, request: Request) -> Re
     }
     let asked = req.model_id();
     if !asked.is_empty() && asked != config.model_id {
+        // ai-runner's live route ends its message with a full stop; the others do not.
+        let stop = if pipeline == Pipeline::LiveVideoToVideo {
+            "."
+        } else {
+            ""
+        };
         return error(
             StatusCode::BAD_REQUEST,
             &format!(
-                "pipeline configured with {} but called with {asked}",
+                "pipeline configured with {} but called with {asked}{stop}",
                 config.model_id
             ),
         );

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 /// `livepeer ai-runner`
 #[derive(Debug, Clone, Args)]
 pub struct AiRunnerArgs {
-    /// The pipeline to serve (`llm`, `audio-to-text`, `image-to-text`, `text-to-speech`).
+    /// The pipeline to serve (`llm`, `audio-to-text`, `image-to-text`, `text-to-speech`,
+    /// `live-video-to-video`).
     #[arg(long, env = "PIPELINE")]
     pub pipeline: Pipeline,
     /// The model id to serve; default: the pipeline's built-in model.
@@ -49,6 +50,10 @@ pub async fn run(args: AiRunnerArgs, cancel: CancellationToken) -> anyhow::Resul
     };
     let models = match args.models_dir {
         Some(dir) => ModelsDir::new(dir),
+        // The live pipelines are ffmpeg filters: they read no model files.
+        None if pipeline == Pipeline::LiveVideoToVideo => {
+            ModelsDir::discover().unwrap_or_else(|| ModelsDir::new("."))
+        }
         None => ModelsDir::discover()
             .context("no models directory: pass --models-dir or set LIVEPEER_AI_MODELS")?,
     };
