@@ -293,3 +293,65 @@ pub fn endless_body(pulled: std::sync::Arc<std::sync::atomic::AtomicU64>) -> ton
     });
     tonic::body::Body::new(http_body_util::StreamBody::new(stream))
 }
+
+/// Off-chain segment credentials for an AI request to `orch` on `manifest` (e.g. `35_noop`):
+/// its auth token from `GetOrchestrator`, base64 as `Livepeer-Segment` carries them.
+pub async fn ai_seg_creds(orch: &Orch, manifest: &str) -> String {
+    let info = OrchestratorClient::new()
+        .get_orchestrator(&orch.uri, net::OrchestratorRequest::default())
+        .await
+        .expect("GetOrchestrator");
+    let seg = net::SegData {
+        manifest_id: manifest.as_bytes().to_vec(),
+        auth_token: info.auth_token,
+        ..Default::default()
+    };
+    encode_header(&seg)
+}
+
+/// On chain: the `Livepeer-Segment` and `Livepeer-Payment` values of an AI request to `orch`
+/// paid by `gateway` with `tickets` tickets on the parameters a signed `GetOrchestrator`
+/// gives, the credentials signed by the gateway.
+pub async fn paid_ai_request(
+    orch: &Orch,
+    gateway: &livepeer_gateway::payment::PaymentConfig,
+    manifest: &str,
+    tickets: u32,
+) -> (String, String) {
+    use livepeer_pm::payment::{encode_payment_header, price_from_net, ticket_params_from_net};
+    use livepeer_proto::signing;
+    let address = gateway.signer.address();
+    let request = net::OrchestratorRequest {
+        address: address.to_vec(),
+        sig: gateway
+            .signer
+            .sign(&signing::orchestrator_request_hash(address))
+            .to_vec(),
+        ..Default::default()
+    };
+    let info = OrchestratorClient::new()
+        .get_orchestrator(&orch.uri, request)
+        .await
+        .expect("a signed GetOrchestrator is answered");
+    let params = ticket_params_from_net(info.ticket_params.as_ref().expect("ticket params"))
+        .expect("valid params");
+    let price = price_from_net(info.price_info.as_ref().expect("price"));
+    let session = gateway
+        .sender
+        .start_session(params, price)
+        .expect("the gateway accepts the params");
+    let payment = encode_payment_header(
+        &gateway
+            .sender
+            .create_ticket_batch(&session, tickets)
+            .expect("tickets"),
+    );
+    let mut seg = net::SegData {
+        manifest_id: manifest.as_bytes().to_vec(),
+        auth_token: info.auth_token,
+        ..Default::default()
+    };
+    let hash = signing::seg_data_hash(&seg, signing::seg_data_profile_names(&seg));
+    seg.sig = gateway.signer.sign(&hash).to_vec();
+    (encode_header(&seg), payment)
+}

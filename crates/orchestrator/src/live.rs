@@ -23,8 +23,11 @@
 //! edge) to clock payment: on a segment, at most once per [`DEFAULT_LIVE_PAYMENT_INTERVAL`],
 //! it debits [`LIVE_UNITS_PER_SECOND`] × the seconds since the last debit (the fractional
 //! remainder carried) at the payment's expected price; when the balance no longer covers a
-//! ticket EV, or the input channel ends, the session ends: every channel is closed (the
-//! gateway and the runner see end of stream) and the runner's place is released.
+//! ticket EV, the session ends at once: every channel is closed (the gateway and the runner
+//! see end of stream) and the runner's place is released. When the input channel ends (the
+//! gateway deleted it), the input and control channels close and the runner gets up to
+//! [`OUTPUT_DRAIN_TIMEOUT`] to publish its last output and close the output channel itself,
+//! so the stream's tail is not lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +59,9 @@ pub const LIVE_UNITS_PER_SECOND: u64 = 1280 * 720 * 30;
 pub const DEFAULT_LIVE_PAYMENT_INTERVAL: Duration = Duration::from_secs(5);
 /// The largest start request body taken, bytes (params are small JSON).
 pub const MAX_START_BODY_BYTES: usize = 1024 * 1024;
+/// After the input ends, how long the runner has to publish its last output and close the
+/// output channel before the orchestrator closes it.
+pub const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start request body may take to arrive.
 const START_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -316,8 +322,8 @@ async fn run_session(state: Arc<State>, session: Session) {
         input.set_seq(ReadSeq::Next);
         let mut segment = match input.next_segment() {
             Ok(Some(segment)) => segment,
-            Ok(None) => break "the input ended",
-            Err(_) => break "the input channel is gone",
+            // Closed, or deleted by the gateway (then it is gone from the server).
+            Ok(None) | Err(_) => break INPUT_ENDED,
         };
         if let (Some(payments), Some(price)) = (&state.payments, session.price)
             && let Some(units) = clock.due(Instant::now(), live.payment_interval)
@@ -338,10 +344,28 @@ async fn run_session(state: Arc<State>, session: Session) {
         }
     };
     info!(reason = why, "live-video-to-video ended");
+    if why == INPUT_ENDED {
+        // The runner still holds the last input: it publishes what it made of it and closes
+        // the output itself. Until then only the input and control channels close.
+        let _ = live.trickle.close_channel(&session.channels.input);
+        let _ = live.trickle.close_channel(&session.channels.control);
+        let drained = async {
+            while live.trickle.has_channel(&session.channels.output) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(OUTPUT_DRAIN_TIMEOUT, drained) => {}
+            _ = session.stop.cancelled() => {}
+        }
+    }
     session.channels.close(&live.trickle);
     lock(&live.sessions).remove(&session.mid);
     drop(session.lease);
 }
+
+/// Why a session ended when its input did.
+const INPUT_ENDED: &str = "the input ended";
 
 /// go-livepeer's `LivePaymentProcessor` clock: units due at most once per interval, for the
 /// whole time since the last debit, the fraction of a unit carried over.

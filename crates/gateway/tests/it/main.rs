@@ -7,6 +7,7 @@ mod ai;
 mod failover;
 mod hardening;
 mod hls;
+mod live;
 mod nodes;
 mod objstore;
 mod onchain_pool;

@@ -7,6 +7,7 @@ mod ai_remote;
 mod exploits;
 mod limits;
 mod live;
+mod live_noop;
 mod objstore;
 mod payment;
 mod phash;

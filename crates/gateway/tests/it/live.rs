@@ -1,0 +1,144 @@
+//! Live-video-to-video end to end, off-chain: a real-time RTMP broadcast published with
+//! `?pipeline=noop` goes gateway → orchestrator → the built-in `noop` runner over trickle and
+//! comes back as the stream's HLS; parameter updates and the runner's status go through the
+//! gateway's live API.
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use livepeer_ai::ModelsDir;
+use livepeer_ai::config::parse_ai_models;
+use livepeer_ai::worker::AiWorker;
+use livepeer_media::testing::{BIKES_MP4, media_file};
+use livepeer_orchestrator::ai::AiConfig;
+use serde_json::{Value, json};
+
+use crate::*;
+
+async fn live_orchestrator(models: &str) -> (Orch, Arc<AiWorker>) {
+    let dir = ModelsDir::discover().expect("models directory");
+    let worker = Arc::new(
+        AiWorker::start(&parse_ai_models(models).expect("aiModels"), &dir)
+            .await
+            .expect("runners start"),
+    );
+    let ai = AiConfig {
+        worker: worker.clone(),
+        prices: Vec::new(),
+    };
+    let orch = Orch::start(|c| {
+        c.transcoder = None;
+        c.ai = Some(ai);
+    })
+    .await;
+    (orch, worker)
+}
+
+#[tokio::test]
+async fn an_rtmp_broadcast_with_a_live_pipeline_comes_back_processed_as_hls() {
+    let (orch, worker) = live_orchestrator("live-video-to-video:noop:true").await;
+    let gw = Gateway::start_with(vec![orch.uri.clone()], Vec::new(), |c| {
+        c.rtmp_addr = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let rtmp = gw.rtmp.expect("RTMP is on");
+    let http = http();
+    let broadcaster = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+        .args([
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-re",
+            "-i",
+        ])
+        .arg(media_file(BIKES_MP4))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!(
+            "rtmp://{rtmp}/live/show?pipeline=noop&params=%7B%7D"
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts");
+
+    // While it streams: the session's status, and a parameter update taken.
+    let status_path = "/live/video-to-video/show/status";
+    let running = eventually(Duration::from_secs(20), || async {
+        get(&http, &gw, status_path).await.status == StatusCode::OK
+    })
+    .await;
+    assert!(running, "the live session never started");
+    let status: Value =
+        serde_json::from_slice(&get(&http, &gw, status_path).await.body).expect("status is JSON");
+    assert_eq!(status["gateway_status"]["pipeline"], "noop", "{status}");
+    let update = reqwest::Client::new()
+        .post(format!("{}/live/video-to-video/show/update", gw.base))
+        .body(json!({"note": "hello"}).to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(update.status(), 200);
+    // The update reaches the pipeline: the runner's next status event carries it.
+    let reached = eventually(Duration::from_secs(20), || async {
+        let status: Value =
+            serde_json::from_slice(&get(&http, &gw, status_path).await.body).unwrap_or_default();
+        status["inference_status"]["last_params"]["note"] == "hello" && status["type"] == "status"
+    })
+    .await;
+    assert!(reached, "the update never showed in the runner's status");
+    let unknown = reqwest::Client::new()
+        .post(format!("{}/live/video-to-video/nobody/update", gw.base))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unknown.status(), 404);
+    let live = eventually(Duration::from_secs(30), || async {
+        let text = get(&http, &gw, "/stream/show/source.m3u8").await.text();
+        !playlist_entries(&text).is_empty() && !text.contains("#EXT-X-ENDLIST")
+    })
+    .await;
+    assert!(live, "no processed output while the broadcast streams");
+
+    let out = broadcaster.wait_with_output().await.expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = std::sync::Mutex::new(String::new());
+    let ended = eventually(Duration::from_secs(60), || {
+        let last = &last;
+        let http = &http;
+        let gw = &gw;
+        async move {
+            let text = get(http, gw, "/stream/show/source.m3u8").await.text();
+            let ended = text.contains("#EXT-X-ENDLIST");
+            *last.lock().expect("lock") = text;
+            ended
+        }
+    })
+    .await;
+    let playlist = last.into_inner().expect("lock");
+    assert!(ended, "the stream never ended: {playlist}");
+    let mut joined = Vec::new();
+    for entry in playlist_entries(&playlist) {
+        let segment = get(&http, &gw, &format!("/stream/show/{entry}")).await;
+        assert_eq!(segment.status, StatusCode::OK);
+        joined.extend_from_slice(&segment.body);
+    }
+    let (_, _, frames) = count_video(&joined).await;
+    let clip = tokio::fs::read(media_file(BIKES_MP4)).await.expect("clip");
+    let (_, _, source_frames) = count_video(&clip).await;
+    let diff = (frames as f64 - source_frames as f64).abs() / source_frames as f64;
+    assert!(
+        diff <= 0.02,
+        "{frames} frames came back for {source_frames} sent"
+    );
+    gw.stop().await;
+    orch.stop().await;
+    worker.shutdown().await;
+}
