@@ -674,6 +674,11 @@ pub struct DemoArgs {
     /// one request per pipeline (results under `<out>/ai`).
     #[arg(long)]
     pub ai: bool,
+    /// Real-time AI instead: the clip broadcast over RTMP to a gateway and through an
+    /// orchestrator's live pipelines (`noop`, then the CPU `effects`), latency and output fps
+    /// printed.
+    #[arg(long, conflicts_with = "ai")]
+    pub live: bool,
 }
 
 /// `livepeer bench transcode`

@@ -151,9 +151,12 @@ impl LocalNetwork {
 }
 
 /// Runs the demo: on the paid network by default ([`crate::paid_demo`]), off-chain with
-/// `--offchain`, or the AI demo ([`crate::ai_demo`]) with `--ai`.
+/// `--offchain`, the AI demo ([`crate::ai_demo`]) with `--ai`, or real-time AI
+/// ([`crate::live_demo`]) with `--live`.
 pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    if args.ai {
+    if args.live {
+        crate::live_demo::run(args, cancel).await
+    } else if args.ai {
         crate::ai_demo::run(args, cancel).await
     } else if args.offchain {
         run_offchain(args, cancel).await

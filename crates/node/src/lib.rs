@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod devnet;
 pub mod go_flags;
+pub mod live_demo;
 mod logging;
 pub mod network;
 pub mod paid_demo;

@@ -4,6 +4,7 @@ mod ai;
 mod ai_worker;
 mod flags;
 mod hardening;
+mod live;
 mod metrics;
 mod network;
 mod remote;

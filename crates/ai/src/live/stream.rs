@@ -33,6 +33,8 @@ use super::{
 const KEEPALIVE_KEY: &str = "keep";
 /// Between two state checks.
 const STATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the output channel stays after the stream's last segment before it is deleted.
+const OUTPUT_CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// ffmpeg's error lines kept for `last_restart_logs`.
 const RESTART_LOG_LINES: usize = 20;
 
@@ -297,8 +299,11 @@ pub(crate) async fn run_stream(ctx: StreamContext) {
 
 fn subscriber_config(max_segment_bytes: u64) -> SubscriberConfig {
     SubscriberConfig {
-        // ai-runner's subscribers start at the current segment (-2).
-        start: ReadSeq::Current,
+        // The channels are made for this stream, so its first segment is 0: reading from there
+        // loses nothing when the publisher is quicker than this subscriber (ai-runner's start
+        // at the current segment, -2, drops what came before it). A reader that fell out of
+        // the window jumps to the live edge on 470.
+        start: ReadSeq::Seq(0),
         max_segment_bytes,
         ..SubscriberConfig::default()
     }
@@ -568,6 +573,14 @@ async fn publish_output(
                 return;
             }
             Err(e) => shared.error(format!("publishing an output segment: {e}")),
+        }
+    }
+    // Readers a segment behind still fetch the last one: once the channel is deleted its
+    // segments are gone (404), so the delete waits a moment unless the stream was stopped.
+    if !ctx.stop.is_cancelled() {
+        tokio::select! {
+            _ = ctx.stop.cancelled() => {}
+            _ = tokio::time::sleep(OUTPUT_CLOSE_GRACE) => {}
         }
     }
     close_publisher(publisher, "output").await;
