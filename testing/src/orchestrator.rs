@@ -355,3 +355,33 @@ pub async fn paid_ai_request(
     seg.sig = gateway.signer.sign(&hash).to_vec();
     (encode_header(&seg), payment)
 }
+
+/// The built-in AI runners of `models` (the `-aiModels` inline form or a JSON file), started
+/// with the installed models directory.
+pub async fn ai_worker(models: &str) -> std::sync::Arc<livepeer_ai::worker::AiWorker> {
+    let dir = livepeer_ai::ModelsDir::discover().expect("models directory (run `make test`)");
+    let configs = livepeer_ai::config::parse_ai_models(models).expect("aiModels");
+    std::sync::Arc::new(
+        livepeer_ai::worker::AiWorker::start(&configs, &dir)
+            .await
+            .expect("runners start"),
+    )
+}
+
+/// An off-chain orchestrator with no transcoder whose AI runners are `models`, unpriced; stop
+/// the runners with `worker.shutdown()` after `orch.stop()`.
+pub async fn ai_orchestrator(
+    models: &str,
+) -> (Orch, std::sync::Arc<livepeer_ai::worker::AiWorker>) {
+    let worker = ai_worker(models).await;
+    let ai = livepeer_orchestrator::ai::AiConfig {
+        worker: worker.clone(),
+        prices: Vec::new(),
+    };
+    let orch = Orch::start(|c| {
+        c.transcoder = None;
+        c.ai = Some(ai);
+    })
+    .await;
+    (orch, worker)
+}

@@ -25,6 +25,14 @@ pub const IMAGE_TO_VIDEO_FRAMES: u64 = 25;
 pub const TEXT_TO_IMAGE_DEFAULT_SIDE: u64 = 512;
 /// The largest image side read for billing (larger is refused as malformed).
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Units a live-video-to-video session is billed per wall-clock second: 1280 × 720 pixels ×
+/// 30 frames, whatever the stream's real size ("720p-pixel-seconds"; go-livepeer
+/// `NewLV2VPaymentProcessor`). The gateway pays and the orchestrator debits by this rule.
+pub const LIVE_UNITS_PER_SECOND: u64 = 1280 * 720 * 30;
+/// Seconds a live session's first payment covers (go-livepeer `initPixelsToPay`: 60 s).
+pub const LIVE_INITIAL_SECONDS: u64 = 60;
+/// How often a live session is paid for and debited (go-livepeer `-livePaymentInterval`).
+pub const DEFAULT_LIVE_PAYMENT_INTERVAL: Duration = Duration::from_secs(5);
 /// How long ffprobe may take to read an audio file's duration.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -666,7 +666,7 @@ fn llm_passthrough(stream: livepeer_ai::client::LlmStream) -> Response<Body> {
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-fn ai_http() -> &'static reqwest::Client {
+pub(crate) fn ai_http() -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT.get_or_init(|| {
         // Orchestrators serve self-signed certificates; go-livepeer's gateway skips

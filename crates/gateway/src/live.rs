@@ -48,13 +48,9 @@ use crate::GatewayError;
 use crate::dispatch::{BroadcastSession, SourceSegment};
 use crate::streams::{Gateway, PushInFlight, StreamSetup};
 
-/// Units paid when a session starts: 60 s of 1280 × 720 at 30 fps (go-livepeer
-/// `initPixelsToPay`).
-pub const INIT_UNITS_TO_PAY: u64 = 60 * 30 * 1280 * 720;
-/// Units paid per second of a live session (go-livepeer `NewLV2VPaymentProcessor`).
-pub const LIVE_UNITS_PER_SECOND: u64 = 1280 * 720 * 30;
-/// How often a live session is paid for (go-livepeer `-livePaymentInterval`).
-pub const DEFAULT_LIVE_PAYMENT_INTERVAL: Duration = Duration::from_secs(5);
+pub use livepeer_ai::units::{DEFAULT_LIVE_PAYMENT_INTERVAL, LIVE_UNITS_PER_SECOND};
+/// Units paid when a session starts: 60 s of 720p30 (go-livepeer `initPixelsToPay`).
+pub const INIT_UNITS_TO_PAY: u64 = livepeer_ai::units::LIVE_INITIAL_SECONDS * LIVE_UNITS_PER_SECOND;
 /// How long the orchestrator may take to start a session (go-livepeer: 5 s).
 pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the control channel gets a keep-alive (go-livepeer: 10 s).
@@ -106,13 +102,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The trickle clients' HTTP client: orchestrators serve self-signed certificates.
+/// The client to orchestrators (their certificates are self-signed), shared with the AI
+/// requests: one connection pool.
 fn trickle_http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default()
+    crate::ai::ai_http().clone()
 }
 
 impl Gateway {
@@ -132,7 +125,10 @@ impl Gateway {
         let mut tried = HashSet::new();
         let mut answer = None;
         for _ in 0..MAX_START_TRIES {
-            let Some(session) = self.pick_live_session(pipeline, &key, &tried).await else {
+            let Some(session) = self
+                .pick_ai_session_for(Pipeline::LiveVideoToVideo, pipeline, &key, &tried)
+                .await
+            else {
                 break;
             };
             tried.insert(session.addr.clone());
@@ -146,7 +142,7 @@ impl Gateway {
                 }
                 Err(err) => {
                     warn!(orch = %session.addr, %err, "live-video-to-video start refused; trying another orchestrator");
-                    self.suspend_live(&key, &session.addr);
+                    self.suspend_ai_session(&key, &session.addr);
                 }
             }
         }
@@ -224,20 +220,6 @@ impl Gateway {
             tokio::spawn(pay(self.clone(), stream.clone(), session, mid).instrument(span));
         }
         Ok(stream)
-    }
-
-    async fn pick_live_session(
-        &self,
-        pipeline: &str,
-        key: &str,
-        tried: &HashSet<hyper::Uri>,
-    ) -> Option<BroadcastSession> {
-        self.pick_ai_session_for(Pipeline::LiveVideoToVideo, pipeline, key, tried)
-            .await
-    }
-
-    fn suspend_live(&self, key: &str, addr: &hyper::Uri) {
-        self.suspend_ai_session(key, addr);
     }
 
     /// One start request to `session`'s orchestrator.

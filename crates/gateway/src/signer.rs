@@ -43,6 +43,8 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use livepeer_ai::units::{LIVE_INITIAL_SECONDS, LIVE_UNITS_PER_SECOND};
+
 use crate::GatewayError;
 use crate::ai::api_error;
 use crate::payment::SessionTerms;
@@ -56,10 +58,6 @@ pub const MAX_TICKETS_PER_CALL: u64 = 100;
 pub const MAX_SESSIONS: usize = 4096;
 /// How long a session is kept after its last call.
 pub const SESSION_TTL: Duration = Duration::from_secs(60 * 60);
-/// Units per second of `lv2v` (1280 × 720 × 30).
-pub const LV2V_UNITS_PER_SECOND: u64 = 1280 * 720 * 30;
-/// `lv2v` seconds billed on the first call.
-pub const LV2V_FIRST_SECONDS: u64 = 60;
 /// `live` seconds billed on the first call.
 pub const LIVE_FIRST_SECONDS: u64 = 10;
 /// The status asking the client to refresh its orchestrator session.
@@ -338,8 +336,8 @@ fn units_due(
     let elapsed = last.map(|t| now.duration_since(t).unwrap_or_default());
     match kind {
         "lv2v" => Ok(match elapsed {
-            None => LV2V_UNITS_PER_SECOND * LV2V_FIRST_SECONDS,
-            Some(e) => (u128::from(LV2V_UNITS_PER_SECOND) * e.as_millis() / 1000) as u64,
+            None => LIVE_UNITS_PER_SECOND * LIVE_INITIAL_SECONDS,
+            Some(e) => (u128::from(LIVE_UNITS_PER_SECOND) * e.as_millis() / 1000) as u64,
         }),
         "live" => Ok(match elapsed {
             None => LIVE_FIRST_SECONDS,

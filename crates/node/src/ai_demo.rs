@@ -58,6 +58,8 @@ pub struct AiNetwork {
     pub gateway_url: String,
     /// The orchestrator's service URI.
     pub orchestrator_uri: String,
+    /// The gateway's RTMP address, when started with one.
+    pub rtmp: Option<std::net::SocketAddr>,
     worker: Arc<AiWorker>,
     cancel: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
@@ -67,7 +69,17 @@ impl AiNetwork {
     /// Loads the built-in models from `models` (each runner answers `/health` OK before this
     /// returns) and starts the orchestrator and the gateway on 127.0.0.1 port 0.
     pub async fn start(models: &ModelsDir) -> anyhow::Result<Self> {
-        let configs = parse_ai_models(&builtin_models_flag())?;
+        Self::start_with(&builtin_models_flag(), models, false).await
+    }
+
+    /// As [`AiNetwork::start`] with the runners of `ai_models` (the `-aiModels` inline form)
+    /// and, with `rtmp`, the gateway taking RTMP on 127.0.0.1 port 0.
+    pub async fn start_with(
+        ai_models: &str,
+        models: &ModelsDir,
+        rtmp: bool,
+    ) -> anyhow::Result<Self> {
+        let configs = parse_ai_models(ai_models)?;
         let worker = Arc::new(AiWorker::start(&configs, models).await.context(
             "cannot start the built-in AI runners (run `make demo` to install the models)",
         )?);
@@ -84,10 +96,12 @@ impl AiNetwork {
         let gateway = GatewayService::bind(GatewayConfig {
             http_addr: "127.0.0.1:0".into(),
             orch_addrs: livepeer_gateway::discovery::parse_orch_addrs(&orchestrator_uri)?,
+            rtmp_addr: rtmp.then(|| "127.0.0.1:0".to_string()),
             ..Default::default()
         })
         .await?;
         let gateway_url = format!("http://{}", gateway.local_addr());
+        let rtmp = gateway.rtmp_addr();
         let cancel = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
         let token = cancel.clone();
@@ -105,6 +119,7 @@ impl AiNetwork {
         Ok(Self {
             gateway_url,
             orchestrator_uri,
+            rtmp,
             worker,
             cancel,
             tasks,

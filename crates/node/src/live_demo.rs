@@ -11,17 +11,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use livepeer_ai::ModelsDir;
-use livepeer_ai::config::parse_ai_models;
-use livepeer_ai::worker::AiWorker;
-use livepeer_gateway::{GatewayConfig, GatewayService};
-use livepeer_orchestrator::ai::AiConfig;
-use livepeer_orchestrator::{OrchestratorConfig, OrchestratorService};
 use tokio_util::sync::CancellationToken;
+
+use crate::ai_demo::AiNetwork;
 
 use crate::cli::DemoArgs;
 
@@ -61,47 +57,9 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         .map(|p| format!("live-video-to-video:{p}:true"))
         .collect::<Vec<_>>()
         .join(",");
-    let worker = Arc::new(
-        AiWorker::start(&parse_ai_models(&flag)?, &models)
-            .await
-            .context("cannot start the built-in live runners")?,
-    );
-    let orchestrator = OrchestratorService::bind(OrchestratorConfig {
-        service_addr: "127.0.0.1:0".into(),
-        ai: Some(AiConfig {
-            worker: worker.clone(),
-            prices: Vec::new(),
-        }),
-        ..Default::default()
-    })
-    .await?;
-    let orchestrator_uri = orchestrator.service_uri().to_string();
-    let gateway = GatewayService::bind(GatewayConfig {
-        http_addr: "127.0.0.1:0".into(),
-        rtmp_addr: Some("127.0.0.1:0".into()),
-        orch_addrs: livepeer_gateway::discovery::parse_orch_addrs(&orchestrator_uri)?,
-        profiles: Vec::new(),
-        ..Default::default()
-    })
-    .await?;
-    let gateway_url = format!("http://{}", gateway.local_addr());
-    let rtmp = gateway
-        .rtmp_addr()
-        .context("the gateway has no RTMP listener")?;
-    let stop = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let token = stop.clone();
-    tasks.spawn(async move {
-        if let Err(err) = orchestrator.run(token).await {
-            tracing::error!(%err, "orchestrator failed");
-        }
-    });
-    let token = stop.clone();
-    tasks.spawn(async move {
-        if let Err(err) = gateway.run(token).await {
-            tracing::error!(%err, "gateway failed");
-        }
-    });
+    let network = AiNetwork::start_with(&flag, &models, true).await?;
+    let (orchestrator_uri, gateway_url) = (&network.orchestrator_uri, &network.gateway_url);
+    let rtmp = network.rtmp.context("the gateway has no RTMP listener")?;
     println!("orchestrator {orchestrator_uri}  gateway {gateway_url}  rtmp://{rtmp}");
     println!(
         "{:<9} {:>8} {:>7} {:>10} {:>15} {:>16}",
@@ -109,7 +67,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
     );
     let mut result = Ok(());
     for pipeline in LIVE_PIPELINES {
-        match broadcast(&ffmpeg, &input, rtmp, &gateway_url, pipeline).await {
+        match broadcast(&ffmpeg, &input, rtmp, gateway_url, pipeline).await {
             Ok(r) => println!(
                 "{:<9} {:>8} {:>7} {:>10.1} {:>13.2} s {:>14.2} s",
                 r.pipeline,
@@ -131,12 +89,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         );
         cancel.cancelled().await;
     }
-    stop.cancel();
-    let _ = tokio::time::timeout(crate::SHUTDOWN_TIMEOUT, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    worker.shutdown().await;
+    network.stop().await;
     result
 }
 

@@ -249,7 +249,8 @@ pub(crate) fn stored_result(state: &State, request: &str, file: &str) -> Option<
     Some(([(header::CONTENT_TYPE, "application/octet-stream")], input).into_response())
 }
 
-fn text(status: StatusCode, msg: &str) -> Response<Body> {
+/// A plain-text answer (`<msg>\n`), as go-livepeer's `respondWithError`.
+pub(crate) fn text(status: StatusCode, msg: &str) -> Response<Body> {
     (status, format!("{msg}\n")).into_response()
 }
 

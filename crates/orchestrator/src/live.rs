@@ -48,15 +48,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::State;
+use crate::ai::text;
 
 /// Where the trickle channels are served on the service port (go-livepeer
 /// `TrickleHTTPPath`).
 pub const TRICKLE_PATH: &str = livepeer_trickle::wire::ORCHESTRATOR_BASE_PATH;
-/// Units billed per second of a live session: 1280 × 720 pixels × 30 frames, whatever the
-/// stream's real size (go-livepeer `NewLV2VPaymentProcessor`).
-pub const LIVE_UNITS_PER_SECOND: u64 = 1280 * 720 * 30;
-/// How often a live session is debited (go-livepeer `-livePaymentInterval`, 5 s).
-pub const DEFAULT_LIVE_PAYMENT_INTERVAL: Duration = Duration::from_secs(5);
+pub use livepeer_ai::units::{DEFAULT_LIVE_PAYMENT_INTERVAL, LIVE_UNITS_PER_SECOND};
 /// The largest start request body taken, bytes (params are small JSON).
 pub const MAX_START_BODY_BYTES: usize = 1024 * 1024;
 /// After the input ends, how long the runner has to publish its last output and close the
@@ -115,10 +112,6 @@ struct StartRequest {
     gateway_request_id: Option<String>,
     #[serde(default)]
     stream_id: Option<String>,
-}
-
-fn text(status: StatusCode, msg: &str) -> Response<Body> {
-    (status, format!("{msg}\n")).into_response()
 }
 
 /// `POST /live-video-to-video` (see the module docs).

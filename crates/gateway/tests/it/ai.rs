@@ -7,32 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::routing::get;
-use livepeer_ai::config::parse_ai_models;
-use livepeer_ai::worker::AiWorker;
-use livepeer_ai::{ModelsDir, tts};
-use livepeer_orchestrator::ai::AiConfig;
+use livepeer_ai::tts;
 use livepeer_testing::gateway::Gateway;
-use livepeer_testing::orchestrator::Orch;
+use livepeer_testing::orchestrator::ai_orchestrator;
 use serde_json::{Value, json};
-
-async fn ai_orchestrator(models: &str) -> (Orch, Arc<AiWorker>) {
-    let dir = ModelsDir::discover().expect("models directory");
-    let worker = Arc::new(
-        AiWorker::start(&parse_ai_models(models).expect("aiModels"), &dir)
-            .await
-            .expect("runners start"),
-    );
-    let ai = AiConfig {
-        worker: worker.clone(),
-        prices: Vec::new(),
-    };
-    let orch = Orch::start(|c| {
-        c.transcoder = None;
-        c.ai = Some(ai);
-    })
-    .await;
-    (orch, worker)
-}
 
 async fn post(gw: &Gateway, path: &str, body: Value) -> (u16, Value) {
     let resp = reqwest::Client::new()

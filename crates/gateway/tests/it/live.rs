@@ -4,40 +4,17 @@
 //! gateway's live API.
 
 use std::process::Stdio;
-use std::sync::Arc;
 
 use hyper::StatusCode;
-use livepeer_ai::ModelsDir;
-use livepeer_ai::config::parse_ai_models;
-use livepeer_ai::worker::AiWorker;
 use livepeer_media::testing::{BIKES_MP4, media_file};
-use livepeer_orchestrator::ai::AiConfig;
 use serde_json::{Value, json};
 
 use crate::*;
 
-async fn live_orchestrator(models: &str) -> (Orch, Arc<AiWorker>) {
-    let dir = ModelsDir::discover().expect("models directory");
-    let worker = Arc::new(
-        AiWorker::start(&parse_ai_models(models).expect("aiModels"), &dir)
-            .await
-            .expect("runners start"),
-    );
-    let ai = AiConfig {
-        worker: worker.clone(),
-        prices: Vec::new(),
-    };
-    let orch = Orch::start(|c| {
-        c.transcoder = None;
-        c.ai = Some(ai);
-    })
-    .await;
-    (orch, worker)
-}
-
 #[tokio::test]
 async fn an_rtmp_broadcast_with_a_live_pipeline_comes_back_processed_as_hls() {
-    let (orch, worker) = live_orchestrator("live-video-to-video:noop:true").await;
+    let (orch, worker) =
+        livepeer_testing::orchestrator::ai_orchestrator("live-video-to-video:noop:true").await;
     let gw = Gateway::start_with(vec![orch.uri.clone()], Vec::new(), |c| {
         c.rtmp_addr = Some("127.0.0.1:0".into());
     })

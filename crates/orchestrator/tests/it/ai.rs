@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use livepeer_ai::config::parse_ai_models;
 use livepeer_ai::worker::AiWorker;
-use livepeer_ai::{ModelsDir, Pipeline, tts};
+use livepeer_ai::{Pipeline, tts};
 use livepeer_gateway::client::OrchestratorClient;
-use livepeer_orchestrator::ai::{AI_WORKER_PROTOCOL, AiConfig};
+use livepeer_orchestrator::ai::AI_WORKER_PROTOCOL;
 use livepeer_proto::headers::{SEGMENT_HEADER, encode_header};
 use livepeer_proto::net;
 use serde_json::{Value, json};
@@ -16,24 +15,11 @@ use serde_json::{Value, json};
 use livepeer_testing::orchestrator::Orch;
 
 async fn ai_orchestrator() -> (Orch, Arc<AiWorker>) {
-    let models = ModelsDir::discover().expect("models directory");
-    let configs =
-        parse_ai_models(&format!("text-to-speech:{}:true", tts::MODEL_ID)).expect("config");
-    let worker = Arc::new(
-        AiWorker::start(&configs, &models)
-            .await
-            .expect("runners start"),
-    );
-    let ai = AiConfig {
-        worker: worker.clone(),
-        prices: Vec::new(),
-    };
-    let orch = Orch::start(|c| {
-        c.transcoder = None;
-        c.ai = Some(ai);
-    })
-    .await;
-    (orch, worker)
+    livepeer_testing::orchestrator::ai_orchestrator(&format!(
+        "text-to-speech:{}:true",
+        tts::MODEL_ID
+    ))
+    .await
 }
 
 fn http() -> reqwest::Client {

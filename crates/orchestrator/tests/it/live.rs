@@ -3,30 +3,19 @@
 
 use std::sync::Arc;
 
-use livepeer_ai::config::parse_ai_models;
+use livepeer_ai::tts;
 use livepeer_ai::worker::AiWorker;
-use livepeer_ai::{ModelsDir, tts};
-use livepeer_orchestrator::ai::AiConfig;
 use serde_json::json;
 
 use livepeer_testing::orchestrator::Orch;
 
 /// An AI orchestrator whose only runner is text-to-speech: no live pipeline.
 async fn orchestrator_without_live_runner() -> (Orch, Arc<AiWorker>) {
-    let models = ModelsDir::discover().expect("models directory");
-    let configs =
-        parse_ai_models(&format!("text-to-speech:{}:true", tts::MODEL_ID)).expect("config");
-    let worker = Arc::new(AiWorker::start(&configs, &models).await.expect("runners"));
-    let ai = AiConfig {
-        worker: worker.clone(),
-        prices: Vec::new(),
-    };
-    let orch = Orch::start(|c| {
-        c.transcoder = None;
-        c.ai = Some(ai);
-    })
-    .await;
-    (orch, worker)
+    livepeer_testing::orchestrator::ai_orchestrator(&format!(
+        "text-to-speech:{}:true",
+        tts::MODEL_ID
+    ))
+    .await
 }
 
 fn http() -> reqwest::Client {

@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::U256;
 use bytes::Bytes;
-use livepeer_ai::ModelsDir;
-use livepeer_ai::config::parse_ai_models;
 use livepeer_ai::worker::AiWorker;
 use livepeer_media::testing::{BIKES_MP4, media_file};
 use livepeer_orchestrator::ai::AiConfig;
@@ -29,9 +27,7 @@ fn http() -> reqwest::Client {
 }
 
 async fn live_worker() -> Arc<AiWorker> {
-    let models = ModelsDir::discover().expect("models directory");
-    let configs = parse_ai_models("live-video-to-video:noop:true").expect("config");
-    Arc::new(AiWorker::start(&configs, &models).await.expect("runners"))
+    livepeer_testing::orchestrator::ai_worker("live-video-to-video:noop:true").await
 }
 
 /// The bikes clip in MPEG-TS segments (cut on its keyframes, about every 2 s) with their
@@ -117,16 +113,8 @@ async fn read_all(url: String) -> Vec<Bytes> {
 
 #[tokio::test]
 async fn the_clip_goes_through_the_noop_pipeline_and_back_frame_for_frame() {
-    let worker = live_worker().await;
-    let ai = AiConfig {
-        worker: worker.clone(),
-        prices: Vec::new(),
-    };
-    let orch = Orch::start(|c| {
-        c.transcoder = None;
-        c.ai = Some(ai);
-    })
-    .await;
+    let (orch, worker) =
+        livepeer_testing::orchestrator::ai_orchestrator("live-video-to-video:noop:true").await;
     let creds = livepeer_testing::orchestrator::ai_seg_creds(&orch, "35_noop").await;
     let (status, answer) = start(
         &orch,
