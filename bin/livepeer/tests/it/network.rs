@@ -780,8 +780,10 @@ async fn an_orchestrator_that_leaves_the_active_set_stops_accepting_payment() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let after = node_status(leaving).await["orchestrator"]["payments"].clone();
-    assert!(
-        after["paymentsRefused"].as_u64() > before["paymentsRefused"].as_u64(),
+    // Either its tickets were refused, or (its session refreshed after the round) it gave the
+    // gateway no terms to pay on: either way no ticket was taken and nothing was charged.
+    assert_eq!(
+        after["ticketsReceived"], before["ticketsReceived"],
         "{before} -> {after}"
     );
     assert_eq!(after["segmentsPaid"], before["segmentsPaid"]);
