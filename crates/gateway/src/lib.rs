@@ -181,6 +181,10 @@ pub struct GatewayConfig {
     /// `-livePaymentInterval`: how often a live-video-to-video session is paid for
     /// ([`live`]).
     pub live_payment_interval: Duration,
+    /// `-liveOutSegmentTimeout`: how long a live-video-to-video session may go without an
+    /// output segment while its input flows before its orchestrator is swapped ([`live`];
+    /// go-livepeer's 0 means [`live::DEFAULT_OUT_SEGMENT_TIMEOUT`]).
+    pub live_out_segment_timeout: Duration,
     /// `-rtmpAddr`: where RTMP broadcasters publish ([`rtmp`]); `None` takes no RTMP. (The
     /// node binds go-livepeer's default [`DEFAULT_RTMP_ADDR`] when the flag is unset.)
     pub rtmp_addr: Option<String>,
@@ -239,6 +243,7 @@ impl Default for GatewayConfig {
             rtmp_addr: None,
             remote_signer: false,
             live_payment_interval: live::DEFAULT_LIVE_PAYMENT_INTERVAL,
+            live_out_segment_timeout: live::DEFAULT_OUT_SEGMENT_TIMEOUT,
         }
     }
 }

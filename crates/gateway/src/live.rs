@@ -21,15 +21,30 @@
 //! 5. when the broadcast ends the input channel is deleted; the orchestrator then closes the
 //!    others and the stream's playlists turn VOD.
 //!
-//! Not yet here: the liveness rules (in-flight limit, output watchdog, events gap) and the
-//! orchestrator swap mid-stream, RTMP output, WHIP/WHEP, the MediaMTX start hook.
+//! Liveness (go-livepeer `server/ai_live_video.go`, §4.3): the orchestrator is dropped —
+//! suspended in the pool where it is at fault — and the session swapped to another when
+//! * more than [`MAX_IN_FLIGHT_SEGMENTS`] input segments are in flight (it reads too slowly;
+//!   suspended),
+//! * no output segment came for `-liveOutSegmentTimeout` ([`DEFAULT_OUT_SEGMENT_TIMEOUT`])
+//!   while input arrived within half of it (suspended),
+//! * no event came for [`MAX_EVENT_GAP`],
+//! * its output or input channel ended or failed (after the subscriber's retries: 5, 300 ms
+//!   apart) while the broadcast goes on.
+//!
+//! A swap starts the session on the next orchestrator with the latest params; the HLS output
+//! continues in the same playlists after a discontinuity. More than [`MAX_RECENT_SWAPS`]
+//! swaps within [`RECENT_SWAP_INTERVAL`], or no orchestrator left, ends the stream and
+//! disconnects the broadcaster.
+//!
+//! Not yet here: RTMP output, WHIP/WHEP, the MediaMTX start hook.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::http::{Response, StatusCode, header};
+use axum::http::{Response, StatusCode, Uri, header};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use livepeer_ai::Pipeline;
@@ -37,10 +52,12 @@ use livepeer_primitives::ManifestId;
 use livepeer_proto::headers::{PAYMENT_HEADER, SEGMENT_HEADER, encode_header};
 use livepeer_proto::net;
 use livepeer_trickle::{
-    PublishStart, PublisherConfig, ReadSeq, SubscriberConfig, TricklePublisher, TrickleSubscriber,
+    PublishStart, PublisherConfig, ReadSeq, SubscriberConfig, TrickleError, TricklePublisher,
+    TrickleSubscriber,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -59,10 +76,32 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const MAX_UPDATE_BYTES: usize = 1024 * 104;
 /// The largest output segment read back, bytes.
 pub const MAX_OUTPUT_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
+/// Input segments that may be in flight to an orchestrator; one more and it is too slow
+/// (go-livepeer `maxInflightSegments`).
+pub const MAX_IN_FLIGHT_SEGMENTS: usize = 3;
+/// How long a session may go without an output segment while its input flows
+/// (go-livepeer: `-liveOutSegmentTimeout` 0 means 30 s).
+pub const DEFAULT_OUT_SEGMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a session may go without an event from its runner (go-livepeer
+/// `maxEventGap`; runners send a status event every 10 s).
+pub const MAX_EVENT_GAP: Duration = Duration::from_secs(30);
+/// The window in which at most [`MAX_RECENT_SWAPS`] orchestrator swaps are made
+/// (go-livepeer `recentSwapInterval`).
+pub const RECENT_SWAP_INTERVAL: Duration = Duration::from_secs(180);
+/// Swaps allowed within [`RECENT_SWAP_INTERVAL`] (go-livepeer `maxRecentSwapsCount`).
+pub const MAX_RECENT_SWAPS: u32 = 2;
 /// The largest event read back, bytes.
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// Orchestrators tried for one start.
 const MAX_START_TRIES: usize = 3;
+/// How often the liveness rules are checked.
+const WATCH_TICK: Duration = Duration::from_millis(500);
+/// How long the last input segments may take to reach the orchestrator once the broadcast
+/// ended, before the input channel is closed anyway.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// How long the output may take to end after the input channel closed (the orchestrator
+/// waits up to 30 s for its runner).
+const END_LIMIT: Duration = Duration::from_secs(40);
 
 /// The live sessions of one gateway, by stream name.
 #[derive(Debug, Default)]
@@ -70,19 +109,61 @@ pub(crate) struct LiveStreams {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
 }
 
-/// One live-video-to-video stream.
+/// One live-video-to-video stream, across the orchestrators that serve it in turn.
 #[derive(Debug)]
 pub(crate) struct LiveStream {
-    name: String,
+    name: ManifestId,
     pipeline: String,
     request_id: String,
+    /// The latest params (the start's, then each update's): a new orchestrator starts with
+    /// them.
+    params: Mutex<Value>,
+    /// The orchestrator serving the stream now; `None` while it is swapped.
+    attempt: Mutex<Option<Arc<Attempt>>>,
+    /// The runner's last status event.
+    status: Mutex<Option<Value>>,
+    /// Why the last orchestrator was dropped: `{error_message, error_time}` (ms).
+    error: Mutex<Option<Value>>,
+    swaps: AtomicU32,
+    last_input: Mutex<Instant>,
+    /// The broadcast ended.
+    input_ended: CancellationToken,
+    /// The stream ended (its output ended after the broadcast, or no orchestrator is left).
+    stop: CancellationToken,
+}
+
+/// One orchestrator's part of a stream: its channels, until it is kicked.
+#[derive(Debug)]
+struct Attempt {
+    /// The pool this orchestrator is in, and its address there.
+    key: String,
+    addr: Uri,
     orchestrator: String,
     /// The input publisher; `None` once the broadcast ended.
     input: tokio::sync::Mutex<Option<TricklePublisher>>,
     control: tokio::sync::Mutex<TricklePublisher>,
-    status: Mutex<Option<Value>>,
-    last_input: Mutex<Instant>,
-    stop: CancellationToken,
+    in_flight: AtomicUsize,
+    started: Instant,
+    last_output: Mutex<Option<Instant>>,
+    last_event: Mutex<Instant>,
+    kicked: CancellationToken,
+    why: Mutex<Option<Kick>>,
+}
+
+/// Why an orchestrator was dropped.
+#[derive(Debug, Clone)]
+struct Kick {
+    reason: String,
+    /// It is at fault: suspended in the pool so the swap picks another.
+    suspend: bool,
+}
+
+/// The channels of a started session, read by the attempt's tasks.
+struct Channels {
+    session: BroadcastSession,
+    subscribe_url: String,
+    events_url: Option<String>,
+    manifest_id: String,
 }
 
 /// What a start answers (`LiveVideoToVideoResponse`).
@@ -108,10 +189,62 @@ fn trickle_http() -> reqwest::Client {
     crate::ai::ai_http().clone()
 }
 
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl Attempt {
+    /// Drops this orchestrator (the first reason wins).
+    fn kick(&self, reason: impl Into<String>, suspend: bool) {
+        let mut why = lock(&self.why);
+        if why.is_none() {
+            *why = Some(Kick {
+                reason: reason.into(),
+                suspend,
+            });
+        }
+        self.kicked.cancel();
+    }
+}
+
+/// go-livepeer's `orchestratorSwapper`: counts swaps within [`RECENT_SWAP_INTERVAL`] of the
+/// previous one (the stream's start counts as one).
+#[derive(Debug)]
+struct SwapLimiter {
+    last: Instant,
+    recent: u32,
+}
+
+impl SwapLimiter {
+    fn new() -> Self {
+        Self {
+            last: Instant::now(),
+            recent: 0,
+        }
+    }
+
+    /// Whether one more swap is allowed now.
+    fn allow(&mut self) -> bool {
+        if self.last.elapsed() < RECENT_SWAP_INTERVAL {
+            self.recent += 1;
+        } else {
+            self.recent = 1;
+        }
+        if self.recent > MAX_RECENT_SWAPS {
+            return false;
+        }
+        self.last = Instant::now();
+        true
+    }
+}
+
 impl Gateway {
     /// Starts live-video-to-video for stream `name` with the live pipeline `pipeline` and
     /// `params`: picks an orchestrator, starts the session there and the tasks that carry its
-    /// channels (module docs). The stream's HLS holds the processed output.
+    /// channels and keep it alive (module docs). The stream's HLS holds the processed output.
     ///
     /// Errors: [`GatewayError::NoSessions`] when no orchestrator took the session.
     pub(crate) async fn start_live(
@@ -120,75 +253,20 @@ impl Gateway {
         pipeline: &str,
         params: Value,
     ) -> Result<Arc<LiveStream>, GatewayError> {
-        let key = format!("{}_{pipeline}", Pipeline::LiveVideoToVideo.capability());
-        let request_id = hex::encode(rand::random::<[u8; 8]>());
-        let mut tried = HashSet::new();
-        let mut answer = None;
-        for _ in 0..MAX_START_TRIES {
-            let Some(session) = self
-                .pick_ai_session_for(Pipeline::LiveVideoToVideo, pipeline, &key, &tried)
-                .await
-            else {
-                break;
-            };
-            tried.insert(session.addr.clone());
-            match self
-                .start_on(&session, &key, pipeline, &params, &request_id, name)
-                .await
-            {
-                Ok(a) => {
-                    answer = Some((session, a));
-                    break;
-                }
-                Err(err) => {
-                    warn!(orch = %session.addr, %err, "live-video-to-video start refused; trying another orchestrator");
-                    self.suspend_ai_session(&key, &session.addr);
-                }
-            }
-        }
-        let Some((session, answer)) = answer else {
-            return Err(GatewayError::NoSessions);
-        };
-        let http = trickle_http();
-        let connect_err = |e: livepeer_trickle::TrickleError| {
-            warn!(error = %e, "cannot publish to the live session");
-            GatewayError::NoSessions
-        };
-        let input = TricklePublisher::connect(
-            http.clone(),
-            &answer.publish_url,
-            PublisherConfig {
-                content_type: "video/MP2T".into(),
-                start: PublishStart::Seq(0),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(connect_err)?;
-        let control_url = answer.control_url.clone().unwrap_or_default();
-        let control = TricklePublisher::connect(
-            http.clone(),
-            &control_url,
-            PublisherConfig {
-                content_type: "application/json".into(),
-                start: PublishStart::Seq(0),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(connect_err)?;
-        let mid = answer.manifest_id.clone().unwrap_or_default();
         let stream = Arc::new(LiveStream {
-            name: name.to_string(),
+            name: name.clone(),
             pipeline: pipeline.to_string(),
-            request_id,
-            orchestrator: session.transcoder.to_string(),
-            input: tokio::sync::Mutex::new(Some(input)),
-            control: tokio::sync::Mutex::new(control),
+            request_id: hex::encode(rand::random::<[u8; 8]>()),
+            params: Mutex::new(params),
+            attempt: Mutex::new(None),
             status: Mutex::new(None),
+            error: Mutex::new(None),
+            swaps: AtomicU32::new(0),
             last_input: Mutex::new(Instant::now()),
+            input_ended: CancellationToken::new(),
             stop: CancellationToken::new(),
         });
+        let (attempt, channels) = self.connect_live(&stream).await?;
         // The stream's HLS: one track, the processed output.
         let hls = self.stream_for_push(
             name,
@@ -197,29 +275,81 @@ impl Gateway {
                 ..Default::default()
             },
         )?;
-        info!(stream = %name, pipeline, orch = %stream.orchestrator, manifest_id = %mid, "live-video-to-video started");
         lock(&self.live.streams).insert(name.to_string(), stream.clone());
         let span = info_span!("live", stream = %name);
         tokio::spawn(
-            read_output(
+            supervise(
                 self.clone(),
                 stream.clone(),
-                http.clone(),
-                answer.subscribe_url,
-                hls,
+                Arc::new(hls),
+                attempt,
+                channels,
             )
-            .instrument(span.clone()),
+            .instrument(span),
         );
-        if let Some(events) = answer.events_url {
-            tokio::spawn(
-                read_events(stream.clone(), http.clone(), events).instrument(span.clone()),
-            );
-        }
-        tokio::spawn(keep_alive(stream.clone()).instrument(span.clone()));
-        if self.payments.is_some() {
-            tokio::spawn(pay(self.clone(), stream.clone(), session, mid).instrument(span));
-        }
         Ok(stream)
+    }
+
+    /// Starts the stream's session on the next orchestrator that takes it and connects its
+    /// input and control channels; the attempt becomes the stream's current one.
+    async fn connect_live(
+        self: &Arc<Self>,
+        stream: &Arc<LiveStream>,
+    ) -> Result<(Arc<Attempt>, Channels), GatewayError> {
+        let key = format!(
+            "{}_{}",
+            Pipeline::LiveVideoToVideo.capability(),
+            stream.pipeline
+        );
+        let params = lock(&stream.params).clone();
+        let mut tried = HashSet::new();
+        for _ in 0..MAX_START_TRIES {
+            let Some(session) = self
+                .pick_ai_session_for(Pipeline::LiveVideoToVideo, &stream.pipeline, &key, &tried)
+                .await
+            else {
+                break;
+            };
+            tried.insert(session.addr.clone());
+            let connected = match self.start_on(&session, &key, &params, stream).await {
+                Ok(answer) => connect_channels(&answer).await.map(|c| (answer, c)),
+                Err(e) => Err(e),
+            };
+            let (answer, (input, control)) = match connected {
+                Ok(c) => c,
+                Err(err) => {
+                    warn!(orch = %session.addr, %err, "live-video-to-video start refused; trying another orchestrator");
+                    self.suspend_ai_session(&key, &session.addr);
+                    continue;
+                }
+            };
+            let manifest_id = answer.manifest_id.clone().unwrap_or_default();
+            info!(stream = %stream.name, pipeline = stream.pipeline, orch = %session.transcoder, %manifest_id, "live-video-to-video started");
+            let attempt = Arc::new(Attempt {
+                key: key.clone(),
+                addr: session.addr.clone(),
+                orchestrator: session.transcoder.to_string(),
+                input: tokio::sync::Mutex::new(Some(input)),
+                control: tokio::sync::Mutex::new(control),
+                in_flight: AtomicUsize::new(0),
+                started: Instant::now(),
+                last_output: Mutex::new(None),
+                last_event: Mutex::new(Instant::now()),
+                kicked: CancellationToken::new(),
+                why: Mutex::new(None),
+            });
+            *lock(&stream.attempt) = Some(attempt.clone());
+            return Ok((
+                attempt,
+                Channels {
+                    session,
+                    subscribe_url: answer.subscribe_url,
+                    events_url: answer.events_url,
+                    manifest_id,
+                },
+            ));
+        }
+        Err(GatewayError::NoSessions)
     }
 
     /// One start request to `session`'s orchestrator.
@@ -227,11 +357,10 @@ impl Gateway {
         &self,
         session: &BroadcastSession,
         key: &str,
-        pipeline: &str,
         params: &Value,
-        request_id: &str,
-        name: &ManifestId,
+        stream: &LiveStream,
     ) -> Result<StartAnswer, String> {
+        let pipeline = stream.pipeline.as_str();
         let mut seg = net::SegData {
             manifest_id: key.as_bytes().to_vec(),
             auth_token: Some(session.auth_token.clone()),
@@ -257,8 +386,8 @@ impl Gateway {
         let body = json!({
             "model_id": pipeline,
             "params": params,
-            "gateway_request_id": request_id,
-            "stream_id": name.as_str(),
+            "gateway_request_id": stream.request_id,
+            "stream_id": stream.name.as_str(),
         });
         let sent = trickle_http()
             .post(&url)
@@ -300,7 +429,7 @@ impl Gateway {
     }
 
     /// `POST /live/video-to-video/<stream>/update`: the body (raw JSON params) goes to the
-    /// pipeline as one control segment.
+    /// pipeline as one control segment, and is kept for an orchestrator swapped in later.
     pub(crate) async fn live_update(&self, name: &str, body: Body) -> Response<Body> {
         let Some(stream) = self.live_stream(name) else {
             return (StatusCode::NOT_FOUND, "Stream not found").into_response();
@@ -308,29 +437,38 @@ impl Gateway {
         let Ok(bytes) = axum::body::to_bytes(body, MAX_UPDATE_BYTES).await else {
             return (StatusCode::PAYLOAD_TOO_LARGE, "params too large").into_response();
         };
-        if serde_json::from_slice::<Value>(&bytes).is_err() {
+        let Ok(params) = serde_json::from_slice::<Value>(&bytes) else {
             return (StatusCode::BAD_REQUEST, "params are not JSON").into_response();
-        }
-        match stream.control.lock().await.publish(bytes).await {
+        };
+        *lock(&stream.params) = params;
+        let Some(attempt) = stream.current() else {
+            // Between orchestrators: the next one starts with these params.
+            return StatusCode::OK.into_response();
+        };
+        match attempt.control.lock().await.publish(bytes).await {
             Ok(_) => StatusCode::OK.into_response(),
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         }
     }
 
     /// `GET /live/video-to-video/<stream>/status`: the runner's last status event, and what
-    /// the gateway knows of the session.
+    /// the gateway knows of the session (`gateway_status`: pipeline, request ID, the
+    /// orchestrator serving it, swaps so far, the last error).
     pub(crate) fn live_status(&self, name: &str) -> Response<Body> {
         let Some(stream) = self.live_stream(name) else {
             return (StatusCode::NOT_FOUND, "Stream not found").into_response();
         };
         let mut status = lock(&stream.status).clone().unwrap_or_else(|| json!({}));
+        let orchestrator = stream.current().map(|a| a.orchestrator.clone());
         if let Value::Object(map) = &mut status {
             map.insert(
                 "gateway_status".into(),
                 json!({
                     "pipeline": stream.pipeline,
                     "request_id": stream.request_id,
-                    "orchestrator_url": stream.orchestrator,
+                    "orchestrator_url": orchestrator,
+                    "swaps": stream.swaps.load(Ordering::Relaxed),
+                    "error": lock(&stream.error).clone(),
                     "last_input_seconds_ago": lock(&stream.last_input).elapsed().as_secs_f64(),
                 }),
             );
@@ -349,20 +487,99 @@ impl Gateway {
     }
 }
 
+/// The input and control publishers of a started session.
+async fn connect_channels(
+    answer: &StartAnswer,
+) -> Result<(TricklePublisher, TricklePublisher), String> {
+    let http = trickle_http();
+    let input = TricklePublisher::connect(
+        http.clone(),
+        &answer.publish_url,
+        PublisherConfig {
+            content_type: "video/MP2T".into(),
+            start: PublishStart::Seq(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("input channel: {e}"))?;
+    let control = TricklePublisher::connect(
+        http,
+        answer.control_url.as_deref().unwrap_or_default(),
+        PublisherConfig {
+            content_type: "application/json".into(),
+            start: PublishStart::Seq(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("control channel: {e}"))?;
+    Ok((input, control))
+}
+
 impl LiveStream {
-    /// Publishes one input segment (the broadcast's next cut).
-    pub(crate) async fn publish(&self, data: Bytes) -> Result<(), livepeer_trickle::TrickleError> {
-        *lock(&self.last_input) = Instant::now();
-        match self.input.lock().await.as_mut() {
-            Some(input) => input.publish(data).await.map(|_| ()),
-            None => Ok(()),
-        }
+    fn current(&self) -> Option<Arc<Attempt>> {
+        lock(&self.attempt).clone()
     }
 
-    /// The broadcast ended: the input channel is deleted (the orchestrator then ends the
-    /// session and closes the output, which ends the stream's HLS).
+    /// Cancelled when the stream has ended (then its broadcaster is disconnected).
+    pub(crate) fn ended(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Publishes one input segment (the broadcast's next cut) to the current orchestrator;
+    /// it is sent in the background, so a slow orchestrator cannot hold the broadcast up. A
+    /// segment that comes while the session is between orchestrators is dropped.
+    pub(crate) async fn publish(&self, data: Bytes) {
+        *lock(&self.last_input) = Instant::now();
+        let Some(attempt) = self.current() else {
+            debug!("live input segment dropped: swapping orchestrators");
+            return;
+        };
+        if attempt.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT_SEGMENTS {
+            attempt.kick("orchestrator is slow", true);
+            return;
+        }
+        let mut writer = match attempt.input.lock().await.as_mut() {
+            Some(input) => input.next_segment(),
+            None => return,
+        };
+        attempt.in_flight.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(
+            async move {
+                let sent = tokio::select! {
+                    _ = attempt.kicked.cancelled() => Ok(0),
+                    sent = async {
+                        writer.write(data).await?;
+                        writer.finish().await
+                    } => sent,
+                };
+                attempt.in_flight.fetch_sub(1, Ordering::AcqRel);
+                match sent {
+                    Ok(_) => {}
+                    Err(TrickleError::StreamNotFound { .. } | TrickleError::EndOfStream) => {
+                        attempt.kick("stream no longer exists on orchestrator", false)
+                    }
+                    Err(e) => debug!(error = %e, "live input segment not published"),
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// The broadcast ended: once the last segments are sent the input channel is deleted
+    /// (the orchestrator then ends the session and closes the output, which ends the
+    /// stream's HLS).
     pub(crate) async fn finish(&self) {
-        let input = self.input.lock().await.take();
+        self.input_ended.cancel();
+        let Some(attempt) = self.current() else {
+            return;
+        };
+        let drained = Instant::now();
+        while attempt.in_flight.load(Ordering::Acquire) > 0 && drained.elapsed() < DRAIN_LIMIT {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let input = attempt.input.lock().await.take();
         if let Some(input) = input
             && let Err(e) = input.close().await
         {
@@ -371,13 +588,120 @@ impl LiveStream {
     }
 }
 
-/// Reads the output channel into the stream's HLS until it ends; then the stream ends.
+/// Runs a stream across orchestrators: the attempt's tasks until it is kicked, then a swap
+/// (module docs), until the stream ends; then the stream's playlists turn VOD.
+async fn supervise(
+    gw: Arc<Gateway>,
+    stream: Arc<LiveStream>,
+    hls: Arc<PushInFlight>,
+    mut attempt: Arc<Attempt>,
+    mut channels: Channels,
+) {
+    let out_seq = Arc::new(AtomicU64::new(0));
+    let mut swaps = SwapLimiter::new();
+    let http = trickle_http();
+    loop {
+        let mut tasks = JoinSet::new();
+        tasks.spawn(
+            read_output(
+                gw.clone(),
+                stream.clone(),
+                attempt.clone(),
+                http.clone(),
+                channels.subscribe_url.clone(),
+                hls.clone(),
+                out_seq.clone(),
+            )
+            .in_current_span(),
+        );
+        if let Some(events) = channels.events_url.clone() {
+            tasks.spawn(
+                read_events(stream.clone(), attempt.clone(), http.clone(), events)
+                    .in_current_span(),
+            );
+        }
+        tasks.spawn(keep_alive(attempt.clone()).in_current_span());
+        tasks.spawn(watch(gw.clone(), stream.clone(), attempt.clone()).in_current_span());
+        if gw.payments.is_some() {
+            tokio::spawn(
+                pay(
+                    gw.clone(),
+                    stream.clone(),
+                    attempt.clone(),
+                    channels.session.clone(),
+                    channels.manifest_id.clone(),
+                )
+                .in_current_span(),
+            );
+        }
+        let ended_in_time = tokio::select! {
+            _ = attempt.kicked.cancelled() => true,
+            _ = stream.stop.cancelled() => true,
+            _ = async {
+                stream.input_ended.cancelled().await;
+                tokio::time::sleep(END_LIMIT).await;
+            } => false,
+        };
+        if !ended_in_time {
+            attempt.kick("the output did not end after the broadcast", false);
+        }
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        *lock(&stream.attempt) = None;
+        let kick = lock(&attempt.why).clone().unwrap_or(Kick {
+            reason: "stream ended".into(),
+            suspend: false,
+        });
+        if stream.stop.is_cancelled() || stream.input_ended.is_cancelled() {
+            break;
+        }
+        warn!(orch = %attempt.orchestrator, reason = kick.reason, "dropping the live session's orchestrator");
+        *lock(&stream.error) = Some(json!({
+            "error_message": kick.reason,
+            "error_time": unix_ms(),
+        }));
+        if kick.suspend {
+            gw.suspend_ai_session(&attempt.key, &attempt.addr);
+        }
+        // Tell the orchestrator to stop (it may be gone).
+        if let Some(input) = attempt.input.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), input.close()).await;
+        }
+        if !swaps.allow() {
+            warn!("too many orchestrator swaps; ending the live stream");
+            break;
+        }
+        match gw.connect_live(&stream).await {
+            Ok((next, next_channels)) => {
+                stream.swaps.fetch_add(1, Ordering::Relaxed);
+                info!(from = %attempt.orchestrator, to = %next.orchestrator, "live session swapped to another orchestrator");
+                // The playlists mark the change with a discontinuity.
+                out_seq.fetch_add(1, Ordering::AcqRel);
+                attempt = next;
+                channels = next_channels;
+            }
+            Err(_) => {
+                warn!("no orchestrator left for the live stream; ending it");
+                break;
+            }
+        }
+    }
+    info!("live-video-to-video stream ended");
+    gw.end_live(stream.name.as_str());
+    drop(hls);
+    gw.end_stream(stream.name.as_str()).await;
+}
+
+/// Reads an attempt's output channel into the stream's HLS until it ends or fails; either
+/// kicks the attempt.
 async fn read_output(
     gw: Arc<Gateway>,
     stream: Arc<LiveStream>,
+    attempt: Arc<Attempt>,
     http: reqwest::Client,
     url: String,
-    hls: PushInFlight,
+    hls: Arc<PushInFlight>,
+    out_seq: Arc<AtomicU64>,
 ) {
     let mut subscriber = TrickleSubscriber::new(
         http,
@@ -388,28 +712,26 @@ async fn read_output(
             ..Default::default()
         },
     );
-    let mut seq = 0u64;
+    let half_timeout = gw.config.live_out_segment_timeout / 2;
     loop {
-        let next = tokio::select! {
-            _ = stream.stop.cancelled() => break,
-            next = subscriber.next_segment() => next,
-        };
-        let segment = match next {
+        let segment = match subscriber.next_segment().await {
             Ok(Some(segment)) => segment,
-            Ok(None) => break,
-            Err(e) => {
-                debug!(error = %e, "live output ended");
-                break;
-            }
+            Ok(None) => return attempt.kick("output ended", false),
+            Err(e) => return attempt.kick(format!("output: {e}"), false),
         };
         let data = match segment.bytes().await {
             Ok(data) if !data.is_empty() => data,
             Ok(_) => continue,
+            Err(e) if lock(&stream.last_input).elapsed() < half_timeout => {
+                // Input flows but its output breaks off.
+                return attempt.kick(format!("output segment: {e}"), true);
+            }
             Err(e) => {
                 debug!(error = %e, "live output segment lost");
                 continue;
             }
         };
+        *lock(&attempt.last_output) = Some(Instant::now());
         let duration = match &gw.ffmpeg {
             Some(ffmpeg) => ffmpeg
                 .probe(&data[..])
@@ -422,7 +744,7 @@ async fn read_output(
             &hls,
             &SourceSegment {
                 manifest: hls.manifest.clone(),
-                seq,
+                seq: out_seq.fetch_add(1, Ordering::AcqRel),
                 duration,
                 data,
                 slice: None,
@@ -430,16 +752,18 @@ async fn read_output(
                 storage: None,
             },
         );
-        seq += 1;
     }
-    info!("live-video-to-video output ended");
-    gw.end_live(&stream.name);
-    drop(hls);
-    gw.end_stream(&stream.name).await;
 }
 
-/// Keeps the last status event of the events channel.
-async fn read_events(stream: Arc<LiveStream>, http: reqwest::Client, url: String) {
+/// Keeps the runner's last status event (its `last_params` and `last_restart_logs` carried
+/// over from earlier ones when a later one leaves them out, as go-livepeer) and the time of
+/// the attempt's last event.
+async fn read_events(
+    stream: Arc<LiveStream>,
+    attempt: Arc<Attempt>,
+    http: reqwest::Client,
+    url: String,
+) {
     let mut subscriber = TrickleSubscriber::new(
         http,
         &url,
@@ -450,42 +774,81 @@ async fn read_events(stream: Arc<LiveStream>, http: reqwest::Client, url: String
         },
     );
     loop {
-        let next = tokio::select! {
-            _ = stream.stop.cancelled() => return,
-            next = subscriber.next_segment() => next,
+        let Ok(Some(segment)) = subscriber.next_segment().await else {
+            return;
         };
-        let Ok(Some(segment)) = next else { return };
         let Ok(bytes) = segment.bytes().await else {
             continue;
         };
         let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
             continue;
         };
+        *lock(&attempt.last_event) = Instant::now();
         // The runner's envelope `{"event": {...}, "queue_event_type": ...}`, or a bare event.
-        let event = value.get("event").cloned().unwrap_or(value);
-        if event.get("type").and_then(Value::as_str) == Some("status") {
-            *lock(&stream.status) = Some(event);
+        let mut event = value.get("event").cloned().unwrap_or(value);
+        if event.get("type").and_then(Value::as_str) != Some("status") {
+            continue;
         }
+        let mut status = lock(&stream.status);
+        if let (Some(previous), Some(Value::Object(inference))) = (
+            status
+                .as_ref()
+                .and_then(|s| s.get("inference_status"))
+                .cloned(),
+            event.get_mut("inference_status"),
+        ) {
+            for field in ["last_params", "last_restart_logs"] {
+                if inference.get(field).is_none_or(Value::is_null)
+                    && let Some(kept) = previous.get(field)
+                {
+                    inference.insert(field.into(), kept.clone());
+                }
+            }
+        }
+        *status = Some(event);
     }
 }
 
-async fn keep_alive(stream: Arc<LiveStream>) {
+/// Sends a `{"keep":"alive"}` on the control channel every [`KEEPALIVE_INTERVAL`].
+async fn keep_alive(attempt: Arc<Attempt>) {
     let mut tick = tokio::time::interval(KEEPALIVE_INTERVAL);
     tick.tick().await;
     loop {
-        tokio::select! {
-            _ = stream.stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
+        tick.tick().await;
         let alive = Bytes::from_static(br#"{"keep":"alive"}"#);
-        if let Err(e) = stream.control.lock().await.publish(alive).await {
+        if let Err(e) = attempt.control.lock().await.publish(alive).await {
             debug!(error = %e, "control keep-alive not sent");
         }
     }
 }
 
+/// The output watchdog and the events gap (module docs).
+async fn watch(gw: Arc<Gateway>, stream: Arc<LiveStream>, attempt: Arc<Attempt>) {
+    let timeout = gw.config.live_out_segment_timeout;
+    let mut tick = tokio::time::interval(WATCH_TICK);
+    loop {
+        tick.tick().await;
+        let since_output = lock(&attempt.last_output)
+            .unwrap_or(attempt.started)
+            .elapsed();
+        let input_recent = lock(&stream.last_input).elapsed() < timeout / 2;
+        if since_output > timeout && input_recent && !stream.input_ended.is_cancelled() {
+            return attempt.kick("timeout waiting for segments", true);
+        }
+        if lock(&attempt.last_event).elapsed() > MAX_EVENT_GAP {
+            return attempt.kick("timeout waiting for events", false);
+        }
+    }
+}
+
 /// On chain: tickets for the time since the last payment, every interval while input flows.
-async fn pay(gw: Arc<Gateway>, stream: Arc<LiveStream>, session: BroadcastSession, mid: String) {
+async fn pay(
+    gw: Arc<Gateway>,
+    stream: Arc<LiveStream>,
+    attempt: Arc<Attempt>,
+    session: BroadcastSession,
+    mid: String,
+) {
     let Some(payments) = &gw.payments else { return };
     let Some(terms) = session.terms.clone() else {
         return;
@@ -498,7 +861,9 @@ async fn pay(gw: Arc<Gateway>, stream: Arc<LiveStream>, session: BroadcastSessio
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;
     loop {
+        // Left between payments only, so none is cut off half made.
         tokio::select! {
+            _ = attempt.kicked.cancelled() => return,
             _ = stream.stop.cancelled() => return,
             _ = tick.tick() => {}
         }
@@ -536,7 +901,7 @@ async fn pay(gw: Arc<Gateway>, stream: Arc<LiveStream>, session: BroadcastSessio
         let ok = matches!(&sent, Ok(r) if r.status().is_success());
         // go-livepeer: "Temporarily ignore failing payments".
         if !ok {
-            warn!(status = ?sent.as_ref().map(|r| r.status()).ok(), "live payment not accepted");
+            warn!(orch = %attempt.orchestrator, status = ?sent.as_ref().map(|r| r.status()).ok(), "live payment not accepted");
         }
         payments.complete(&staged, terms.price, Some(ok.then_some(units)));
     }

@@ -303,6 +303,15 @@ impl Ingest {
             Some((pipeline, params)) => {
                 // Real-time AI: the cuts go to the live session as they come.
                 let live = gw.start_live(&published, &pipeline, params).await?;
+                // A live stream that ends with no orchestrator left disconnects its
+                // broadcaster (go-livepeer's `kickInput`), so it can reconnect.
+                let (ended, kick) = (live.ended(), abort.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = ended.cancelled() => kick.cancel(),
+                        _ = kick.cancelled() => {}
+                    }
+                });
                 let (queue, segments) = mpsc::channel::<Bytes>(SEGMENT_QUEUE);
                 let manifest = published.clone();
                 let on_cut = move |cut: CutSegment| {
@@ -509,9 +518,7 @@ async fn send_segments(gw: Arc<Gateway>, stream: PushInFlight, mut segments: mps
 /// Publishes a live stream's cuts to its session, in order.
 async fn publish_live(live: Arc<crate::live::LiveStream>, mut segments: mpsc::Receiver<Bytes>) {
     while let Some(data) = segments.recv().await {
-        if let Err(err) = live.publish(data).await {
-            warn!(%err, "live input segment not published");
-        }
+        live.publish(data).await;
     }
 }
 

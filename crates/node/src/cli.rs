@@ -219,6 +219,10 @@ pub struct NodeArgs {
     /// (orchestrator), e.g. 5s.
     #[arg(long = "livePaymentInterval", help_heading = "Roles", default_value = "5s", value_parser = parse_duration)]
     pub live_payment_interval: Duration,
+    /// Gateway: how long a live video-to-video session may go without output while its
+    /// input flows before another orchestrator takes it (0: 30s).
+    #[arg(long = "liveOutSegmentTimeout", help_heading = "Roles", default_value = "0s", value_parser = parse_duration)]
+    pub live_out_segment_timeout: Duration,
     /// Gateway: after this long no new orchestrator is picked for an AI request.
     #[arg(long = "aiProcessingRetryTimeout", help_heading = "Roles", default_value = "2s", value_parser = parse_duration)]
     pub ai_processing_retry_timeout: Duration,

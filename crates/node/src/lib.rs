@@ -300,6 +300,10 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
     Ok(GatewayConfig {
         ai_retry_timeout: args.ai_processing_retry_timeout,
         live_payment_interval: args.live_payment_interval,
+        live_out_segment_timeout: match args.live_out_segment_timeout {
+            Duration::ZERO => livepeer_gateway::live::DEFAULT_OUT_SEGMENT_TIMEOUT,
+            timeout => timeout,
+        },
         ai_min_runner_versions,
         http_addr: args
             .http_addr

@@ -119,3 +119,120 @@ async fn an_rtmp_broadcast_with_a_live_pipeline_comes_back_processed_as_hls() {
     orch.stop().await;
     worker.shutdown().await;
 }
+
+/// The port of an orchestrator URL (`https://127.0.0.1:41234/`).
+fn port_of(url: &str) -> Option<u16> {
+    url.trim_end_matches('/').rsplit(':').next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn a_live_stream_moves_to_another_orchestrator_when_its_orchestrator_dies() {
+    let (first, first_worker) =
+        livepeer_testing::orchestrator::ai_orchestrator("live-video-to-video:noop:true").await;
+    let (second, second_worker) =
+        livepeer_testing::orchestrator::ai_orchestrator("live-video-to-video:noop:true").await;
+    let gw = Gateway::start_with(
+        vec![first.uri.clone(), second.uri.clone()],
+        Vec::new(),
+        |c| c.rtmp_addr = Some("127.0.0.1:0".into()),
+    )
+    .await;
+    let rtmp = gw.rtmp.expect("RTMP is on");
+    let http = http();
+    // The bikes clip twice over (20 s), in real time.
+    let broadcaster = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(["-re", "-stream_loop", "1", "-i"])
+        .arg(media_file(BIKES_MP4))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/live/swap?pipeline=noop"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts");
+    let status_path = "/live/video-to-video/swap/status";
+    let status = || async {
+        serde_json::from_slice::<Value>(&get(&http, &gw, status_path).await.body)
+            .unwrap_or_default()
+    };
+    // Processed output comes from whichever orchestrator was picked.
+    let flowing = eventually(Duration::from_secs(30), || async {
+        let answer = get(&http, &gw, "/stream/swap/source.m3u8").await;
+        answer.status == StatusCode::OK && !playlist_entries(&answer.text()).is_empty()
+    })
+    .await;
+    assert!(flowing, "no processed output");
+    let serving = status().await["gateway_status"]["orchestrator_url"]
+        .as_str()
+        .and_then(port_of)
+        .expect("an orchestrator serves the stream");
+    let (dead, dead_worker, alive, alive_worker) = if serving == first.addr.port() {
+        (first, first_worker, second, second_worker)
+    } else {
+        (second, second_worker, first, first_worker)
+    };
+    assert_eq!(serving, dead.addr.port());
+    // It dies mid-stream; within the output watchdog's time the other one serves.
+    dead.stop().await;
+    dead_worker.shutdown().await;
+    let swapped = eventually(Duration::from_secs(30), || async {
+        let s = status().await;
+        s["gateway_status"]["orchestrator_url"]
+            .as_str()
+            .and_then(port_of)
+            == Some(alive.addr.port())
+    })
+    .await;
+    let after = status().await;
+    assert!(swapped, "the stream never moved: {after}");
+    assert_eq!(after["gateway_status"]["swaps"], 1, "{after}");
+    assert!(
+        after["gateway_status"]["error"]["error_message"].is_string(),
+        "{after}"
+    );
+
+    let out = broadcaster.wait_with_output().await.expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "the broadcaster was cut off: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = std::sync::Mutex::new(String::new());
+    let ended = eventually(Duration::from_secs(60), || {
+        let last = &last;
+        let http = &http;
+        let gw = &gw;
+        async move {
+            let text = get(http, gw, "/stream/swap/source.m3u8").await.text();
+            let ended = text.contains("#EXT-X-ENDLIST");
+            *last.lock().expect("lock") = text;
+            ended
+        }
+    })
+    .await;
+    let playlist = last.into_inner().expect("lock");
+    assert!(ended, "the stream never ended: {playlist}");
+    // One playlist: the first orchestrator's output, a discontinuity, then the second's.
+    let (_, tail) = playlist
+        .split_once("#EXT-X-DISCONTINUITY")
+        .unwrap_or_else(|| panic!("no discontinuity at the swap: {playlist}"));
+    let mut joined = Vec::new();
+    for entry in playlist_entries(tail) {
+        let segment = get(&http, &gw, &format!("/stream/swap/{entry}")).await;
+        assert_eq!(segment.status, StatusCode::OK);
+        joined.extend_from_slice(&segment.body);
+    }
+    let (_, _, frames) = count_video(&joined).await;
+    let clip = tokio::fs::read(media_file(BIKES_MP4)).await.expect("clip");
+    let (_, _, clip_frames) = count_video(&clip).await;
+    // The second orchestrator took at least the last 8 s of the 20 s broadcast.
+    assert!(
+        frames as f64 >= clip_frames as f64 * 0.8,
+        "{frames} frames after the swap (the clip has {clip_frames})"
+    );
+    gw.stop().await;
+    alive.stop().await;
+    alive_worker.shutdown().await;
+    drop(dead_worker);
+}
