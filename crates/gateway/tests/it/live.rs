@@ -236,3 +236,127 @@ async fn a_live_stream_moves_to_another_orchestrator_when_its_orchestrator_dies(
     alive_worker.shutdown().await;
     drop(dead_worker);
 }
+
+/// A live runner that takes the start and then does nothing: no output, no events (a hung
+/// pipeline). It answers the health and version checks of an orchestrator's AI worker.
+async fn stalled_runner() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route("/health", get(|| async { axum::Json(json!({"status": "IDLE"})) }))
+        .route(
+            "/version",
+            get(|| async {
+                axum::Json(
+                    json!({"pipeline": "live-video-to-video", "model_id": "noop", "version": "0.1.0"}),
+                )
+            }),
+        )
+        .route(
+            "/live-video-to-video",
+            post(|| async { axum::Json(json!({"subscribe_url": "", "publish_url": ""})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn a_live_stream_leaves_an_orchestrator_whose_pipeline_produces_nothing() {
+    // The hung one is warm, so it is picked first; the working one is cold.
+    let (runner_url, runner) = stalled_runner().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let models = dir.path().join("aiModels.json");
+    std::fs::write(
+        &models,
+        json!([{"pipeline": "live-video-to-video", "model_id": "noop", "warm": true, "url": runner_url}])
+            .to_string(),
+    )
+    .expect("write");
+    let (hung, hung_worker) =
+        livepeer_testing::orchestrator::ai_orchestrator(models.to_str().expect("utf-8")).await;
+    let (working, working_worker) =
+        livepeer_testing::orchestrator::ai_orchestrator("live-video-to-video:noop:false").await;
+    let gw = Gateway::start_with(
+        vec![hung.uri.clone(), working.uri.clone()],
+        Vec::new(),
+        |c| {
+            c.rtmp_addr = Some("127.0.0.1:0".into());
+            c.live_out_segment_timeout = Duration::from_secs(4);
+        },
+    )
+    .await;
+    let rtmp = gw.rtmp.expect("RTMP is on");
+    let http = http();
+    let broadcaster = tokio::process::Command::new(ffmpeg().ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(["-re", "-stream_loop", "1", "-i"])
+        .arg(media_file(BIKES_MP4))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/live/hung?pipeline=noop"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts");
+    let status = || async {
+        serde_json::from_slice::<Value>(
+            &get(&http, &gw, "/live/video-to-video/hung/status")
+                .await
+                .body,
+        )
+        .unwrap_or_default()
+    };
+    let on = |s: &Value, orch: &Orch| {
+        s["gateway_status"]["orchestrator_url"]
+            .as_str()
+            .and_then(port_of)
+            == Some(orch.addr.port())
+    };
+    let started = eventually(Duration::from_secs(20), || async {
+        on(&status().await, &hung)
+    })
+    .await;
+    assert!(started, "the warm orchestrator was not picked: {}", status().await);
+    // No output for the watchdog's 4 s while input flows: the working one takes over.
+    let swapped = eventually(Duration::from_secs(30), || async {
+        on(&status().await, &working)
+    })
+    .await;
+    let after = status().await;
+    assert!(swapped, "the stream never left the hung pipeline: {after}");
+    assert_eq!(
+        after["gateway_status"]["error"]["error_message"], "timeout waiting for segments",
+        "{after}"
+    );
+    let flowing = eventually(Duration::from_secs(30), || async {
+        let answer = get(&http, &gw, "/stream/hung/source.m3u8").await;
+        answer.status == StatusCode::OK && !playlist_entries(&answer.text()).is_empty()
+    })
+    .await;
+    assert!(flowing, "no processed output after the swap");
+    let out = broadcaster.wait_with_output().await.expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "the broadcaster was cut off: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ended = eventually(Duration::from_secs(60), || async {
+        get(&http, &gw, "/stream/hung/source.m3u8")
+            .await
+            .text()
+            .contains("#EXT-X-ENDLIST")
+    })
+    .await;
+    assert!(ended, "the stream never ended");
+    gw.stop().await;
+    hung.stop().await;
+    working.stop().await;
+    hung_worker.shutdown().await;
+    working_worker.shutdown().await;
+    runner.abort();
+}
