@@ -50,7 +50,12 @@ impl AuthTokens {
 
     /// A fresh token for a new session, valid for [`AUTH_TOKEN_VALIDITY`] from `now`.
     pub fn issue(&self, now: SystemTime) -> net::AuthToken {
-        let session_id = hex::encode(rand::random::<[u8; 4]>());
+        self.issue_for(hex::encode(rand::random::<[u8; 4]>()), now)
+    }
+
+    /// A fresh token for the existing session `session_id` (a live session's manifest ID,
+    /// as go-livepeer's `/refresh-payment` issues), valid for [`AUTH_TOKEN_VALIDITY`].
+    pub fn issue_for(&self, session_id: String, now: SystemTime) -> net::AuthToken {
         let expiration = unix_seconds(now + AUTH_TOKEN_VALIDITY);
         net::AuthToken {
             token: self.mac(&session_id, expiration),
@@ -106,9 +111,10 @@ fn message(session_id: &str, expiration: i64) -> Vec<u8> {
     msg
 }
 
-/// Whether `id` has the shape of a session ID we issue: 8 lower-case hex characters.
+/// Whether `id` has the shape of a session ID we issue: 8 lower-case hex characters (a
+/// transcoding or AI session), or 16 (a live session's manifest ID).
 pub fn is_session_id(id: &str) -> bool {
-    id.len() == 8
+    matches!(id.len(), 8 | 16)
         && id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

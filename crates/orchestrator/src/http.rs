@@ -83,6 +83,12 @@ pub(crate) fn service(
     let mut http: Router<Arc<State>> = Router::new()
         .route("/segment", post(post_segment))
         .route("/payment", post(post_payment))
+        .route(
+            "/refresh-payment",
+            post(|AxumState(state): AxumState<Arc<State>>, body: Body| {
+                crate::live::post_refresh_payment(state, body)
+            }),
+        )
         .route("/stream/{session}/{profile}/{file}", get(get_rendition))
         .route("/healthz", get(|| async { "ok" }));
     if state.ai.is_some() {

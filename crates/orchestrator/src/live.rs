@@ -28,6 +28,10 @@
 //! gateway deleted it), the input and control channels close and the runner gets up to
 //! [`OUTPUT_DRAIN_TIMEOUT`] to publish its last output and close the output channel itself,
 //! so the stream's tail is not lost.
+//!
+//! `POST /refresh-payment` (go-livepeer `server/rpc.go:RefreshPayment`) gives a payer of a
+//! running session fresh ticket parameters at the session's fixed price; see
+//! [`post_refresh_payment`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -416,4 +420,92 @@ mod tests {
         assert_eq!(first.unwrap_or(0) + second.unwrap_or(0), 294_911_999);
         assert_eq!(LIVE_UNITS_PER_SECOND, 27_648_000);
     }
+}
+
+/// The largest `/refresh-payment` body, bytes.
+const MAX_REFRESH_BODY_BYTES: usize = 64 * 1024;
+
+/// `POST /refresh-payment` with JSON `{sender: "0x…", manifest_id}`: fresh payment
+/// parameters for `sender`'s session `manifest_id` at the price its first paid ticket fixed
+/// (go-livepeer `server/rpc.go:RefreshPayment`). Answers JSON `{payment_params (base64
+/// protobuf OrchestratorInfo: transcoder, ticket_params, price_info, address, and an auth
+/// token for the session), orchestrator, manifest_id, payment_url}`.
+///
+/// Errors (go's JSON envelope `{"error": {"message"}}`): 400 for a body that is not that
+/// JSON, an invalid `sender` or a missing `manifest_id`; 409 "fixed price not found for
+/// session" when no paid ticket fixed the session's price (always off-chain); 500 when no
+/// ticket parameters can be made.
+pub(crate) async fn post_refresh_payment(state: Arc<State>, body: Body) -> Response<Body> {
+    #[derive(Deserialize)]
+    struct RefreshRequest {
+        #[serde(default)]
+        sender: String,
+        #[serde(default)]
+        manifest_id: String,
+    }
+    let error = |status: StatusCode, message: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": {"message": message}}).to_string(),
+        )
+            .into_response()
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_REFRESH_BODY_BYTES).await else {
+        return error(StatusCode::BAD_REQUEST, "request body too large");
+    };
+    let request: RefreshRequest = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let sender = match request.sender.strip_prefix("0x") {
+        Some(hex) if hex.len() == 40 => request.sender.parse::<Address>().ok(),
+        _ => None,
+    };
+    let Some(sender) = sender else {
+        return error(StatusCode::BAD_REQUEST, "invalid sender");
+    };
+    let manifest_id = request.manifest_id.trim();
+    if manifest_id.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "missing manifest_id");
+    }
+    let fixed = state.payments.as_ref().and_then(|p| {
+        p.fixed_price_of(sender, manifest_id)
+            .map(|price| (p, price))
+    });
+    let Some((payments, price)) = fixed else {
+        return error(StatusCode::CONFLICT, "fixed price not found for session");
+    };
+    let (ticket_params, price_info) = match payments
+        .ticket_info(sender, Some(manifest_id), Some(price))
+        .await
+    {
+        Ok(info) => info,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let info = livepeer_proto::net::OrchestratorInfo {
+        transcoder: state.service_uri.clone(),
+        ticket_params: Some(ticket_params),
+        price_info: Some(price_info),
+        address: payments.address().to_vec(),
+        auth_token: Some(
+            state
+                .auth
+                .issue_for(manifest_id.to_string(), std::time::SystemTime::now()),
+        ),
+        ..Default::default()
+    };
+    use base64::Engine as _;
+    use prost::Message as _;
+    let answer = json!({
+        "payment_params": base64::engine::general_purpose::STANDARD.encode(info.encode_to_vec()),
+        "orchestrator": info.transcoder,
+        "manifest_id": manifest_id,
+        "payment_url": format!("{}/payment", state.service_uri.trim_end_matches('/')),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
 }

@@ -247,6 +247,14 @@ impl Payments {
         self.config.recipient.set_max_face_value(wei);
     }
 
+    /// The price fixed for `sender`'s `session` by its first paid ticket, if any (go-livepeer
+    /// `Balances.FixedPrice`).
+    pub(crate) fn fixed_price_of(&self, sender: Address, session: &str) -> Option<PriceInfo> {
+        self.fixed()
+            .get(&(sender, session.to_owned()))
+            .map(|f| f.price)
+    }
+
     /// The price for `sender`'s `session` (go-livepeer `core/orchestrator.go:priceInfo`): the
     /// session's fixed price if set; else the price the auth webhook answered for the gateway
     /// (as is); else the gateway's own price or the base price, marked up

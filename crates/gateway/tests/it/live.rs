@@ -321,7 +321,11 @@ async fn a_live_stream_leaves_an_orchestrator_whose_pipeline_produces_nothing() 
         on(&status().await, &hung)
     })
     .await;
-    assert!(started, "the warm orchestrator was not picked: {}", status().await);
+    assert!(
+        started,
+        "the warm orchestrator was not picked: {}",
+        status().await
+    );
     // No output for the watchdog's 4 s while input flows: the working one takes over.
     let swapped = eventually(Duration::from_secs(30), || async {
         on(&status().await, &working)

@@ -196,7 +196,7 @@ async fn a_paid_session_is_billed_per_second_and_cut_off_when_its_payment_runs_o
     })
     .await;
     // The gateway pays once, three tickets (24 G wei of credit), then nothing more.
-    let (_, gw_payments) = paid_gateway(&chain, eth(1), eth(1));
+    let (gw_signer, gw_payments) = paid_gateway(&chain, eth(1), eth(1));
     let (creds, payment) =
         livepeer_testing::orchestrator::paid_ai_request(&orch, &gw_payments, "35_noop", 3).await;
     let (status, answer) = start(
@@ -210,6 +210,46 @@ async fn a_paid_session_is_billed_per_second_and_cut_off_when_its_payment_runs_o
         .as_str()
         .expect("manifest_id")
         .to_string();
+    // The payer can refresh its payment parameters: fresh tickets at the session's price.
+    let refresh = |body: Value| {
+        let url = format!("{}/refresh-payment", orch.base);
+        async move {
+            let resp = http().post(url).json(&body).send().await.expect("send");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let gateway = gw_signer.address().to_checksum(None);
+    let (status, refreshed) = refresh(json!({"sender": gateway, "manifest_id": mid})).await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["manifest_id"], mid);
+    assert_eq!(refreshed["orchestrator"], orch.base);
+    assert_eq!(refreshed["payment_url"], format!("{}/payment", orch.base));
+    use base64::Engine as _;
+    use prost::Message as _;
+    let info = livepeer_proto::net::OrchestratorInfo::decode(
+        &base64::engine::general_purpose::STANDARD
+            .decode(
+                refreshed["payment_params"]
+                    .as_str()
+                    .expect("payment_params"),
+            )
+            .expect("base64")[..],
+    )
+    .expect("an OrchestratorInfo");
+    let fixed = info.price_info.expect("a price");
+    assert_eq!((fixed.price_per_unit, fixed.pixels_per_unit), (100, 1));
+    assert!(info.ticket_params.is_some_and(|t| !t.face_value.is_empty()));
+    assert_eq!(info.auth_token.expect("a token").session_id, mid);
+    let (status, _) = refresh(json!({"sender": gateway, "manifest_id": "0123456789abcdef"})).await;
+    assert_eq!(
+        status, 409,
+        "a session no ticket paid for has no fixed price"
+    );
+    let (status, _) = refresh(json!({"sender": "0x12", "manifest_id": mid})).await;
+    assert_eq!(status, 400);
+    let (status, _) = refresh(json!({"sender": gateway})).await;
+    assert_eq!(status, 400);
     let base = format!("{}/ai/trickle/{mid}", orch.base);
     let started = Instant::now();
     let (segments, _) = clip_segments().await;
