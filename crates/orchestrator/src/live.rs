@@ -398,30 +398,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn live_sessions_are_billed_in_720p_pixel_seconds() {
-        let start = Instant::now();
-        let mut clock = PaymentClock::new(start);
-        let interval = Duration::from_secs(5);
-        assert_eq!(clock.due(start + Duration::from_secs(4), interval), None);
-        assert_eq!(
-            clock.due(start + Duration::from_secs(5), interval),
-            Some(5 * 27_648_000)
-        );
-        // A third of a second carries over.
-        let third = Duration::from_nanos(5_333_333_333);
-        let first = clock.due(start + Duration::from_secs(5) + third, interval);
-        assert_eq!(first, Some(147_455_999));
-        let second = clock.due(start + Duration::from_secs(5) + third * 2, interval);
-        assert_eq!(first.unwrap_or(0) + second.unwrap_or(0), 294_911_999);
-        assert_eq!(LIVE_UNITS_PER_SECOND, 27_648_000);
-    }
-}
-
 /// The largest `/refresh-payment` body, bytes.
 const MAX_REFRESH_BODY_BYTES: usize = 64 * 1024;
 
@@ -508,4 +484,28 @@ pub(crate) async fn post_refresh_payment(state: Arc<State>, body: Body) -> Respo
         answer.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_sessions_are_billed_in_720p_pixel_seconds() {
+        let start = Instant::now();
+        let mut clock = PaymentClock::new(start);
+        let interval = Duration::from_secs(5);
+        assert_eq!(clock.due(start + Duration::from_secs(4), interval), None);
+        assert_eq!(
+            clock.due(start + Duration::from_secs(5), interval),
+            Some(5 * 27_648_000)
+        );
+        // A third of a second carries over.
+        let third = Duration::from_nanos(5_333_333_333);
+        let first = clock.due(start + Duration::from_secs(5) + third, interval);
+        assert_eq!(first, Some(147_455_999));
+        let second = clock.due(start + Duration::from_secs(5) + third * 2, interval);
+        assert_eq!(first.unwrap_or(0) + second.unwrap_or(0), 294_911_999);
+        assert_eq!(LIVE_UNITS_PER_SECOND, 27_648_000);
+    }
 }
