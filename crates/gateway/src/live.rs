@@ -487,33 +487,27 @@ impl Gateway {
     }
 }
 
-/// The input and control publishers of a started session.
+/// The input and control publishers of a started session (both from segment 0).
 async fn connect_channels(
     answer: &StartAnswer,
 ) -> Result<(TricklePublisher, TricklePublisher), String> {
-    let http = trickle_http();
-    let input = TricklePublisher::connect(
-        http.clone(),
-        &answer.publish_url,
-        PublisherConfig {
-            content_type: "video/MP2T".into(),
+    async fn publisher(
+        url: &str,
+        content_type: &str,
+        what: &str,
+    ) -> Result<TricklePublisher, String> {
+        let config = PublisherConfig {
+            content_type: content_type.into(),
             start: PublishStart::Seq(0),
             ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| format!("input channel: {e}"))?;
-    let control = TricklePublisher::connect(
-        http,
-        answer.control_url.as_deref().unwrap_or_default(),
-        PublisherConfig {
-            content_type: "application/json".into(),
-            start: PublishStart::Seq(0),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| format!("control channel: {e}"))?;
+        };
+        TricklePublisher::connect(trickle_http(), url, config)
+            .await
+            .map_err(|e| format!("{what} channel: {e}"))
+    }
+    let input = publisher(&answer.publish_url, "video/MP2T", "input").await?;
+    let control_url = answer.control_url.as_deref().unwrap_or_default();
+    let control = publisher(control_url, "application/json", "control").await?;
     Ok((input, control))
 }
 

@@ -21,25 +21,7 @@ async fn an_rtmp_broadcast_with_a_live_pipeline_comes_back_processed_as_hls() {
     .await;
     let rtmp = gw.rtmp.expect("RTMP is on");
     let http = http();
-    let broadcaster = tokio::process::Command::new(ffmpeg().ffmpeg_path())
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-re",
-            "-i",
-        ])
-        .arg(media_file(BIKES_MP4))
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(format!(
-            "rtmp://{rtmp}/live/show?pipeline=noop&params=%7B%7D"
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg starts");
+    let broadcaster = broadcast(rtmp, "live/show?pipeline=noop&params=%7B%7D", 0);
 
     // While it streams: the session's status, and a parameter update taken.
     let status_path = "/live/video-to-video/show/status";
@@ -86,27 +68,8 @@ async fn an_rtmp_broadcast_with_a_live_pipeline_comes_back_processed_as_hls() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let last = std::sync::Mutex::new(String::new());
-    let ended = eventually(Duration::from_secs(60), || {
-        let last = &last;
-        let http = &http;
-        let gw = &gw;
-        async move {
-            let text = get(http, gw, "/stream/show/source.m3u8").await.text();
-            let ended = text.contains("#EXT-X-ENDLIST");
-            *last.lock().expect("lock") = text;
-            ended
-        }
-    })
-    .await;
-    let playlist = last.into_inner().expect("lock");
-    assert!(ended, "the stream never ended: {playlist}");
-    let mut joined = Vec::new();
-    for entry in playlist_entries(&playlist) {
-        let segment = get(&http, &gw, &format!("/stream/show/{entry}")).await;
-        assert_eq!(segment.status, StatusCode::OK);
-        joined.extend_from_slice(&segment.body);
-    }
+    let playlist = ended_playlist(&http, &gw, "show").await;
+    let joined = joined_segments(&http, &gw, "show", &playlist).await;
     let (_, _, frames) = count_video(&joined).await;
     let clip = tokio::fs::read(media_file(BIKES_MP4)).await.expect("clip");
     let (_, _, source_frames) = count_video(&clip).await;
@@ -140,17 +103,7 @@ async fn a_live_stream_moves_to_another_orchestrator_when_its_orchestrator_dies(
     let rtmp = gw.rtmp.expect("RTMP is on");
     let http = http();
     // The bikes clip twice over (20 s), in real time.
-    let broadcaster = tokio::process::Command::new(ffmpeg().ffmpeg_path())
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-        .args(["-re", "-stream_loop", "1", "-i"])
-        .arg(media_file(BIKES_MP4))
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(format!("rtmp://{rtmp}/live/swap?pipeline=noop"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg starts");
+    let broadcaster = broadcast(rtmp, "live/swap?pipeline=noop", 1);
     let status_path = "/live/video-to-video/swap/status";
     let status = || async {
         serde_json::from_slice::<Value>(&get(&http, &gw, status_path).await.body)
@@ -198,31 +151,12 @@ async fn a_live_stream_moves_to_another_orchestrator_when_its_orchestrator_dies(
         "the broadcaster was cut off: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let last = std::sync::Mutex::new(String::new());
-    let ended = eventually(Duration::from_secs(60), || {
-        let last = &last;
-        let http = &http;
-        let gw = &gw;
-        async move {
-            let text = get(http, gw, "/stream/swap/source.m3u8").await.text();
-            let ended = text.contains("#EXT-X-ENDLIST");
-            *last.lock().expect("lock") = text;
-            ended
-        }
-    })
-    .await;
-    let playlist = last.into_inner().expect("lock");
-    assert!(ended, "the stream never ended: {playlist}");
+    let playlist = ended_playlist(&http, &gw, "swap").await;
     // One playlist: the first orchestrator's output, a discontinuity, then the second's.
     let (_, tail) = playlist
         .split_once("#EXT-X-DISCONTINUITY")
         .unwrap_or_else(|| panic!("no discontinuity at the swap: {playlist}"));
-    let mut joined = Vec::new();
-    for entry in playlist_entries(tail) {
-        let segment = get(&http, &gw, &format!("/stream/swap/{entry}")).await;
-        assert_eq!(segment.status, StatusCode::OK);
-        joined.extend_from_slice(&segment.body);
-    }
+    let joined = joined_segments(&http, &gw, "swap", tail).await;
     let (_, _, frames) = count_video(&joined).await;
     let clip = tokio::fs::read(media_file(BIKES_MP4)).await.expect("clip");
     let (_, _, clip_frames) = count_video(&clip).await;
@@ -292,17 +226,7 @@ async fn a_live_stream_leaves_an_orchestrator_whose_pipeline_produces_nothing() 
     .await;
     let rtmp = gw.rtmp.expect("RTMP is on");
     let http = http();
-    let broadcaster = tokio::process::Command::new(ffmpeg().ffmpeg_path())
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-        .args(["-re", "-stream_loop", "1", "-i"])
-        .arg(media_file(BIKES_MP4))
-        .args(["-c", "copy", "-f", "flv"])
-        .arg(format!("rtmp://{rtmp}/live/hung?pipeline=noop"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg starts");
+    let broadcaster = broadcast(rtmp, "live/hung?pipeline=noop", 1);
     let status = || async {
         serde_json::from_slice::<Value>(
             &get(&http, &gw, "/live/video-to-video/hung/status")
@@ -349,18 +273,54 @@ async fn a_live_stream_leaves_an_orchestrator_whose_pipeline_produces_nothing() 
         "the broadcaster was cut off: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ended = eventually(Duration::from_secs(60), || async {
-        get(&http, &gw, "/stream/hung/source.m3u8")
-            .await
-            .text()
-            .contains("#EXT-X-ENDLIST")
-    })
-    .await;
-    assert!(ended, "the stream never ended");
+    ended_playlist(&http, &gw, "hung").await;
     gw.stop().await;
     hung.stop().await;
     working.stop().await;
     hung_worker.shutdown().await;
     working_worker.shutdown().await;
     runner.abort();
+}
+
+/// The stream's source playlist once it has ended (`#EXT-X-ENDLIST`, within 60 s).
+async fn ended_playlist(http: &Http, gw: &Gateway, stream: &str) -> String {
+    let path = format!("/stream/{stream}/source.m3u8");
+    let last = std::sync::Mutex::new(String::new());
+    let ended = eventually(Duration::from_secs(60), || async {
+        let text = get(http, gw, &path).await.text();
+        let ended = text.contains("#EXT-X-ENDLIST");
+        *last.lock().expect("lock") = text;
+        ended
+    })
+    .await;
+    let playlist = last.into_inner().expect("lock");
+    assert!(ended, "the stream never ended: {playlist}");
+    playlist
+}
+
+/// The segments `playlist` (or a part of it) names, fetched from the stream and joined.
+async fn joined_segments(http: &Http, gw: &Gateway, stream: &str, playlist: &str) -> Vec<u8> {
+    let mut joined = Vec::new();
+    for entry in playlist_entries(playlist) {
+        let segment = get(http, gw, &format!("/stream/{stream}/{entry}")).await;
+        assert_eq!(segment.status, StatusCode::OK);
+        joined.extend_from_slice(&segment.body);
+    }
+    joined
+}
+
+/// A real-time RTMP broadcast of the bikes clip (played `1 + loops` times, stream copied) to
+/// `rtmp://<rtmp>/<path>`.
+fn broadcast(rtmp: std::net::SocketAddr, path: &str, loops: u32) -> tokio::process::Child {
+    tokio::process::Command::new(ffmpeg().ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-stream_loop", &loops.to_string(), "-i"])
+        .arg(media_file(BIKES_MP4))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(format!("rtmp://{rtmp}/{path}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg starts")
 }
