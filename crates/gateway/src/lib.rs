@@ -42,6 +42,7 @@ pub mod dispatch;
 mod error;
 pub mod hls;
 pub mod live;
+pub mod mediamtx;
 pub mod multipart;
 pub mod payment;
 pub mod pool;
@@ -185,6 +186,12 @@ pub struct GatewayConfig {
     /// output segment while its input flows before its orchestrator is swapped ([`live`];
     /// go-livepeer's 0 means [`live::DEFAULT_OUT_SEGMENT_TIMEOUT`]).
     pub live_out_segment_timeout: Duration,
+    /// `-mediaMTXApiPassword`: the password (user `admin`) of the MediaMTX control API the
+    /// gateway calls to disconnect a broadcaster whose live stream failed ([`mediamtx`]).
+    pub mediamtx_api_password: String,
+    /// The port of that API on the MediaMTX host (go-livepeer: always
+    /// [`mediamtx::DEFAULT_API_PORT`]).
+    pub mediamtx_api_port: u16,
     /// `-rtmpAddr`: where RTMP broadcasters publish ([`rtmp`]); `None` takes no RTMP. (The
     /// node binds go-livepeer's default [`DEFAULT_RTMP_ADDR`] when the flag is unset.)
     pub rtmp_addr: Option<String>,
@@ -244,6 +251,8 @@ impl Default for GatewayConfig {
             remote_signer: false,
             live_payment_interval: live::DEFAULT_LIVE_PAYMENT_INTERVAL,
             live_out_segment_timeout: live::DEFAULT_OUT_SEGMENT_TIMEOUT,
+            mediamtx_api_password: String::new(),
+            mediamtx_api_port: mediamtx::DEFAULT_API_PORT,
         }
     }
 }

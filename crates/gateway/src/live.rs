@@ -36,7 +36,13 @@
 //! swaps within [`RECENT_SWAP_INTERVAL`], or no orchestrator left, ends the stream and
 //! disconnects the broadcaster.
 //!
-//! Not yet here: RTMP output, WHIP/WHEP, the MediaMTX start hook.
+//! RTMP outputs (`rtmpOutput=<rtmp URL>` in the publish query, and the MediaMTX
+//! `<stream>-out` outputs of [`crate::mediamtx`]): each output segment is also written to one
+//! ffmpeg per URL that pushes it there as FLV (`-c:v copy`, audio to AAC, as go-livepeer's
+//! outputs for external servers); a push that fails is tried again [`OUTPUT_RETRY`] later
+//! with the segments that come then, and only `rtmp://`/`rtmps://` URLs are taken.
+//!
+//! Not yet here: WHIP/WHEP.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -57,6 +63,8 @@ use livepeer_trickle::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -90,6 +98,12 @@ pub const MAX_EVENT_GAP: Duration = Duration::from_secs(30);
 pub const RECENT_SWAP_INTERVAL: Duration = Duration::from_secs(180);
 /// Swaps allowed within [`RECENT_SWAP_INTERVAL`] (go-livepeer `maxRecentSwapsCount`).
 pub const MAX_RECENT_SWAPS: u32 = 2;
+/// How long a failed RTMP output waits before it is tried again.
+pub const OUTPUT_RETRY: Duration = Duration::from_secs(2);
+/// Output segments waiting for one RTMP output's ffmpeg; more are dropped for that output.
+const OUTPUT_QUEUE: usize = 8;
+/// How long one output segment may take to go into an RTMP output's ffmpeg.
+const OUTPUT_WRITE_LIMIT: Duration = Duration::from_secs(10);
 /// The largest event read back, bytes.
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// Orchestrators tried for one start.
@@ -130,6 +144,8 @@ pub(crate) struct LiveStream {
     input_ended: CancellationToken,
     /// The stream ended (its output ended after the broadcast, or no orchestrator is left).
     stop: CancellationToken,
+    /// The RTMP outputs' queues (module docs).
+    outputs: Vec<mpsc::Sender<Bytes>>,
 }
 
 /// One orchestrator's part of a stream: its channels, until it is kicked.
@@ -244,7 +260,8 @@ impl SwapLimiter {
 impl Gateway {
     /// Starts live-video-to-video for stream `name` with the live pipeline `pipeline` and
     /// `params`: picks an orchestrator, starts the session there and the tasks that carry its
-    /// channels and keep it alive (module docs). The stream's HLS holds the processed output.
+    /// channels and keep it alive (module docs). The stream's HLS holds the processed output,
+    /// which is also pushed to each of `outputs` (RTMP URLs; others are left out, logged).
     ///
     /// Errors: [`GatewayError::NoSessions`] when no orchestrator took the session.
     pub(crate) async fn start_live(
@@ -252,7 +269,19 @@ impl Gateway {
         name: &ManifestId,
         pipeline: &str,
         params: Value,
+        outputs: Vec<String>,
     ) -> Result<Arc<LiveStream>, GatewayError> {
+        let mut queues = Vec::new();
+        let mut pushes = Vec::new();
+        for url in outputs {
+            let Some(url) = rtmp_output_url(&url) else {
+                warn!(stream = %name, "RTMP output left out: not an rtmp:// or rtmps:// URL");
+                continue;
+            };
+            let (queue, segments) = mpsc::channel(OUTPUT_QUEUE);
+            queues.push(queue);
+            pushes.push((url, segments));
+        }
         let stream = Arc::new(LiveStream {
             name: name.clone(),
             pipeline: pipeline.to_string(),
@@ -265,8 +294,17 @@ impl Gateway {
             last_input: Mutex::new(Instant::now()),
             input_ended: CancellationToken::new(),
             stop: CancellationToken::new(),
+            outputs: queues,
         });
         let (attempt, channels) = self.connect_live(&stream).await?;
+        if let Some(ffmpeg) = &self.ffmpeg {
+            for (url, segments) in pushes {
+                tokio::spawn(
+                    push_rtmp(ffmpeg.clone(), url, segments, stream.stop.clone())
+                        .instrument(info_span!("rtmp_output", stream = %name)),
+                );
+            }
+        }
         // The stream's HLS: one track, the processed output.
         let hls = self.stream_for_push(
             name,
@@ -726,6 +764,11 @@ async fn read_output(
             }
         };
         *lock(&attempt.last_output) = Some(Instant::now());
+        for output in &stream.outputs {
+            if output.try_send(data.clone()).is_err() {
+                debug!("live output segment dropped for an RTMP output that is behind");
+            }
+        }
         let duration = match &gw.ffmpeg {
             Some(ffmpeg) => ffmpeg
                 .probe(&data[..])
@@ -898,5 +941,183 @@ async fn pay(
             warn!(orch = %attempt.orchestrator, status = ?sent.as_ref().map(|r| r.status()).ok(), "live payment not accepted");
         }
         payments.complete(&staged, terms.price, Some(ok.then_some(units)));
+    }
+}
+
+/// What a live ingest's query asks for (go-livepeer's `pipeline`, `params`, `rtmpOutput`
+/// query parameters of an RTMP publish or a MediaMTX start).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LiveQuery {
+    /// The live pipeline (the model ID of capability 35); `None` when not named.
+    pub pipeline: Option<String>,
+    /// The params: a JSON object (`{}` when not given); `Err` when given but not one.
+    pub params: Result<Value, ()>,
+    /// Where the output is also pushed, if anywhere.
+    pub rtmp_output: Option<String>,
+}
+
+impl LiveQuery {
+    /// Parses a URL query (`pipeline=noop&params=%7B%7D&rtmpOutput=rtmp%3A%2F%2F…`).
+    pub(crate) fn parse(query: &str) -> Self {
+        let mut asked = Self {
+            pipeline: None,
+            params: Ok(json!({})),
+            rtmp_output: None,
+        };
+        for (key, value) in url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            match key.as_ref() {
+                "pipeline" if !value.is_empty() => asked.pipeline = Some(value.into_owned()),
+                "params" if !value.is_empty() => {
+                    asked.params = match serde_json::from_str(&value) {
+                        Ok(v @ Value::Object(_)) => Ok(v),
+                        _ => Err(()),
+                    }
+                }
+                "rtmpOutput" if !value.is_empty() => asked.rtmp_output = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        asked
+    }
+}
+
+/// `url` if it may be an RTMP output: `rtmp://` or `rtmps://` with a host (module docs).
+pub(crate) fn rtmp_output_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    let rtmp = matches!(parsed.scheme(), "rtmp" | "rtmps");
+    (rtmp && parsed.host_str().is_some_and(|h| !h.is_empty())).then(|| parsed.to_string())
+}
+
+/// The host an RTMP output URL names, for logs (its path may hold a stream key).
+fn output_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Pushes a live stream's output segments to one RTMP `url` through an ffmpeg of its own
+/// until the stream stops; a push that fails is started again with the segments that come
+/// [`OUTPUT_RETRY`] later (module docs).
+async fn push_rtmp(
+    ffmpeg: livepeer_media::Ffmpeg,
+    url: String,
+    mut segments: mpsc::Receiver<Bytes>,
+    stop: CancellationToken,
+) {
+    let host = output_host(&url);
+    let mut push: Option<(tokio::process::Child, tokio::process::ChildStdin)> = None;
+    let mut failed: Option<Instant> = None;
+    loop {
+        let data = tokio::select! {
+            data = segments.recv() => match data {
+                Some(data) => data,
+                None => break,
+            },
+            _ = stop.cancelled() => break,
+        };
+        if push.is_none() {
+            if failed.is_some_and(|at| at.elapsed() < OUTPUT_RETRY) {
+                continue;
+            }
+            match spawn_rtmp_push(&ffmpeg, &url) {
+                Ok(started) => {
+                    info!(%host, "RTMP output started");
+                    push = Some(started);
+                }
+                Err(e) => {
+                    warn!(%host, error = %e, "RTMP output not started");
+                    failed = Some(Instant::now());
+                    continue;
+                }
+            }
+        }
+        let Some((child, stdin)) = push.as_mut() else {
+            continue;
+        };
+        let written = tokio::time::timeout(OUTPUT_WRITE_LIMIT, stdin.write_all(&data)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            let status = child.try_wait().ok().flatten();
+            warn!(%host, ?status, "RTMP output failed; trying again in {} s", OUTPUT_RETRY.as_secs());
+            let _ = child.kill().await;
+            push = None;
+            failed = Some(Instant::now());
+        }
+    }
+    if let Some((mut child, stdin)) = push {
+        drop(stdin);
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+        info!(%host, "RTMP output ended");
+    }
+}
+
+/// ffmpeg reading MPEG-TS on stdin and pushing it to `url` as FLV.
+fn spawn_rtmp_push(
+    ffmpeg: &livepeer_media::Ffmpeg,
+    url: &str,
+) -> std::io::Result<(tokio::process::Child, tokio::process::ChildStdin)> {
+    let mut child = tokio::process::Command::new(ffmpeg.ffmpeg_path())
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(["-f", "mpegts", "-i", "pipe:0"])
+        .args([
+            "-map", "0:v?", "-map", "0:a?", "-c:v", "copy", "-c:a", "aac",
+        ])
+        .args(["-f", "flv", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("ffmpeg's stdin is missing"))?;
+    Ok((child, stdin))
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    #[test]
+    fn a_live_query_names_the_pipeline_params_and_output() {
+        let asked = LiveQuery::parse(
+            "pipeline=noop&params=%7B%22effect%22%3A%22edges%22%7D&rtmpOutput=rtmp%3A%2F%2Fcdn.example%2Flive%2Fk",
+        );
+        assert_eq!(asked.pipeline.as_deref(), Some("noop"));
+        assert_eq!(asked.params, Ok(json!({"effect": "edges"})));
+        assert_eq!(
+            asked.rtmp_output.as_deref(),
+            Some("rtmp://cdn.example/live/k")
+        );
+        assert_eq!(LiveQuery::parse("params={}").pipeline, None);
+        assert_eq!(LiveQuery::parse("").params, Ok(json!({})));
+        // Params that are not a JSON object are an error for the caller to handle.
+        assert_eq!(LiveQuery::parse("pipeline=x&params=[1]").params, Err(()));
+        assert_eq!(LiveQuery::parse("pipeline=x&params=%7B").params, Err(()));
+    }
+
+    #[test]
+    fn only_rtmp_urls_are_outputs() {
+        assert_eq!(
+            rtmp_output_url("rtmp://127.0.0.1:1935/live/out").as_deref(),
+            Some("rtmp://127.0.0.1:1935/live/out")
+        );
+        assert!(rtmp_output_url("rtmps://cdn.example/app/key").is_some());
+        for bad in [
+            "file:///etc/passwd",
+            "http://x/y",
+            "/tmp/out.flv",
+            "rtmp://",
+            "pipe:1",
+            "",
+        ] {
+            assert_eq!(rtmp_output_url(bad), None, "{bad}");
+        }
     }
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -77,6 +77,32 @@ pub(crate) fn router(state: Arc<Gateway>) -> Router {
             post(
                 |State(gw): State<Arc<Gateway>>, Path(stream): Path<String>, body: Body| async move {
                     gw.live_update(&stream, body).await
+                },
+            ),
+        )
+        .route(
+            "/live/video-to-video/{stream}/start",
+            post(
+                |State(gw): State<Arc<Gateway>>,
+                 peer: Option<Extension<livepeer_server::PeerAddr>>,
+                 Path(stream): Path<String>,
+                 headers: HeaderMap,
+                 body: Body| async move {
+                    let peer = peer.map(|Extension(p)| p.0);
+                    gw.mediamtx_start(peer, None, &stream, &headers, body).await
+                },
+            ),
+        )
+        .route(
+            "/live/video-to-video/{prefix}/{stream}/start",
+            post(
+                |State(gw): State<Arc<Gateway>>,
+                 peer: Option<Extension<livepeer_server::PeerAddr>>,
+                 Path((prefix, stream)): Path<(String, String)>,
+                 headers: HeaderMap,
+                 body: Body| async move {
+                    let peer = peer.map(|Extension(p)| p.0);
+                    gw.mediamtx_start(peer, Some(&prefix), &stream, &headers, body).await
                 },
             ),
         )

@@ -297,12 +297,17 @@ impl Ingest {
             manifest: published.clone(),
         };
         let query = publish_query(app, stream_name);
-        let (on_cut, sender, live): (Box<dyn FnMut(CutSegment) + Send>, _, _) = match live_request(
-            &query,
-        ) {
-            Some((pipeline, params)) => {
-                // Real-time AI: the cuts go to the live session as they come.
-                let live = gw.start_live(&published, &pipeline, params).await?;
+        let asked = crate::live::LiveQuery::parse(&query);
+        let (on_cut, sender, live): (Box<dyn FnMut(CutSegment) + Send>, _, _) = match asked.pipeline
+        {
+            Some(pipeline) => {
+                // Real-time AI: the cuts go to the live session as they come. Params that
+                // are not a JSON object are left out.
+                let params = asked.params.unwrap_or_else(|_| serde_json::json!({}));
+                let outputs = asked.rtmp_output.into_iter().collect();
+                let live = gw
+                    .start_live(&published, &pipeline, params, outputs)
+                    .await?;
                 // A live stream that ends with no orchestrator left disconnects its
                 // broadcaster (go-livepeer's `kickInput`), so it can reconnect.
                 let (ended, kick) = (live.ended(), abort.clone());
@@ -522,25 +527,6 @@ async fn publish_live(live: Arc<crate::live::LiveStream>, mut segments: mpsc::Re
     }
 }
 
-/// The live pipeline and params a publish query asks for (`pipeline=<id>&params=<JSON>`, as
-/// go-livepeer's live ingest), if any.
-fn live_request(query: &str) -> Option<(String, serde_json::Value)> {
-    let mut pipeline = None;
-    let mut params = serde_json::Value::Object(Default::default());
-    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        match key.as_ref() {
-            "pipeline" if !value.is_empty() => pipeline = Some(value.into_owned()),
-            "params" => {
-                if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(&value) {
-                    params = v;
-                }
-            }
-            _ => {}
-        }
-    }
-    pipeline.map(|p| (p, params))
-}
-
 fn random_manifest() -> String {
     hex::encode(rand::random::<[u8; 8]>())
 }
@@ -690,21 +676,6 @@ mod tests {
         );
         let meta = Bytes::from_static(b"\x02\x00\x0d@setDataFrame\x02\x00\x0aonMetaData");
         assert_eq!(&strip_set_data_frame(meta)[..], b"\x02\x00\x0aonMetaData");
-    }
-
-    #[test]
-    fn a_publish_query_can_ask_for_a_live_pipeline() {
-        let (pipeline, params) =
-            live_request("pipeline=noop&params=%7B%22effect%22%3A%22edges%22%7D").expect("live");
-        assert_eq!(pipeline, "noop");
-        assert_eq!(params, serde_json::json!({"effect": "edges"}));
-        assert_eq!(live_request("params={}"), None);
-        assert_eq!(live_request(""), None);
-        // Params that are not a JSON object are left out.
-        assert_eq!(
-            live_request("pipeline=x&params=[1]"),
-            Some(("x".into(), serde_json::json!({})))
-        );
     }
 
     #[test]

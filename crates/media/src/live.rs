@@ -1,4 +1,4 @@
-//! A long-running ffmpeg that takes a live stream on stdin and cuts it into MPEG-TS segments
+//! A long-running ffmpeg that takes a live stream on stdin (or pulls it from a URL) and cuts it into MPEG-TS segments
 //! as it goes: RTMP ingest (FLV in, stream copy) and live pipelines (MPEG-TS in, filtered and
 //! re-encoded) are both one [`LiveSegmenter`].
 //!
@@ -75,11 +75,36 @@ impl LiveSegmenter {
         args: LiveSegmenterArgs,
         on_cut: impl FnMut(CutSegment) + Send + 'static,
     ) -> Result<Self, MediaError> {
+        Self::spawn(ffmpeg, args, None, on_cut).await
+    }
+
+    /// Like [`LiveSegmenter::start`], but ffmpeg reads the stream from `url` itself (an
+    /// `rtmp://` pull from a media server) instead of from [`LiveSegmenter::write`]; `args.input`
+    /// should name the format and the protocols allowed. ffmpeg exits when the source ends:
+    /// [`LiveSegmenter::exited`] waits for that.
+    ///
+    /// Errors: as [`LiveSegmenter::start`].
+    pub async fn pull(
+        ffmpeg: &Ffmpeg,
+        url: &str,
+        args: LiveSegmenterArgs,
+        on_cut: impl FnMut(CutSegment) + Send + 'static,
+    ) -> Result<Self, MediaError> {
+        Self::spawn(ffmpeg, args, Some(url), on_cut).await
+    }
+
+    async fn spawn(
+        ffmpeg: &Ffmpeg,
+        args: LiveSegmenterArgs,
+        url: Option<&str>,
+        on_cut: impl FnMut(CutSegment) + Send + 'static,
+    ) -> Result<Self, MediaError> {
         let scratch = ScratchDir::new_in(ffmpeg.scratch_root()).await?;
-        let mut child = tokio::process::Command::new(ffmpeg.ffmpeg_path())
+        let mut command = tokio::process::Command::new(ffmpeg.ffmpeg_path());
+        command
             .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
             .args(&args.input)
-            .args(["-i", "pipe:0"])
+            .args(["-i", url.unwrap_or("pipe:0")])
             .args(&args.output)
             .args(["-f", "segment", "-segment_format", "mpegts"])
             .args([
@@ -88,23 +113,31 @@ impl LiveSegmenter {
             ])
             .args(["-segment_list", "pipe:1", "-segment_list_type", "csv"])
             .arg(scratch.path().join("%d.ts"))
-            .stdin(Stdio::piped())
+            .stdin(if url.is_some() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| MediaError::Spawn {
-                program: ffmpeg.ffmpeg_path().to_path_buf(),
-                source,
-            })?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|source| MediaError::Spawn {
+            program: ffmpeg.ffmpeg_path().to_path_buf(),
+            source,
+        })?;
+        let stdin = child.stdin.take();
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(MediaError::Spawn {
                 program: ffmpeg.ffmpeg_path().to_path_buf(),
                 source: std::io::Error::other("ffmpeg's pipes are missing"),
             });
         };
+        if url.is_none() && stdin.is_none() {
+            return Err(MediaError::Spawn {
+                program: ffmpeg.ffmpeg_path().to_path_buf(),
+                source: std::io::Error::other("ffmpeg's stdin is missing"),
+            });
+        }
         let since_cut = Arc::new(AtomicU64::new(0));
         let last_cut = Arc::new(Mutex::new(Instant::now()));
         let reader = tokio::spawn(read_cuts(
@@ -126,12 +159,18 @@ impl LiveSegmenter {
         });
         Ok(Self {
             child,
-            stdin: Some(stdin),
+            stdin,
             since_cut,
             last_cut,
             reader,
             stderr,
         })
+    }
+
+    /// Waits until ffmpeg exits by itself (a pulled source ended or failed); then
+    /// [`LiveSegmenter::finish`] collects the last segments and the outcome.
+    pub async fn exited(&mut self) {
+        let _ = self.child.wait().await;
     }
 
     /// Feeds `data` to ffmpeg (waits while ffmpeg's pipe is full).

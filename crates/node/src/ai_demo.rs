@@ -79,6 +79,30 @@ impl AiNetwork {
         models: &ModelsDir,
         rtmp: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_transcoding(ai_models, models, rtmp, None).await
+    }
+
+    /// As [`AiNetwork::start_with`], and with `transcode` = (ladder, x264 preset) the
+    /// orchestrator also transcodes (a local ffmpeg transcoder) and the gateway asks for that
+    /// ladder, so one network serves live transcoding and real-time AI.
+    pub async fn start_transcoding(
+        ai_models: &str,
+        models: &ModelsDir,
+        rtmp: bool,
+        transcode: Option<(&str, &str)>,
+    ) -> anyhow::Result<Self> {
+        let (transcoder, profiles) = match transcode {
+            Some((profiles, preset)) => (
+                Some(livepeer_orchestrator::LocalTranscoder::new(
+                    livepeer_media::Ffmpeg::locate()?,
+                    preset.to_string(),
+                )),
+                Some(livepeer_primitives::profile::parse_transcoding_options(
+                    profiles,
+                )?),
+            ),
+            None => (None, None),
+        };
         let configs = parse_ai_models(ai_models)?;
         let worker = Arc::new(AiWorker::start(&configs, models).await.context(
             "cannot start the built-in AI runners (run `make demo` to install the models)",
@@ -89,6 +113,7 @@ impl AiNetwork {
                 worker: worker.clone(),
                 prices: Vec::new(),
             }),
+            transcoder,
             ..Default::default()
         })
         .await?;
@@ -97,6 +122,7 @@ impl AiNetwork {
             http_addr: "127.0.0.1:0".into(),
             orch_addrs: livepeer_gateway::discovery::parse_orch_addrs(&orchestrator_uri)?,
             rtmp_addr: rtmp.then(|| "127.0.0.1:0".to_string()),
+            profiles: profiles.unwrap_or_else(|| GatewayConfig::default().profiles),
             ..Default::default()
         })
         .await?;

@@ -21,9 +21,11 @@ use crate::cli::BenchTranscodeArgs;
 use crate::demo::LocalNetwork;
 
 mod ai;
+mod live;
 mod paid;
 mod remote;
 pub use ai::ai;
+pub use live::live;
 pub use paid::paid;
 pub use remote::remote;
 

@@ -140,6 +140,20 @@ pub enum BenchCommand {
     /// LLM time to first token and tokens per second, and speech-to-text real-time factor,
     /// through gateway → orchestrator → runner against the runner called directly.
     Ai(BenchAiArgs),
+    /// Glass-to-glass latency of live transcoding and of live-video-to-video through `noop`,
+    /// and how many concurrent 720p30 `noop` sessions one orchestrator sustains.
+    Live(BenchLiveArgs),
+}
+
+/// `livepeer bench live`
+#[derive(Debug, Clone, Args)]
+pub struct BenchLiveArgs {
+    /// Seconds of 720p30 video each concurrent session broadcasts.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u32,
+    /// The most concurrent sessions tried.
+    #[arg(long = "max-sessions", default_value_t = 8)]
+    pub max_sessions: usize,
 }
 
 /// `livepeer bench ai`
@@ -223,6 +237,14 @@ pub struct NodeArgs {
     /// input flows before another orchestrator takes it (0: 30s).
     #[arg(long = "liveOutSegmentTimeout", help_heading = "Roles", default_value = "0s", value_parser = parse_duration)]
     pub live_out_segment_timeout: Duration,
+    /// Gateway: the password of the MediaMTX control API (user `admin`), used to disconnect
+    /// a broadcaster whose live video-to-video stream failed.
+    #[arg(
+        long = "mediaMTXApiPassword",
+        help_heading = "Roles",
+        default_value = ""
+    )]
+    pub mediamtx_api_password: String,
     /// Gateway: after this long no new orchestrator is picked for an AI request.
     #[arg(long = "aiProcessingRetryTimeout", help_heading = "Roles", default_value = "2s", value_parser = parse_duration)]
     pub ai_processing_retry_timeout: Duration,

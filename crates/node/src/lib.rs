@@ -102,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(BenchCommand::Paid(args))) => bench::paid(args, cancel).await,
         Some(Command::Bench(BenchCommand::Remote(args))) => bench::remote(args).await,
         Some(Command::Bench(BenchCommand::Ai(args))) => bench::ai(args).await,
+        Some(Command::Bench(BenchCommand::Live(args))) => bench::live(args).await,
         Some(Command::Ticket(TicketCommand::Inspect(args))) => inspect_ticket(&args),
         Some(Command::Devnet(args)) => devnet::run(args, cancel).await,
         Some(Command::Cli(args)) => cli_client::run(args).await,
@@ -304,6 +305,7 @@ pub fn gateway_config(args: &NodeArgs) -> anyhow::Result<GatewayConfig> {
             Duration::ZERO => livepeer_gateway::live::DEFAULT_OUT_SEGMENT_TIMEOUT,
             timeout => timeout,
         },
+        mediamtx_api_password: args.mediamtx_api_password.clone(),
         ai_min_runner_versions,
         http_addr: args
             .http_addr

@@ -67,7 +67,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
     );
     let mut result = Ok(());
     for pipeline in LIVE_PIPELINES {
-        match broadcast(&ffmpeg, &input, rtmp, gateway_url, pipeline).await {
+        match demo_broadcast(&ffmpeg, &input, rtmp, gateway_url, pipeline).await {
             Ok(r) => println!(
                 "{:<9} {:>8} {:>7} {:>10.1} {:>13.2} s {:>14.2} s",
                 r.pipeline,
@@ -93,17 +93,65 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
     result
 }
 
+/// One measured real-time RTMP broadcast ([`broadcast`]).
+#[derive(Debug, Clone)]
+pub struct Broadcast<'a> {
+    /// The clip.
+    pub input: &'a std::path::Path,
+    /// The gateway's RTMP address.
+    pub rtmp: std::net::SocketAddr,
+    /// The gateway's base URL.
+    pub gateway_url: &'a str,
+    /// The stream's name (its manifest).
+    pub name: String,
+    /// The live pipeline, or `None` for a transcoded stream.
+    pub pipeline: Option<&'a str>,
+    /// The playlist measured: `source` (a live pipeline's output) or a rendition's profile.
+    pub rendition: &'a str,
+    /// Re-encode the clip with x264 (keyframe every 25 frames, no audio) rather than copy it
+    /// as it is.
+    pub encode: bool,
+}
+
 /// Broadcasts `input` in real time with `pipeline` and measures what comes back.
-async fn broadcast(
+async fn demo_broadcast(
     ffmpeg: &livepeer_media::Ffmpeg,
     input: &std::path::Path,
     rtmp: std::net::SocketAddr,
     gateway_url: &str,
     pipeline: &str,
 ) -> anyhow::Result<LiveReport> {
-    let name = format!("demo-{pipeline}");
+    let mut report = broadcast(
+        ffmpeg,
+        &Broadcast {
+            input,
+            rtmp,
+            gateway_url,
+            name: format!("demo-{pipeline}"),
+            pipeline: Some(pipeline),
+            rendition: "source",
+            encode: true,
+        },
+    )
+    .await?;
+    report.pipeline = pipeline.to_string();
+    Ok(report)
+}
+
+/// Broadcasts `b.input` in real time over RTMP and measures what comes back in the playlist
+/// `b.rendition` of the stream: segments, frames, duration, and how long after its last
+/// frame was broadcast each segment became playable ([`LiveReport`]; `pipeline` is the
+/// stream's name).
+///
+/// Errors: ffmpeg missing or failing, or no complete output within two minutes.
+pub async fn broadcast(
+    ffmpeg: &livepeer_media::Ffmpeg,
+    b: &Broadcast<'_>,
+) -> anyhow::Result<LiveReport> {
+    let name = &b.name;
     let started = Instant::now();
-    let mut broadcaster = tokio::process::Command::new(ffmpeg.ffmpeg_path())
+    let mut command = tokio::process::Command::new(ffmpeg.ffmpeg_path());
+    command
         .args([
             "-hide_banner",
             "-nostdin",
@@ -112,25 +160,38 @@ async fn broadcast(
             "-re",
             "-i",
         ])
-        .arg(input)
-        .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "25", "-an", "-f", "flv"])
-        .arg(format!("rtmp://{rtmp}/live/{name}?pipeline={pipeline}"))
+        .arg(b.input);
+    if b.encode {
+        command
+            .args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args(["-g", "25", "-an"]);
+    } else {
+        command.args(["-c", "copy"]);
+    }
+    let query = b
+        .pipeline
+        .map(|p| format!("?pipeline={p}"))
+        .unwrap_or_default();
+    let mut broadcaster = command
+        .args(["-f", "flv"])
+        .arg(format!("rtmp://{}/live/{name}{query}", b.rtmp))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .context("cannot start ffmpeg")?;
     let http = reqwest::Client::new();
-    let playlist_url = format!("{gateway_url}/stream/{name}/source.m3u8");
+    let gateway_url = b.gateway_url;
+    let rendition = b.rendition;
+    let playlist_url = format!("{gateway_url}/stream/{name}/{rendition}.m3u8");
     // When each output segment (by sequence number) first showed in the playlist.
     let mut arrivals: BTreeMap<u64, Duration> = BTreeMap::new();
     let mut ended_broadcast = false;
@@ -148,7 +209,7 @@ async fn broadcast(
             Ok(resp) if resp.status().is_success() => resp.text().await.unwrap_or_default(),
             _ => String::new(),
         };
-        for (seq, _) in entries(&text) {
+        for (seq, _) in entries(&text, rendition) {
             arrivals.entry(seq).or_insert_with(|| started.elapsed());
         }
         if text.contains("#EXT-X-ENDLIST") {
@@ -157,12 +218,12 @@ async fn broadcast(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let _ = broadcaster.wait().await;
-    let all = entries(&playlist);
+    let all = entries(&playlist, rendition);
     anyhow::ensure!(!all.is_empty(), "no output came back");
     let mut frames = 0;
     for (seq, _) in &all {
         let bytes = http
-            .get(format!("{gateway_url}/stream/{name}/source/{seq}.ts"))
+            .get(format!("{gateway_url}/stream/{name}/{rendition}/{seq}.ts"))
             .send()
             .await?
             .bytes()
@@ -185,7 +246,7 @@ async fn broadcast(
     let segments = all.len();
     let seconds = all.iter().map(|(_, d)| d).sum();
     Ok(LiveReport {
-        pipeline: pipeline.to_string(),
+        pipeline: name.clone(),
         segments,
         frames,
         seconds,
@@ -194,15 +255,17 @@ async fn broadcast(
     })
 }
 
-/// The segments of a `source` media playlist: (sequence number, duration in seconds).
-fn entries(playlist: &str) -> Vec<(u64, f64)> {
+/// The segments of the media playlist of `rendition`: (sequence number, duration in
+/// seconds).
+fn entries(playlist: &str, rendition: &str) -> Vec<(u64, f64)> {
     let mut out = Vec::new();
     let mut duration = None;
     for line in playlist.lines() {
         if let Some(d) = line.strip_prefix("#EXTINF:") {
             duration = d.trim_end_matches(',').parse::<f64>().ok();
         } else if let Some(seq) = line
-            .strip_prefix("source/")
+            .strip_prefix(rendition)
+            .and_then(|f| f.strip_prefix('/'))
             .and_then(|f| f.strip_suffix(".ts"))
             .and_then(|n| n.parse::<u64>().ok())
             && let Some(d) = duration.take()
@@ -220,7 +283,8 @@ mod tests {
     #[test]
     fn playlist_entries() {
         let p = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:4\n#EXTINF:1.000,\nsource/4.ts\n#EXTINF:0.960,\nsource/5.ts\n";
-        assert_eq!(entries(p), vec![(4, 1.0), (5, 0.96)]);
-        assert!(entries("#EXTM3U\n").is_empty());
+        assert_eq!(entries(p, "source"), vec![(4, 1.0), (5, 0.96)]);
+        assert!(entries(p, "P240p30fps16x9").is_empty());
+        assert!(entries("#EXTM3U\n", "source").is_empty());
     }
 }

@@ -8,6 +8,7 @@ mod failover;
 mod hardening;
 mod hls;
 mod live;
+mod mediamtx;
 mod nodes;
 mod objstore;
 mod onchain_pool;
