@@ -283,7 +283,7 @@ async fn a_live_stream_leaves_an_orchestrator_whose_pipeline_produces_nothing() 
 }
 
 /// The stream's source playlist once it has ended (`#EXT-X-ENDLIST`, within 60 s).
-async fn ended_playlist(http: &Http, gw: &Gateway, stream: &str) -> String {
+pub(crate) async fn ended_playlist(http: &Http, gw: &Gateway, stream: &str) -> String {
     let path = format!("/stream/{stream}/source.m3u8");
     let last = std::sync::Mutex::new(String::new());
     let ended = eventually(Duration::from_secs(60), || async {
@@ -299,7 +299,12 @@ async fn ended_playlist(http: &Http, gw: &Gateway, stream: &str) -> String {
 }
 
 /// The segments `playlist` (or a part of it) names, fetched from the stream and joined.
-async fn joined_segments(http: &Http, gw: &Gateway, stream: &str, playlist: &str) -> Vec<u8> {
+pub(crate) async fn joined_segments(
+    http: &Http,
+    gw: &Gateway,
+    stream: &str,
+    playlist: &str,
+) -> Vec<u8> {
     let mut joined = Vec::new();
     for entry in playlist_entries(playlist) {
         let segment = get(http, gw, &format!("/stream/{stream}/{entry}")).await;

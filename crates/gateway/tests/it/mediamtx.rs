@@ -130,22 +130,8 @@ async fn a_mediamtx_stream_is_pulled_through_the_live_pipeline_and_pushed_to_its
         "{}",
         String::from_utf8_lossy(&served.stderr)
     );
-    let path = "/stream/cam/source.m3u8";
-    let ended = eventually(Duration::from_secs(60), || async {
-        get(&http, &gw, path)
-            .await
-            .text()
-            .contains("#EXT-X-ENDLIST")
-    })
-    .await;
-    let playlist = get(&http, &gw, path).await.text();
-    assert!(ended, "the stream never ended: {playlist}");
-    let mut joined = Vec::new();
-    for entry in playlist_entries(&playlist) {
-        let segment = get(&http, &gw, &format!("/stream/cam/{entry}")).await;
-        assert_eq!(segment.status, StatusCode::OK);
-        joined.extend_from_slice(&segment.body);
-    }
+    let playlist = crate::live::ended_playlist(&http, &gw, "cam").await;
+    let joined = crate::live::joined_segments(&http, &gw, "cam", &playlist).await;
     let clip = tokio::fs::read(media_file(BIKES_MP4)).await.expect("clip");
     let (_, _, source_frames) = count_video(&clip).await;
     let (_, _, frames) = count_video(&joined).await;
