@@ -179,6 +179,12 @@ pub struct GatewayConfig {
     /// `-remoteSigner`: serve only the remote signer's routes ([`signer`]) on the HTTP port,
     /// paying with [`GatewayConfig::payments`]' account for clients without one.
     pub remote_signer: bool,
+    /// `-remoteDiscovery`: with [`GatewayConfig::remote_signer`], also serve
+    /// `GET /discover-orchestrators` ([`signer`]) from this node's discovery source.
+    pub remote_discovery: bool,
+    /// `-liveAICapReportInterval`: how long a non-empty `/discover-orchestrators` snapshot
+    /// is kept ([`signer::DEFAULT_DISCOVERY_REFRESH`]).
+    pub remote_discovery_refresh: Duration,
     /// `-livePaymentInterval`: how often a live-video-to-video session is paid for
     /// ([`live`]).
     pub live_payment_interval: Duration,
@@ -249,6 +255,8 @@ impl Default for GatewayConfig {
             ai_min_runner_versions: Vec::new(),
             rtmp_addr: None,
             remote_signer: false,
+            remote_discovery: false,
+            remote_discovery_refresh: signer::DEFAULT_DISCOVERY_REFRESH,
             live_payment_interval: live::DEFAULT_LIVE_PAYMENT_INTERVAL,
             live_out_segment_timeout: live::DEFAULT_OUT_SEGMENT_TIMEOUT,
             mediamtx_api_password: String::new(),

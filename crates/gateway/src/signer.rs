@@ -18,6 +18,18 @@
 //! the session's first (go's 2× rule), 482 when nothing is due this time (no time passed
 //! since the last call, or the balance covers it); errors in the gateway's JSON envelope.
 //!
+//! With `-remoteDiscovery` it also serves `GET /discover-orchestrators[?caps=pipeline/model…]`
+//! (go-livepeer `server/remote_discovery.go`): the orchestrators this node discovers
+//! (`-orchWebhookUrl`, else `-orchAddr`, else the on-chain pool) as
+//! `[{"address": <service URL>, "score": 1, "capabilities": ["pipeline/model", …]}]`, each
+//! capability only where the orchestrator prices it (its `capabilities_prices` entry for the
+//! model, else its `price_info`) within the gateway's `-maxPricePerCapability`/
+//! `-maxPricePerUnit`; orchestrators left with none are dropped. Repeated `caps` select the
+//! orchestrators offering any of them. A non-empty snapshot is kept for
+//! `-liveAICapReportInterval` ([`DEFAULT_DISCOVERY_REFRESH`]); an empty one is retried on the
+//! next call, and answers 503 `cache empty`. (go's live-runner `runners` records, from an
+//! orchestrator's `/discovery` route, are not produced: our orchestrators have none.)
+//!
 //! The state is opaque to clients and signed with the gateway's key (a deterministic
 //! RFC 6979 signature over its keccak256, checked by signing again). Unlike go-livepeer's,
 //! which carries the whole pm session in it so that any replica can continue it, ours names a
@@ -67,10 +79,30 @@ pub const STATUS_PRICE_EXCEEDED: u16 = 481;
 /// The status for a call that needs no ticket.
 pub const STATUS_NO_TICKETS: u16 = 482;
 
-/// The signer's sessions.
+/// How long a non-empty discovery snapshot is kept (go-livepeer `-liveAICapReportInterval`).
+pub const DEFAULT_DISCOVERY_REFRESH: Duration = Duration::from_secs(25 * 60);
+/// Most `caps` filters one `/discover-orchestrators` call may give.
+pub const MAX_DISCOVERY_CAPS: usize = 64;
+
+/// The signer's sessions and its discovery snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct RemoteSigner {
     sessions: Mutex<HashMap<String, SignerSession>>,
+    /// When the snapshot was taken, and the snapshot; held across a refresh so that
+    /// concurrent calls share one discovery.
+    discovery: tokio::sync::Mutex<Option<(Instant, Vec<DiscoveredOrchestrator>)>>,
+}
+
+/// One `/discover-orchestrators` entry (go-livepeer `discoveryResponse`, the orchestrator
+/// webhook's shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct DiscoveredOrchestrator {
+    /// The orchestrator's service URL.
+    address: String,
+    /// Always 1 (go: the legacy webhook field, `Score_Trusted`).
+    score: f32,
+    /// Its priced `pipeline/model` pairs, sorted.
+    capabilities: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,10 +167,121 @@ fn status(code: u16, message: &str) -> Response<Body> {
 
 /// The signer's routes (merged into the gateway's HTTP port with `-remoteSigner`).
 pub(crate) fn router(gw: Arc<Gateway>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/sign-orchestrator-info", post(sign_orchestrator_info))
-        .route("/generate-live-payment", post(generate_live_payment))
-        .with_state(gw)
+        .route("/generate-live-payment", post(generate_live_payment));
+    if gw.config.remote_discovery {
+        router = router.route(
+            "/discover-orchestrators",
+            axum::routing::get(discover_orchestrators),
+        );
+    }
+    router.with_state(gw)
+}
+
+async fn discover_orchestrators(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response<Body> {
+    let caps: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, v)| k == "caps" && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+        .take(MAX_DISCOVERY_CAPS)
+        .collect();
+    let snapshot = {
+        let mut cached = gw.remote_signer.discovery.lock().await;
+        let fresh = cached.as_ref().is_some_and(|(taken, list)| {
+            !list.is_empty() && taken.elapsed() <= gw.config.remote_discovery_refresh
+        });
+        if !fresh {
+            let list = discovery_snapshot(&gw).await;
+            *cached = Some((Instant::now(), list));
+        }
+        cached
+            .as_ref()
+            .map(|(_, list)| list.clone())
+            .unwrap_or_default()
+    };
+    if snapshot.is_empty() {
+        return status(503, "cache empty");
+    }
+    let selected: Vec<DiscoveredOrchestrator> = snapshot
+        .into_iter()
+        .filter(|o| caps.is_empty() || o.capabilities.iter().any(|c| caps.contains(c)))
+        .collect();
+    Json(selected).into_response()
+}
+
+/// Discovers every orchestrator (a job asking for nothing) and keeps each one's priced
+/// capabilities, merged by service URL.
+async fn discovery_snapshot(gw: &Gateway) -> Vec<DiscoveredOrchestrator> {
+    let answers = gw
+        .discover_answers(&livepeer_primitives::Capabilities::default())
+        .await;
+    let mut list: Vec<DiscoveredOrchestrator> = Vec::new();
+    for answer in answers {
+        let mut capabilities = priced_capabilities(&answer.info, |pipeline, model| {
+            gw.ai_max_price(pipeline, model).or_else(|| gw.max_price())
+        });
+        if capabilities.is_empty() {
+            continue;
+        }
+        let address = answer.addr.to_string().trim_end_matches('/').to_string();
+        match list.iter_mut().find(|o| o.address == address) {
+            Some(known) => {
+                known.capabilities.append(&mut capabilities);
+                known.capabilities.sort();
+                known.capabilities.dedup();
+            }
+            None => list.push(DiscoveredOrchestrator {
+                address,
+                score: crate::dispatch::SCORE_TRUSTED,
+                capabilities,
+            }),
+        }
+    }
+    list
+}
+
+/// The `pipeline/model` pairs of `info` that have a price (the `capabilities_prices` entry
+/// for the model, else `price_info`, with pixels per unit > 0) at most `max_price(pipeline,
+/// model)`, sorted (go-livepeer `remote_discovery.go` `capabilityPrice`).
+fn priced_capabilities(
+    info: &net::OrchestratorInfo,
+    max_price: impl Fn(livepeer_ai::Pipeline, &str) -> Option<livepeer_pm::PricePerPixel>,
+) -> Vec<String> {
+    let caps = livepeer_proto::convert::capabilities_from_net(info.capabilities.as_ref());
+    let mut out = Vec::new();
+    for (&cap, models) in &caps.per_capability {
+        let Some(pipeline) = livepeer_ai::Pipeline::from_capability(cap) else {
+            continue;
+        };
+        for model in models.keys().filter(|m| !m.is_empty()) {
+            let price = info
+                .capabilities_prices
+                .iter()
+                .find(|p| {
+                    p.capability as u32 == cap && &p.constraint == model && p.pixels_per_unit > 0
+                })
+                .or(info.price_info.as_ref().filter(|p| p.pixels_per_unit > 0));
+            let Some(price) = price else { continue };
+            let (Ok(num), Ok(den)) = (
+                u128::try_from(price.price_per_unit),
+                u128::try_from(price.pixels_per_unit),
+            ) else {
+                continue;
+            };
+            let above = |max: livepeer_pm::PricePerPixel| {
+                num * u128::from(max.den()) > u128::from(max.num()) * den
+            };
+            if max_price(pipeline, model).is_some_and(above) {
+                continue;
+            }
+            out.push(format!("{}/{model}", pipeline.as_str()));
+        }
+    }
+    out.sort();
+    out
 }
 
 async fn sign_orchestrator_info(State(gw): State<Arc<Gateway>>) -> Response<Body> {

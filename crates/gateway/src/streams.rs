@@ -98,6 +98,20 @@ pub(crate) struct Gateway {
     rtmp_publishers: Mutex<std::collections::HashSet<ManifestId>>,
 }
 
+/// One orchestrator's answer to discovery.
+#[derive(Debug, Clone)]
+pub(crate) struct DiscoveredAnswer {
+    /// Where it was probed.
+    pub(crate) addr: Uri,
+    /// What it answered.
+    pub(crate) info: livepeer_proto::net::OrchestratorInfo,
+    /// How long it took.
+    pub(crate) latency: Duration,
+    /// Its discovery score ([`crate::dispatch::SCORE_TRUSTED`] for `-orchAddr` entries,
+    /// the webhook's score, [`SCORE_UNTRUSTED`] for the on-chain pool).
+    pub(crate) score: f32,
+}
+
 /// How a stream a push starts is set up.
 #[derive(Debug, Default)]
 pub(crate) struct StreamSetup {
@@ -1020,6 +1034,27 @@ impl Gateway {
     /// keep their score, `-orchAddr` ones are trusted, pool members untrusted; a webhook entry
     /// scored neither 0 nor at least 1 is in no pool, so it is never used (as in go).
     pub(crate) async fn discover_sessions(&self, job: &Capabilities) -> Vec<BroadcastSession> {
+        self.discover_answers(job)
+            .await
+            .into_iter()
+            .filter_map(|answer| {
+                match self.session_from_info(answer.addr, answer.info, answer.latency, None) {
+                    Ok(mut session) => {
+                        session.score = answer.score;
+                        Some(session)
+                    }
+                    Err(err) => {
+                        warn!(%err, "unusable orchestrator");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The answers behind [`Gateway::discover_sessions`], in its order: each orchestrator's
+    /// `OrchestratorInfo` with its discovery score.
+    pub(crate) async fn discover_answers(&self, job: &Capabilities) -> Vec<DiscoveredAnswer> {
         let listed: Vec<(Uri, f32)> = if let Some(webhook) = &self.orch_webhook {
             match webhook.orchestrators().await {
                 Ok(list) => list
@@ -1079,18 +1114,14 @@ impl Gateway {
                 }
                 !blocked
             })
-            .filter_map(|c| {
+            .map(|c| {
                 let listed_as = c.via.as_ref().unwrap_or(&c.addr);
                 let score = scores.get(listed_as).copied().unwrap_or(SCORE_UNTRUSTED);
-                match self.session_from_info(c.addr, c.info, c.latency, None) {
-                    Ok(mut session) => {
-                        session.score = score;
-                        Some(session)
-                    }
-                    Err(err) => {
-                        warn!(%err, "unusable orchestrator");
-                        None
-                    }
+                DiscoveredAnswer {
+                    addr: c.addr,
+                    info: c.info,
+                    latency: c.latency,
+                    score,
                 }
             })
             .collect()
@@ -1155,7 +1186,7 @@ impl Gateway {
         payments: &Payments,
         pool: &dyn crate::pool::OrchestratorPool,
         job: &Capabilities,
-    ) -> Vec<BroadcastSession> {
+    ) -> Vec<DiscoveredAnswer> {
         let config = payments.config();
         let now = SystemTime::now();
         let discovery_round = self.discovery_round.fetch_add(1, Ordering::AcqRel) + 1;
@@ -1250,19 +1281,13 @@ impl Gateway {
         }
         ordered
             .into_iter()
-            .filter_map(
-                |c| match self.session_from_info(c.uri, c.info, c.latency, None) {
-                    Ok(mut session) => {
-                        // go-livepeer: on-chain pool members are untrusted.
-                        session.score = SCORE_UNTRUSTED;
-                        Some(session)
-                    }
-                    Err(err) => {
-                        warn!(%err, "unusable orchestrator");
-                        None
-                    }
-                },
-            )
+            .map(|c| DiscoveredAnswer {
+                addr: c.uri,
+                info: c.info,
+                latency: c.latency,
+                // go-livepeer: on-chain pool members are untrusted.
+                score: SCORE_UNTRUSTED,
+            })
             .collect()
     }
 

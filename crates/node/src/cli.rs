@@ -210,6 +210,15 @@ pub struct NodeArgs {
     /// reaches it is paid for from this account's deposit).
     #[arg(long = "remoteSignerAllowNoAuth", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
     pub remote_signer_allow_no_auth: bool,
+    /// Remote signer: also serve `GET /discover-orchestrators`, the orchestrators this node
+    /// discovers (-orchWebhookUrl, -orchAddr or the on-chain pool) with their priced
+    /// `pipeline/model` capabilities.
+    #[arg(long = "remoteDiscovery", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag)]
+    pub remote_discovery: bool,
+    /// Remote signer: how long a non-empty `/discover-orchestrators` snapshot is kept, e.g.
+    /// 25m.
+    #[arg(long = "liveAICapReportInterval", help_heading = "Roles", default_value = "25m", value_parser = parse_duration)]
+    pub live_ai_cap_report_interval: Duration,
     /// Deprecated name of -gateway.
     #[arg(long = "broadcaster", help_heading = "Roles", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool_flag, hide = true)]
     pub broadcaster: bool,

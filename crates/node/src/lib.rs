@@ -493,6 +493,9 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
             "-remoteSigner is a role of its own: choose one of -remoteSigner, -gateway and -orchestrator"
         );
     }
+    if args.remote_discovery && !args.remote_signer {
+        bail!("-remoteDiscovery is a remote signer's: pass -remoteSigner too");
+    }
     if args.remote_signer && args.network == "offchain" {
         bail!("Remote signer mode requires on-chain network");
     }
@@ -721,6 +724,8 @@ pub async fn run_node(mut args: NodeArgs, cancel: CancellationToken) -> anyhow::
         config.metrics = metrics.clone();
         if args.remote_signer {
             config.remote_signer = true;
+            config.remote_discovery = args.remote_discovery;
+            config.remote_discovery_refresh = args.live_ai_cap_report_interval;
             config.rtmp_addr = None;
             if args.http_addr.is_none() {
                 config.http_addr = REMOTE_SIGNER_HTTP_ADDR.to_string();

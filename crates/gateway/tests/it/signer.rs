@@ -151,3 +151,125 @@ async fn a_keyless_client_pays_an_orchestrator_through_the_remote_signer() {
     signer.stop().await;
     orch.stop().await;
 }
+
+/// An on-chain orchestrator serving `live-video-to-video/noop` at `price` wei per unit.
+async fn priced_noop_orchestrator(
+    chain: &std::sync::Arc<livepeer_pm::chain::MemoryChain>,
+    price: i64,
+) -> (Orch, std::sync::Arc<livepeer_ai::worker::AiWorker>) {
+    let worker = livepeer_testing::orchestrator::ai_worker("live-video-to-video:noop:true").await;
+    let ev = U256::from(livepeer_pm::recipient::DEFAULT_TICKET_EV_WEI);
+    let payments = paid_orchestrator(chain, PriceInfo::new(1, 1), ev + U256::from(1)).config;
+    let ai = livepeer_orchestrator::ai::AiConfig {
+        worker: worker.clone(),
+        prices: vec![livepeer_orchestrator::ai::AiPrice {
+            pipeline: livepeer_ai::Pipeline::LiveVideoToVideo,
+            model_id: "noop".into(),
+            gateway: None,
+            price: PriceInfo::new(price, 1),
+        }],
+    };
+    let orch = Orch::start(move |c| {
+        c.transcoder = None;
+        c.payments = Some(payments);
+        c.ai = Some(ai);
+    })
+    .await;
+    (orch, worker)
+}
+
+async fn discover(signer: &Gateway, query: &str) -> (u16, Value) {
+    let resp = reqwest::get(format!("{}/discover-orchestrators{query}", signer.base))
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_remote_signer_lists_the_orchestrators_it_discovers_by_priced_capability() {
+    let chain = memory_chain();
+    let (cheap, cheap_worker) = priced_noop_orchestrator(&chain, 10).await;
+    let (dear, dear_worker) = priced_noop_orchestrator(&chain, 1000).await;
+    let (_, signer_payments) = paid_gateway(&chain, eth(1), eth(1));
+    let signer = Gateway::start_with(
+        vec![cheap.uri.clone(), dear.uri.clone()],
+        single(P144),
+        |c| {
+            c.payments = Some(signer_payments);
+            c.remote_signer = true;
+            c.remote_discovery = true;
+        },
+    )
+    .await;
+    // -maxPricePerCapability: noop at most 100 wei per unit; the dear one is not listed.
+    signer.handle.set_capability_max_price(
+        "live-video-to-video",
+        "noop",
+        livepeer_pm::PricePerPixel::new(100, 1).expect("price"),
+    );
+
+    let (status, all) = discover(&signer, "").await;
+    assert_eq!(status, 200, "{all}");
+    let cheap_url = cheap.uri.to_string().trim_end_matches('/').to_string();
+    assert_eq!(
+        all,
+        json!([{"address": cheap_url, "score": 1.0, "capabilities": ["live-video-to-video/noop"]}]),
+        "the cheap orchestrator only, under its service URL"
+    );
+    let (status, wanted) = discover(
+        &signer,
+        "?caps=text-to-image/some-model&caps=live-video-to-video/noop",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(wanted, all, "repeated caps select any of them");
+    let (status, none) = discover(&signer, "?caps=live-video-to-video/other").await;
+    assert_eq!(status, 200);
+    assert_eq!(none, json!([]), "nobody serves that model");
+
+    // The snapshot is kept: the orchestrator's going does not change the answer.
+    cheap.stop().await;
+    let (status, kept) = discover(&signer, "").await;
+    assert_eq!((status, kept), (200, all));
+    signer.stop().await;
+    dear.stop().await;
+    cheap_worker.shutdown().await;
+    dear_worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn remote_discovery_answers_503_while_no_orchestrator_answers() {
+    let chain = memory_chain();
+    let (_, signer_payments) = paid_gateway(&chain, eth(1), eth(1));
+    // An address where nothing listens.
+    let nobody: hyper::Uri = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("https://{}", l.local_addr().expect("addr"))
+            .parse()
+            .expect("uri")
+    };
+    let signer = Gateway::start_with(vec![nobody], single(P144), |c| {
+        c.payments = Some(signer_payments);
+        c.remote_signer = true;
+        c.remote_discovery = true;
+        c.discovery_timeout = Duration::from_millis(100);
+    })
+    .await;
+    let (status, body) = discover(&signer, "").await;
+    assert_eq!(status, 503, "{body}");
+    // go-livepeer's JSON error envelope, which masks 503 messages.
+    assert_eq!(body["error"]["message"], "Service Unavailable Error");
+    signer.stop().await;
+
+    // Without -remoteDiscovery there is no such route.
+    let (_, signer_payments) = paid_gateway(&chain, eth(1), eth(1));
+    let plain = Gateway::start_with(Vec::new(), single(P144), |c| {
+        c.payments = Some(signer_payments);
+        c.remote_signer = true;
+    })
+    .await;
+    let (status, _) = discover(&plain, "").await;
+    assert_eq!(status, 404);
+    plain.stop().await;
+}
