@@ -7,6 +7,7 @@ mod hardening;
 mod live;
 mod metrics;
 mod network;
+mod python_client;
 mod remote;
 
 use std::process::Command;

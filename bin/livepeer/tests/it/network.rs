@@ -803,14 +803,20 @@ async fn an_orchestrator_that_leaves_the_active_set_stops_accepting_payment() {
 
 /// A second gateway process with the devnet gateway's account and its own data directory,
 /// sending only to `orch_addr`; SIGKILLed on drop.
-struct DirectGateway {
+pub(crate) struct DirectGateway {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     _dir: tempfile::TempDir,
 }
 
 impl DirectGateway {
     fn start(devnet: &DevnetProcess, orch_addr: &str) -> Self {
+        Self::start_as(devnet, |args| set_flag(args, "-orchAddr", orch_addr))
+    }
+
+    /// A node with the devnet gateway's account and command line, changed by `edit` (e.g.
+    /// into a remote signer), on its own ports and data directory.
+    pub(crate) fn start_as(devnet: &DevnetProcess, edit: impl FnOnce(&mut Vec<String>)) -> Self {
         let account = &devnet.accounts("gateway")[0];
         let mut args: Vec<String> = account["command"]
             .as_array()
@@ -832,7 +838,7 @@ impl DirectGateway {
         set_flag(&mut args, "-dataDir", &dir.path().display().to_string());
         set_flag(&mut args, "-httpAddr", &format!("127.0.0.1:{port}"));
         set_flag(&mut args, "-cliAddr", &format!("127.0.0.1:{cli_port}"));
-        set_flag(&mut args, "-orchAddr", orch_addr);
+        edit(&mut args);
         let child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
             .args(&args)
             .stdout(Stdio::null())
