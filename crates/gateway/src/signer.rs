@@ -260,9 +260,7 @@ fn priced_capabilities(
             let price = info
                 .capabilities_prices
                 .iter()
-                .find(|p| {
-                    p.capability as u32 == cap && &p.constraint == model && p.pixels_per_unit > 0
-                })
+                .find(|p| p.capability == cap && &p.constraint == model && p.pixels_per_unit > 0)
                 .or(info.price_info.as_ref().filter(|p| p.pixels_per_unit > 0));
             let Some(price) = price else { continue };
             let (Ok(num), Ok(den)) = (
