@@ -343,6 +343,26 @@ pub async fn ensure_round_room(
     Ok(())
 }
 
+/// Most blocks one `anvil_mine` request mines: anvil answers a request for thousands of
+/// blocks only after mining them all, which on a loaded machine can outlast the provider's
+/// request timeout ([`crate::rpc::DEFAULT_RPC_TIMEOUT`]).
+pub const MINE_CHUNK_BLOCKS: u64 = 100;
+
+/// Mines `blocks` empty blocks on anvil (`anvil_mine`), at most [`MINE_CHUNK_BLOCKS`] per
+/// request. Errors: [`EthError::Rpc`] when anvil refuses or a request times out.
+pub async fn mine_blocks(provider: &DynProvider, blocks: u64) -> Result<(), EthError> {
+    let mut left = blocks;
+    while left > 0 {
+        let chunk = left.min(MINE_CHUNK_BLOCKS);
+        provider
+            .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(chunk),))
+            .await
+            .map_err(|e| EthError::rpc("anvil (anvil_mine)", &e))?;
+        left -= chunk;
+    }
+    Ok(())
+}
+
 /// Mines blocks (anvil's `anvil_mine`) to the start of the next round and initializes it.
 /// Returns the new round.
 pub async fn advance_round(
@@ -355,12 +375,7 @@ pub async fn advance_round(
     let (length, start, block) = round_position(provider, &rm).await?;
     let next_start = start + length;
     let to_mine = next_start.saturating_sub(U256::from(block));
-    if !to_mine.is_zero() {
-        provider
-            .raw_request::<_, serde_json::Value>("anvil_mine".into(), (to_mine,))
-            .await
-            .map_err(|e| EthError::rpc("anvil (anvil_mine)", &e))?;
-    }
+    mine_blocks(provider, to_mine.saturating_to()).await?;
     transact!(rm.initializeRound(), "RoundsManager.initializeRound");
     let round: U256 = rm
         .currentRound()

@@ -41,8 +41,7 @@ fn lpt(wei: U256) -> String {
 }
 
 async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<()> {
-    provider
-        .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(blocks),))
+    livepeer_eth::deployment::mine_blocks(provider, blocks)
         .await
         .context("anvil_mine")?;
     Ok(())

@@ -146,8 +146,7 @@ impl Drop for DevnetProcess {
 }
 
 pub(crate) async fn mine(provider: &DynProvider, blocks: u64) {
-    provider
-        .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(blocks),))
+    livepeer_eth::deployment::mine_blocks(provider, blocks)
         .await
         .expect("anvil_mine");
 }

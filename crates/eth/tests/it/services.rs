@@ -73,9 +73,7 @@ fn drain(rx: &mut broadcast::Receiver<ChainEvent>) -> Vec<ChainEvent> {
 }
 
 async fn mine(devnet: &Devnet, blocks: u64) {
-    devnet
-        .provider
-        .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(blocks),))
+    livepeer_eth::deployment::mine_blocks(&devnet.provider, blocks)
         .await
         .expect("anvil_mine");
 }

@@ -247,8 +247,7 @@ impl Protocol {
 
     /// Mines `blocks` empty blocks.
     pub async fn mine(&self, blocks: u64) {
-        self.provider
-            .raw_request::<_, serde_json::Value>("anvil_mine".into(), (U256::from(blocks),))
+        livepeer_eth::deployment::mine_blocks(&self.provider, blocks)
             .await
             .expect("anvil_mine");
     }
