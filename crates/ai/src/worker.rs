@@ -11,6 +11,10 @@
 //!   [`EXTERNAL_RUNNER_TIMEOUT`] (go-livepeer `externalContainerTimeout`), and its
 //!   `/version` is read once.
 //!
+//! A built-in `live-video-to-video` entry of capacity n gets n runners of capacity 1: a live
+//! runner serves one stream at a time (ai-runner's streamer replaces its stream when another
+//! starts), so concurrent streams need a runner each.
+//!
 //! Every runner is health-checked every [`HEALTH_INTERVAL`]; after
 //! [`MAX_HEALTH_FAILURES`] failed checks in a row (or an `ERROR`) it takes no requests until
 //! it answers `OK` again. Capacity is reserved per request ([`AiWorker::reserve`]) and
@@ -184,18 +188,32 @@ impl AiWorker {
         };
         let mut runners = Vec::new();
         for config in configs {
-            let started = match &config.url {
-                Some(url) => worker.external(config, url).await,
-                None => worker.builtin(config, models).await,
+            // A live runner serves one stream at a time (a new one replaces it, as
+            // ai-runner's): a built-in live entry of capacity n gets n runners of one.
+            let live_builtin =
+                config.url.is_none() && config.pipeline == Pipeline::LiveVideoToVideo;
+            let copies = if live_builtin {
+                config.capacity.max(1)
+            } else {
+                1
             };
-            match started {
-                Ok(runner) => {
-                    info!(pipeline = %runner.pipeline, model_id = %runner.model_id, url = runner.client.base_url(), builtin = runner.builtin, capacity = runner.capacity, "AI runner ready");
-                    runners.push(Arc::new(runner));
-                }
-                Err(e) => {
-                    worker.shutdown().await;
-                    return Err(e);
+            for _ in 0..copies {
+                let started = match &config.url {
+                    Some(url) => worker.external(config, url).await,
+                    None => worker.builtin(config, models).await,
+                };
+                match started {
+                    Ok(mut runner) => {
+                        if live_builtin {
+                            runner.capacity = 1;
+                        }
+                        info!(pipeline = %runner.pipeline, model_id = %runner.model_id, url = runner.client.base_url(), builtin = runner.builtin, capacity = runner.capacity, "AI runner ready");
+                        runners.push(Arc::new(runner));
+                    }
+                    Err(e) => {
+                        worker.shutdown().await;
+                        return Err(e);
+                    }
                 }
             }
         }

@@ -795,3 +795,37 @@ async fn ai_models_entries_start_built_in_live_runners() {
     drop(lease);
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_built_in_live_entry_of_capacity_two_serves_two_streams_on_two_runners() {
+    let mut configs =
+        livepeer_ai::config::parse_ai_models("live-video-to-video:noop:true").expect("-aiModels");
+    configs[0].capacity = 2;
+    let models = livepeer_ai::ModelsDir::new("no-models-needed");
+    let worker = livepeer_ai::worker::AiWorker::start(&configs, &models)
+        .await
+        .expect("worker");
+    let served = worker.models();
+    assert_eq!(served.len(), 1, "{served:?}");
+    assert_eq!(
+        served[0].capacity, 2,
+        "advertised as one model of capacity 2"
+    );
+    // A live runner serves one stream (a second start replaces the first), so each place is
+    // a runner of its own.
+    let first = worker
+        .reserve(Pipeline::LiveVideoToVideo, "noop")
+        .expect("a first place");
+    let second = worker
+        .reserve(Pipeline::LiveVideoToVideo, "noop")
+        .expect("a second place");
+    assert_ne!(first.client().base_url(), second.client().base_url());
+    assert!(
+        worker.reserve(Pipeline::LiveVideoToVideo, "noop").is_none(),
+        "a third stream finds no place"
+    );
+    drop(first);
+    assert!(worker.reserve(Pipeline::LiveVideoToVideo, "noop").is_some());
+    drop(second);
+    worker.shutdown().await;
+}

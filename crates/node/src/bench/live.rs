@@ -41,8 +41,10 @@ pub async fn live(args: BenchLiveArgs) -> anyhow::Result<()> {
         .filter(|p| p.is_file())
         .with_context(|| format!("the test clip {CLIP_720P} is missing: run `make setup`"))?;
     let models = ModelsDir::discover().unwrap_or_else(|| ModelsDir::new("."));
+    // One `noop` runner per concurrent session (a live runner serves one stream).
+    let runners = vec!["live-video-to-video:noop:true"; args.max_sessions.max(1)].join(",");
     let network = AiNetwork::start_transcoding(
-        "live-video-to-video:noop:true",
+        &runners,
         &models,
         true,
         Some((LATENCY_PROFILE, "ultrafast")),
