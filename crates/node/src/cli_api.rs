@@ -134,6 +134,7 @@ impl NodeView {
                 "serviceUri": uri,
                 "sessions": h.sessions(),
                 "maxSessions": h.max_sessions(),
+                "liveSessions": h.live_session_reports(),
                 "transcoders": h.transcoders(),
                 "payments": h.payment_stats(),
             })

@@ -570,6 +570,16 @@ impl OrchestratorHandle {
         self.state.live.as_ref().map_or(0, |l| l.running())
     }
 
+    /// Live-video-to-video sessions running now and the latest ended ones, with what each
+    /// was billed ([`live::LiveSessionReport`]); empty without live pipelines.
+    pub fn live_session_reports(&self) -> Vec<live::LiveSessionReport> {
+        self.state
+            .live
+            .as_ref()
+            .map(|l| l.reports(self.state.payments.as_ref()))
+            .unwrap_or_default()
+    }
+
     /// The transcoders in the pool: the local one first, then the remote ones in the order
     /// they registered.
     pub fn transcoders(&self) -> Vec<TranscoderInfo> {

@@ -37,14 +37,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, U256};
 use axum::body::Body;
 use axum::http::{HeaderMap, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use livepeer_ai::Pipeline;
 use livepeer_ai::client::RunnerClientError;
 use livepeer_ai::worker::RunnerLease;
-use livepeer_pm::PriceInfo;
+use livepeer_pm::{ExactWei, PriceInfo};
 use livepeer_trickle::{ReadSeq, TrickleConfig, TrickleServer};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -65,13 +65,52 @@ pub const MAX_START_BODY_BYTES: usize = 1024 * 1024;
 pub const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the start request body may take to arrive.
 const START_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many ended sessions the status report keeps (the latest).
+pub const ENDED_SESSIONS_KEPT: usize = 16;
+
+/// One live session as the orchestrator's `/status` reports it (`liveSessions`), running or
+/// among the [`ENDED_SESSIONS_KEPT`] latest ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSessionReport {
+    /// The session's manifest ID (the name of its input channel).
+    pub manifest_id: String,
+    /// The live pipeline.
+    pub model_id: String,
+    /// The gateway's stream ID, as its start request gave it.
+    pub stream_id: String,
+    /// The gateway's request ID, as its start request gave it.
+    pub request_id: String,
+    /// The paying gateway (the tickets' sender); `None` off-chain.
+    pub sender: Option<Address>,
+    /// Seconds since the session started (until it ended, once ended).
+    pub seconds: f64,
+    /// Units debited so far: [`LIVE_UNITS_PER_SECOND`] for each second billed.
+    pub units_debited: u64,
+    /// What those units cost at the session's price, wei rounded down (a decimal string
+    /// in JSON).
+    #[serde(serialize_with = "decimal")]
+    pub fees_wei: U256,
+    /// The session's balance (the credited tickets' EV less the fees), whole wei rounded
+    /// down, with a `-` when negative; at its end once ended; `None` off-chain.
+    pub balance_wei: Option<String>,
+    /// Why it ended (`the input ended`, `insufficient balance`, `stopped`); `None` while it
+    /// runs.
+    pub ended: Option<String>,
+}
 
 /// The orchestrator's live sessions and their trickle server.
 #[derive(Debug)]
 pub(crate) struct LiveState {
     pub(crate) trickle: TrickleServer,
     sessions: Mutex<HashMap<String, LiveSession>>,
+    /// The latest ended sessions, oldest first, at most [`ENDED_SESSIONS_KEPT`].
+    ended: Mutex<std::collections::VecDeque<LiveSessionReport>>,
     payment_interval: Duration,
+}
+
+fn decimal<S: serde::Serializer>(wei: &U256, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(wei)
 }
 
 /// One running session.
@@ -79,6 +118,25 @@ pub(crate) struct LiveState {
 struct LiveSession {
     /// Ends the session.
     stop: CancellationToken,
+    started: Instant,
+    /// Its report, `seconds`, `fees_wei` and `balance_wei` filled in when asked.
+    report: LiveSessionReport,
+    /// The fees debited so far, exact.
+    fees: ExactWei,
+}
+
+impl LiveSession {
+    fn report(&self, payments: Option<&crate::payment::Payments>) -> LiveSessionReport {
+        let mut report = self.report.clone();
+        report.seconds = self.started.elapsed().as_secs_f64();
+        report.fees_wei = self.fees.floor_wei().map(|(_, w)| w).unwrap_or_default();
+        report.balance_wei = payments
+            .zip(report.sender)
+            .and_then(|(p, sender)| p.balance_at(sender, &report.manifest_id))
+            .and_then(|b| b.floor_wei().ok())
+            .map(|(negative, wei)| format!("{}{wei}", if negative { "-" } else { "" }));
+        report
+    }
 }
 
 impl LiveState {
@@ -86,6 +144,7 @@ impl LiveState {
         Self {
             trickle: TrickleServer::new(TrickleConfig::default()),
             sessions: Mutex::new(HashMap::new()),
+            ended: Mutex::new(std::collections::VecDeque::new()),
             payment_interval: payment_interval.max(Duration::from_millis(100)),
         }
     }
@@ -93,6 +152,34 @@ impl LiveState {
     /// Live sessions running now.
     pub(crate) fn running(&self) -> usize {
         lock(&self.sessions).len()
+    }
+
+    /// The running sessions (by manifest ID), then the latest ended ones, oldest first.
+    pub(crate) fn reports(
+        &self,
+        payments: Option<&crate::payment::Payments>,
+    ) -> Vec<LiveSessionReport> {
+        let mut running: Vec<LiveSessionReport> = lock(&self.sessions)
+            .values()
+            .map(|s| s.report(payments))
+            .collect();
+        running.sort_by(|a, b| a.manifest_id.cmp(&b.manifest_id));
+        running.extend(lock(&self.ended).iter().cloned());
+        running
+    }
+
+    /// Moves session `mid` to the ended ones with `why`.
+    fn end(&self, mid: &str, why: &str, payments: Option<&crate::payment::Payments>) {
+        let Some(session) = lock(&self.sessions).remove(mid) else {
+            return;
+        };
+        let mut report = session.report(payments);
+        report.ended = Some(why.to_string());
+        let mut ended = lock(&self.ended);
+        if ended.len() == ENDED_SESSIONS_KEPT {
+            ended.pop_front();
+        }
+        ended.push_back(report);
     }
 
     /// Ends every session (shutdown).
@@ -227,7 +314,27 @@ pub(crate) async fn post_live(state: Arc<State>, headers: HeaderMap, body: Body)
     }
 
     let stop = state.closing.child_token();
-    lock(&live.sessions).insert(mid.clone(), LiveSession { stop: stop.clone() });
+    let report = LiveSessionReport {
+        manifest_id: mid.clone(),
+        model_id: model_id.clone(),
+        stream_id: stream_id.clone(),
+        request_id: gateway_request_id.clone(),
+        sender: state.payments.as_ref().map(|_| sender),
+        seconds: 0.0,
+        units_debited: 0,
+        fees_wei: U256::ZERO,
+        balance_wei: None,
+        ended: None,
+    };
+    lock(&live.sessions).insert(
+        mid.clone(),
+        LiveSession {
+            stop: stop.clone(),
+            started: Instant::now(),
+            report,
+            fees: ExactWei::ZERO,
+        },
+    );
     info!(%model_id, manifest_id = %mid, request_id = %gateway_request_id, %stream_id, "live-video-to-video started");
     tokio::spawn(
         run_session(
@@ -326,6 +433,11 @@ async fn run_session(state: Arc<State>, session: Session) {
             && let Some(units) = clock.due(Instant::now(), live.payment_interval)
         {
             payments.debit_at(session.sender, &session.mid, units, price);
+            if let Some(s) = lock(&live.sessions).get_mut(&session.mid) {
+                s.report.units_debited = s.report.units_debited.saturating_add(units);
+                let fee = crate::payment::fee_at(units, price).unwrap_or_default();
+                s.fees = s.fees.checked_add(fee).unwrap_or(s.fees);
+            }
             if payments
                 .require_balance_at(session.sender, &session.mid)
                 .is_err()
@@ -357,7 +469,7 @@ async fn run_session(state: Arc<State>, session: Session) {
         }
     }
     session.channels.close(&live.trickle);
-    lock(&live.sessions).remove(&session.mid);
+    live.end(&session.mid, why, state.payments.as_ref());
     drop(session.lease);
 }
 

@@ -497,8 +497,7 @@ impl Payments {
         price: PriceInfo,
     ) -> Option<ExactWei> {
         let pixels = units;
-        let price = PricePerPixel::try_from(price).ok()?;
-        let fee = price.fee(pixels).ok()?;
+        let fee = fee_at(units, price)?;
         {
             let mut c = self.counters();
             c.stats.segments_paid += 1;
@@ -518,12 +517,24 @@ impl Payments {
         }
     }
 
+    /// The balance of (`sender`, `session`) now, exact; `None` when it has none (never paid,
+    /// or evicted).
+    pub(crate) fn balance_at(&self, sender: Address, session: &str) -> Option<ExactWei> {
+        self.balances.balance(sender, session)
+    }
+
     /// Drops balances and fixed prices idle for [`BALANCE_IDLE_TIMEOUT`].
     pub(crate) fn evict_idle(&self, now: Instant) {
         self.balances.evict_idle(now, BALANCE_IDLE_TIMEOUT);
         self.fixed()
             .retain(|_, f| now.saturating_duration_since(f.updated) < BALANCE_IDLE_TIMEOUT);
     }
+}
+
+/// The fee for `units` at `price` (wei per `pixels_per_unit` units), exact; `None` for a
+/// price that is not one (zero pixels per unit) or an overflow.
+pub(crate) fn fee_at(units: u64, price: PriceInfo) -> Option<ExactWei> {
+    PricePerPixel::try_from(price).ok()?.fee(units).ok()
 }
 
 /// go-livepeer's price steps 3–5 (wire-and-network.md §8): multiply by `1 + 1/multiplier` when

@@ -5,6 +5,7 @@ mod ai_worker;
 mod flags;
 mod hardening;
 mod live;
+mod live_paid;
 mod metrics;
 mod network;
 mod python_client;

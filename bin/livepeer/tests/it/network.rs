@@ -805,7 +805,7 @@ async fn an_orchestrator_that_leaves_the_active_set_stops_accepting_payment() {
 pub(crate) struct DirectGateway {
     child: Child,
     pub(crate) url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl DirectGateway {
@@ -838,10 +838,11 @@ impl DirectGateway {
         set_flag(&mut args, "-httpAddr", &format!("127.0.0.1:{port}"));
         set_flag(&mut args, "-cliAddr", &format!("127.0.0.1:{cli_port}"));
         edit(&mut args);
+        let log = std::fs::File::create(dir.path().join("node.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_livepeer"))
             .args(&args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("the gateway starts");
         let url = format!("http://127.0.0.1:{port}");
@@ -853,11 +854,14 @@ impl DirectGateway {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self {
-            child,
-            url,
-            _dir: dir,
-        }
+        Self { child, url, dir }
+    }
+}
+
+impl DirectGateway {
+    /// What the node has logged so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
     }
 }
 
@@ -869,7 +873,7 @@ impl Drop for DirectGateway {
 }
 
 /// Sets `flag`'s value in a node command line, appending the flag when it is not there.
-fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
+pub(crate) fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
     match args.iter().position(|a| a == flag) {
         Some(i) if i + 1 < args.len() => args[i + 1] = value.to_string(),
         _ => args.extend([flag.to_string(), value.to_string()]),

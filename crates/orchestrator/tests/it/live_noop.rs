@@ -162,6 +162,17 @@ async fn the_clip_goes_through_the_noop_pipeline_and_back_frame_for_frame() {
     })
     .await;
     assert!(ended, "the session did not end with its input");
+    let reports = orch.handle.live_session_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].manifest_id, mid);
+    assert_eq!(reports[0].stream_id, "s1");
+    assert_eq!(reports[0].request_id, "req-1");
+    assert_eq!(reports[0].ended.as_deref(), Some("the input ended"));
+    assert_eq!(
+        (reports[0].sender, reports[0].units_debited),
+        (None, 0),
+        "off-chain: nothing billed"
+    );
     orch.stop().await;
     worker.shutdown().await;
 }
@@ -272,6 +283,23 @@ async fn a_paid_session_is_billed_per_second_and_cut_off_when_its_payment_runs_o
         billed_seconds >= U256::from(4) && billed_seconds <= U256::from(lasted.as_secs() + 1),
         "{} wei billed ({billed_seconds} s) over {lasted:?}",
         stats.fees_wei
+    );
+    // The status report says why it ended and what it was billed, to the wei.
+    let reports = orch.handle.live_session_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report = &reports[0];
+    assert_eq!(report.manifest_id, mid);
+    assert_eq!(report.ended.as_deref(), Some("insufficient balance"));
+    assert_eq!(report.sender, Some(gw_signer.address()));
+    assert_eq!(report.fees_wei, stats.fees_wei);
+    assert_eq!(
+        report.fees_wei,
+        U256::from(report.units_debited) * U256::from(100)
+    );
+    // Never billed for more time than it ran.
+    assert!(
+        report.units_debited as f64 / 27_648_000.0 <= report.seconds,
+        "{report:?}"
     );
     orch.stop().await;
     worker.shutdown().await;
