@@ -8,9 +8,10 @@
 //!   `text-to-speech` must have `text`.
 //! - **Sessions** (go-livepeer `server/ai_session.go`): one pool per `"<capability>_<model>"`,
 //!   discovered from the gateway's orchestrator source with the model as a constraint,
-//!   refreshed when it has no usable session or after [`AI_SESSION_TTL`]; warm sessions
-//!   (the orchestrator advertises the model warm) before cold ones, each by ascending latency
-//!   score (seconds per billing unit of its last answer).
+//!   refreshed when it has no usable session, when fewer than [`refresh_threshold`] of the
+//!   orchestrators found are unsuspended (batch pipelines), or after [`AI_SESSION_TTL`];
+//!   warm sessions (the orchestrator advertises the model warm) before cold ones, each by
+//!   ascending latency score (seconds per billing unit of its last answer).
 //! - **Retries** (go-livepeer `processAIRequest`): up to [`MAX_TRIES`] orchestrators, none
 //!   picked after `-aiProcessingRetryTimeout` (an answer already in flight is awaited);
 //!   "insufficient capacity" and "invalid ticket sendernonce" move on without suspending,
@@ -57,6 +58,20 @@ pub const MAX_SAME_SESSION_TRIES: usize = 3;
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Tries of one result's upload to `-objectStore`.
 pub const OBJECT_STORE_ATTEMPTS: usize = 3;
+/// A batch pool is rediscovered when fewer sessions than this, or than half the
+/// orchestrators its last refresh found, are left unsuspended (go-livepeer
+/// `maxRefreshSessionsThreshold`; [`refresh_threshold`]).
+pub const MAX_REFRESH_SESSIONS_THRESHOLD: usize = 8;
+
+/// The fewest unsuspended sessions a batch pool keeps before it is rediscovered:
+/// min([`MAX_REFRESH_SESSIONS_THRESHOLD`], ⌈`discovered` / 2⌉) (go-livepeer
+/// `AISessionSelector.Select`'s `shouldRefreshSelector`, which takes `discovered` as the
+/// smaller of the orchestrator pool's size and what the last refresh found; here it is what
+/// the last refresh found, suspended orchestrators included).
+pub fn refresh_threshold(discovered: usize) -> usize {
+    MAX_REFRESH_SESSIONS_THRESHOLD.min(discovered.div_ceil(2))
+}
+
 /// A pool is rediscovered after this (go-livepeer `AISessionManagerTTL`).
 pub const AI_SESSION_TTL: Duration = Duration::from_secs(10 * 60);
 /// Refreshes a failed orchestrator sits out (go-livepeer: penalty 3 for batch AI).
@@ -96,6 +111,9 @@ struct AiSession {
 struct AiPool {
     sessions: Vec<AiSession>,
     refreshed: Option<Instant>,
+    /// How many orchestrators the last refresh found, suspended ones included (go-livepeer
+    /// `initialPoolSize`).
+    discovered: usize,
     /// Orchestrator → refreshes it still sits out.
     suspended: HashMap<Uri, u32>,
 }
@@ -275,6 +293,19 @@ impl Gateway {
         if !after_refresh && pool.refreshed.is_none_or(|t| t.elapsed() > AI_SESSION_TTL) {
             return None;
         }
+        // Batch pools also refresh when too few orchestrators are left unsuspended; live
+        // ones only when empty (go-livepeer).
+        let unsuspended = pool
+            .sessions
+            .iter()
+            .filter(|s| !pool.suspended.contains_key(&s.session.addr))
+            .count();
+        if !after_refresh
+            && pipeline != Pipeline::LiveVideoToVideo
+            && unsuspended < refresh_threshold(pool.discovered)
+        {
+            return None;
+        }
         // The max price is checked again here: it may have been lowered since the refresh
         // (`/setMaxPriceForCapability`).
         let mut usable: Vec<&AiSession> = pool
@@ -335,6 +366,13 @@ impl Gateway {
             *left = left.saturating_sub(1);
             *left > 0
         });
+        let sessions = &pool.sessions;
+        pool.discovered = sessions.len()
+            + pool
+                .suspended
+                .keys()
+                .filter(|addr| !sessions.iter().any(|s| &s.session.addr == *addr))
+                .count();
         info!(
             key,
             sessions = pool.sessions.len(),
@@ -755,5 +793,27 @@ fn rewrite_urls(value: &mut Value, replaced: &HashMap<String, String>) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| rewrite_urls(v, replaced)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_threshold_is_half_the_pool_up_to_eight() {
+        let expected = [
+            (0, 0),
+            (1, 1),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (15, 8),
+            (16, 8),
+            (100, 8),
+        ];
+        for (discovered, threshold) in expected {
+            assert_eq!(refresh_threshold(discovered), threshold, "{discovered}");
+        }
     }
 }

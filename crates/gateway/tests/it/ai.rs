@@ -154,6 +154,73 @@ async fn a_failing_runner_is_retried_on_another_orchestrator() {
     good_worker.shutdown().await;
 }
 
+/// go-livepeer's refresh rule: a batch pool is rediscovered when fewer than
+/// min(8, ⌈found / 2⌉) of its orchestrators are unsuspended, and every refresh serves one
+/// round of each suspension, so failed orchestrators come back after a few requests rather
+/// than after the pool's 10-minute TTL.
+#[tokio::test]
+async fn a_pool_left_with_too_few_unsuspended_orchestrators_is_refreshed() {
+    assert_eq!(
+        livepeer_gateway::ai::refresh_threshold(4),
+        2,
+        "the scenario below"
+    );
+    assert_eq!(
+        livepeer_gateway::ai::SUSPENSION_PENALTY,
+        3,
+        "the scenario below"
+    );
+    let hits = Arc::new(AtomicUsize::new(0));
+    let bad_url = failing_runner(hits.clone()).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let models = dir.path().join("aiModels.json");
+    std::fs::write(
+        &models,
+        json!([{"pipeline": "text-to-speech", "model_id": tts::MODEL_ID, "url": bad_url, "warm": true}]).to_string(),
+    )
+    .expect("write aiModels.json");
+    let mut orchestrators = Vec::new();
+    for _ in 0..3 {
+        orchestrators.push(ai_orchestrator(models.to_str().expect("path")).await);
+    }
+    orchestrators.push(ai_orchestrator(&format!("text-to-speech:{}:false", tts::MODEL_ID)).await);
+    let uris = orchestrators.iter().map(|(o, _)| o.uri.clone()).collect();
+    let gw = Gateway::start(uris, Vec::new()).await;
+    let speak = || {
+        post(
+            &gw,
+            "/text-to-speech",
+            json!({"model_id": tts::MODEL_ID, "text": "Hi."}),
+        )
+    };
+    // The three warm ones fail in turn and are suspended (for 3 refreshes); the cold one
+    // answers. One unsuspended of four is below the threshold of 2: from now on every pick
+    // refreshes first, the third failure's retry included.
+    let (status, body) = speak().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    let (status, _) = speak().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        3,
+        "still suspended after 2 refreshes"
+    );
+    // The third refresh ends their suspension: the warm ones are tried again.
+    let (status, _) = speak().await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        6,
+        "the suspensions were not served by refreshes"
+    );
+    gw.stop().await;
+    for (orch, worker) in orchestrators {
+        orch.stop().await;
+        worker.shutdown().await;
+    }
+}
+
 /// With `-objectStore` the gateway saves AI results there (as go-livepeer saves them in its
 /// node storage under the request id) and answers the object's URL; a store that refuses
 /// the upload fails the request with a 500 and does not cost the orchestrator its place.
