@@ -7,7 +7,10 @@
 //!   in `constraints.PerCapability` (capacity, warm, runner version) join the models this
 //!   orchestrator advertises in `GetOrchestrator` until its task stream ends (the worker went
 //!   away, or was dropped after a failure). A worker naming no model with a capacity is
-//!   refused with "zero capacity".
+//!   refused with "zero capacity", and one whose capabilities' `version` is older than this
+//!   node's [`LIVEPEER_VERSION`] (pre-release suffixes ignored; an empty version is older)
+//!   with "version not compatible: …" (go-livepeer sets its own version as the workers'
+//!   minimum and drops the others with that log line); the worker tries again later.
 //! - **Dispatch** ([`RemoteAiWorkers::process`]): a request the local runners cannot take goes
 //!   to the registered worker of its (pipeline, model) with the lowest load (in use ÷
 //!   capacity; the first registered of equals). Its input file, if any, is staged at
@@ -46,7 +49,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
 use livepeer_ai::Pipeline;
 use livepeer_ai::worker::ModelCapacity;
-use livepeer_primitives::Capabilities;
+use livepeer_primitives::{Capabilities, LIVEPEER_VERSION};
 use livepeer_proto::net;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -531,6 +534,18 @@ impl net::ai_worker_server::AiWorker for AiWorkerGrpc {
         let Some(ai) = &self.state.ai else {
             return Err(Status::unavailable("this orchestrator serves no AI"));
         };
+        // go-livepeer sets its own version as the floor for workers (`starter.go`,
+        // `LivepeerVersionCompatibleWith`); a legacy worker without capabilities gets go's
+        // default set, which carries the orchestrator's version.
+        if let Some(caps) = &req.capabilities
+            && !livepeer_primitives::is_version_compatible(LIVEPEER_VERSION, &caps.version)
+        {
+            let version: String = caps.version.chars().take(64).collect();
+            warn!(worker = %peer, %version, min_version = LIVEPEER_VERSION, "AI worker registration refused: version not compatible");
+            return Err(Status::unknown(format!(
+                "version not compatible: worker version {version:?}, orchestrator needs {LIVEPEER_VERSION} or later"
+            )));
+        }
         let caps = livepeer_proto::convert::capabilities_from_net(req.capabilities.as_ref());
         let models = worker_models(&caps);
         if models.is_empty() {

@@ -229,6 +229,60 @@ async fn wrong_secrets_are_refused() {
     orch.stop().await;
 }
 
+/// As go-livepeer, an orchestrator takes remote AI workers of its own version or later
+/// (pre-release suffixes ignored) and refuses older ones, and ones that give no version.
+#[tokio::test]
+async fn workers_older_than_the_orchestrator_are_refused() {
+    use livepeer_primitives::LIVEPEER_VERSION;
+    let orch = remote_only_orchestrator().await;
+    let runners = tts_runners().await;
+    let register = |version: &str| {
+        let mut caps = livepeer_orchestrator::remote_ai_worker::worker_capabilities(&runners);
+        caps.version = version.to_string();
+        let orch_uri = orch.uri.clone();
+        async move {
+            let http =
+                livepeer_server::peer_client::client::<tonic::body::Body>(Duration::from_secs(3));
+            let mut grpc = net::ai_worker_client::AiWorkerClient::with_origin(http, orch_uri);
+            grpc.register_ai_worker(net::RegisterAiWorkerRequest {
+                secret: SECRET.into(),
+                capabilities: Some(livepeer_proto::convert::capabilities_to_net(&caps)),
+                hardware: Vec::new(),
+            })
+            .await
+        }
+    };
+    for old in ["0.8.9", "0.9.0", "", "undefined", "not-a-version"] {
+        let refused = register(old).await.expect_err(old);
+        assert!(
+            refused
+                .message()
+                .starts_with("version not compatible: worker version"),
+            "{old}: {}",
+            refused.message()
+        );
+        assert_eq!(advertised_tts(&orch).await, None, "{old} was taken");
+    }
+    for ok in [
+        LIVEPEER_VERSION.to_string(),
+        format!("{LIVEPEER_VERSION}-dev"),
+        "1.0.0".into(),
+    ] {
+        let stream = register(&ok).await.unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert!(
+            eventually(WAIT, || async { advertised_tts(&orch).await.is_some() }).await,
+            "{ok}: the worker's model is not advertised"
+        );
+        drop(stream);
+        assert!(
+            eventually(WAIT, || async { advertised_tts(&orch).await.is_none() }).await,
+            "{ok}: the model stays after the worker left"
+        );
+    }
+    runners.shutdown().await;
+    orch.stop().await;
+}
+
 /// An external runner that is healthy but never answers a request; counts the requests.
 async fn hanging_runner() -> (String, Arc<AtomicUsize>, CancellationToken) {
     let requests = Arc::new(AtomicUsize::new(0));
