@@ -89,6 +89,9 @@ pub struct Runner {
     pub capacity: u32,
     /// Its `/version`'s `version`.
     pub version: String,
+    /// Its `/hardware/info`'s `gpu_info` (GPU index → `{id, name, memory_total, …}`), read
+    /// once at start; empty for the built-in CPU runners.
+    pub gpu_info: serde_json::Map<String, serde_json::Value>,
     /// Built into this process (else external).
     pub builtin: bool,
     client: RunnerClient,
@@ -262,6 +265,7 @@ impl AiWorker {
             warm: config.warm,
             capacity: config.capacity.max(1),
             version: server::RUNNER_VERSION.to_string(),
+            gpu_info: serde_json::Map::new(),
             builtin: true,
             client,
             in_use: AtomicU32::new(0),
@@ -305,12 +309,20 @@ impl AiWorker {
                 String::new()
             }
         };
+        let gpu_info = match client.hardware_info().await {
+            Ok(h) => h.gpu_info,
+            Err(e) => {
+                warn!(url, error = %e, "external runner has no /hardware/info");
+                serde_json::Map::new()
+            }
+        };
         Ok(Runner {
             pipeline: config.pipeline,
             model_id: config.model_id.clone(),
             warm: config.warm,
             capacity: config.capacity.max(1),
             version,
+            gpu_info,
             builtin: false,
             client,
             in_use: AtomicU32::new(0),
@@ -392,6 +404,33 @@ impl AiWorker {
                     in_use: r.in_use(),
                     runner_version: r.version.clone(),
                 }),
+            }
+        }
+        out
+    }
+
+    /// The hardware of each (pipeline, model), its runners' GPUs together (go-livepeer
+    /// `AIWorker.HardwareInformation`, sent at registration and in `OrchestratorInfo`).
+    pub fn hardware(&self) -> Vec<crate::schema::HardwareInformation> {
+        let mut out: Vec<crate::schema::HardwareInformation> = Vec::new();
+        for r in &self.runners {
+            let pipeline = r.pipeline.to_string();
+            let i = match out
+                .iter()
+                .position(|h| h.pipeline == pipeline && h.model_id == r.model_id)
+            {
+                Some(i) => i,
+                None => {
+                    out.push(crate::schema::HardwareInformation {
+                        pipeline,
+                        model_id: r.model_id.clone(),
+                        gpu_info: serde_json::Map::new(),
+                    });
+                    out.len() - 1
+                }
+            };
+            for (gpu, info) in &r.gpu_info {
+                out[i].gpu_info.insert(gpu.clone(), info.clone());
             }
         }
         out

@@ -39,7 +39,8 @@
 //! `gateway_ticket_face_value`, `ticket_value_recv`, `tickets_recv`, `payment_recv_errors`,
 //! `winning_tickets_recv`, `value_redeemed`, `ticket_redemption_errors`, `min_gas_price`,
 //! `max_gas_price`, `suggested_gas_price`, `mil_pixels_processed`, `transcoding_price`,
-//! `reward_call_errors`.
+//! `reward_call_errors`, `ai_container_in_use`, `ai_container_idle` (per `pipeline` and
+//! `model_name`), `ai_workers_number` (ours: go has no gauge of connected AI workers).
 //!
 //! Where the nodes record them: the gateway's segment path and discovery (`livepeer-gateway`),
 //! the orchestrator's `/segment` route and payments (`livepeer-orchestrator`), the reward and
@@ -48,7 +49,8 @@
 //! `gateway_max_float` and `gateway_ticket_face_value` per sender when it makes ticket
 //! parameters and `value_redeemed` per redeemed ticket (as go-livepeer's recipient and sender
 //! monitor do), and the CLI API reads `transcoders_*` and `max_sessions_total` from the
-//! transcoder pool at each scrape; an orchestrator's `client_ip` is always `not_tracked`.
+//! transcoder pool and the `ai_*` gauges from the AI runners and workers at each scrape; an
+//! orchestrator's `client_ip` is always `not_tracked`.
 //!
 //! # Not exported (yet)
 //!
@@ -59,7 +61,7 @@
 //! `http_client_segment_transcoded_realtime_*`, `recording_save_*`, `recording_saved_segments`,
 //! `kafka_event_send_errors`, `fast_verification_*`, `segment_scene_class_prob`,
 //! `scene_classification_total_segments`, `price_per_capability`, `live_ai_price_per_pixel` and
-//! the whole `ai_*` family (no AI or live-video roles yet).
+//! the rest of the `ai_*` family (requests, latencies and live-video counters).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -138,6 +140,8 @@ struct Tags<'a> {
     profiles: Option<&'a str>,
     trusted: Option<&'a str>,
     verified: Option<&'a str>,
+    pipeline: Option<&'a str>,
+    model_name: Option<&'a str>,
 }
 
 /// The orchestrator a gateway's segment went to, for the `orchestrator_*` labels
@@ -200,6 +204,9 @@ struct Inner {
     transcoders_number: Family<IntGaugeVec>,
     transcoders_capacity: Family<IntGaugeVec>,
     transcoders_load: Family<IntGaugeVec>,
+    ai_container_in_use: Family<IntGaugeVec>,
+    ai_container_idle: Family<IntGaugeVec>,
+    ai_workers: Family<IntGaugeVec>,
     orchestrator_swaps: Family<IntCounterVec>,
     ticket_value_sent: Family<CounterVec>,
     tickets_sent: Family<IntCounterVec>,
@@ -498,6 +505,21 @@ impl Metrics {
                 "Total load of transcoders currently connected to orchestrator",
                 ks.base(&[]),
             ),
+            ai_container_in_use: int_gauge(
+                "ai_container_in_use",
+                "Number of containers currently used for AI processing",
+                ks.base(&["pipeline", "model_name"]),
+            ),
+            ai_container_idle: int_gauge(
+                "ai_container_idle",
+                "Number of containers currently available for AI processing",
+                ks.base(&["pipeline", "model_name"]),
+            ),
+            ai_workers: int_gauge(
+                "ai_workers_number",
+                "Number of remote AI workers currently connected to orchestrator",
+                ks.base(&[]),
+            ),
             orchestrator_swaps: int_counter(
                 "orchestrator_swaps",
                 "Number of orchestrator swaps mid-stream",
@@ -648,6 +670,8 @@ impl Metrics {
                 "profiles" => tags.profiles.unwrap_or(""),
                 "trusted" => tags.trusted.unwrap_or(""),
                 "verified" => tags.verified.unwrap_or(""),
+                "pipeline" => tags.pipeline.unwrap_or(""),
+                "model_name" => tags.model_name.unwrap_or(""),
                 _ => "",
             })
             .collect()
@@ -684,9 +708,13 @@ impl Metrics {
     }
 
     fn set_int(&self, f: &Family<IntGaugeVec>, value: u64) {
+        self.set_int_tagged(f, Tags::default(), value);
+    }
+
+    fn set_int_tagged(&self, f: &Family<IntGaugeVec>, tags: Tags<'_>, value: u64) {
         if let Ok(g) = f
             .vec
-            .get_metric_with_label_values(&self.values(&f.keys, Tags::default()))
+            .get_metric_with_label_values(&self.values(&f.keys, tags))
         {
             g.set(i64::try_from(value).unwrap_or(i64::MAX));
         }
@@ -913,6 +941,23 @@ impl Metrics {
         self.set_int(&self.inner.transcoders_number, number);
         self.set_int(&self.inner.transcoders_capacity, capacity);
         self.set_int(&self.inner.transcoders_load, load);
+    }
+
+    /// An orchestrator's AI places for (`pipeline`, `model_id`): in use and idle (go
+    /// `AIContainersInUse`, `AIContainersIdle`; a place is a runner's capacity here).
+    pub fn set_ai_containers(&self, pipeline: &str, model_id: &str, in_use: u64, idle: u64) {
+        let tags = Tags {
+            pipeline: Some(pipeline),
+            model_name: Some(model_id),
+            ..Tags::default()
+        };
+        self.set_int_tagged(&self.inner.ai_container_in_use, tags, in_use);
+        self.set_int_tagged(&self.inner.ai_container_idle, tags, idle);
+    }
+
+    /// The remote AI workers connected to an orchestrator.
+    pub fn set_ai_workers(&self, number: u64) {
+        self.set_int(&self.inner.ai_workers, number);
     }
 
     // ---- payments, gateway side ----

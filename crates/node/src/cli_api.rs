@@ -103,6 +103,15 @@ impl NodeView {
                 remote.iter().map(|t| t.capacity as u64).sum(),
                 remote.iter().map(|t| t.load as u64).sum(),
             );
+            for m in h.ai_models() {
+                metrics.set_ai_containers(
+                    &m.pipeline,
+                    &m.model_id,
+                    u64::from(m.in_use),
+                    u64::from(m.capacity.saturating_sub(m.in_use)),
+                );
+            }
+            metrics.set_ai_workers(h.ai_workers().len() as u64);
         }
         if let Some(h) = &self.gateway {
             metrics.set_current_sessions(h.live_streams() as u64);
@@ -135,6 +144,8 @@ impl NodeView {
                 "sessions": h.sessions(),
                 "maxSessions": h.max_sessions(),
                 "liveSessions": h.live_session_reports(),
+                "aiModels": h.ai_models(),
+                "aiWorkers": h.ai_workers(),
                 "transcoders": h.transcoders(),
                 "payments": h.payment_stats(),
             })

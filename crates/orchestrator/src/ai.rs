@@ -110,6 +110,49 @@ impl AiPrice {
     }
 }
 
+/// One (pipeline, model) an orchestrator serves, as its `/status` reports it (`aiModels`,
+/// and each of `aiWorkers`' `models`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiModelReport {
+    /// The pipeline (`text-to-speech`, …).
+    pub pipeline: String,
+    /// The model.
+    pub model_id: String,
+    /// Whether any runner of it is warm.
+    pub warm: bool,
+    /// Concurrent requests its healthy runners take.
+    pub capacity: u32,
+    /// Requests (or live streams) in flight.
+    pub in_use: u32,
+    /// The lowest runner version.
+    pub runner_version: String,
+}
+
+impl From<&ModelCapacity> for AiModelReport {
+    fn from(m: &ModelCapacity) -> Self {
+        Self {
+            pipeline: m.pipeline.to_string(),
+            model_id: m.model_id.clone(),
+            warm: m.warm,
+            capacity: m.capacity,
+            in_use: m.in_use,
+            runner_version: m.runner_version.clone(),
+        }
+    }
+}
+
+/// One remote AI worker registered with an orchestrator, as its `/status` reports it
+/// (`aiWorkers`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AiWorkerReport {
+    /// Where it connected from (`IP:port`).
+    pub address: String,
+    /// What it serves.
+    pub models: Vec<AiModelReport>,
+}
+
 /// The orchestrator's AI state: its own runners (if any) and the remote AI workers that
 /// registered ([`crate::ai_remote`]).
 #[derive(Debug)]
@@ -140,6 +183,23 @@ impl AiState {
             prices,
             results: ResultStore::default(),
         }
+    }
+
+    /// The hardware of the local runners, then of the remote workers (go-livepeer
+    /// `WorkerHardware`, which gives one or the other).
+    pub(crate) fn hardware(&self) -> Vec<net::HardwareInformation> {
+        let mut out: Vec<net::HardwareInformation> = self
+            .worker
+            .as_ref()
+            .map(|w| {
+                w.hardware()
+                    .iter()
+                    .map(crate::ai_remote::hardware_to_net)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.extend(self.remote.hardware());
+        out
     }
 
     /// Every model served now, local and remote, merged per (pipeline, model).
@@ -538,7 +598,11 @@ mod tests {
         );
         let (id, _jobs) = ai
             .remote
-            .register("w".into(), crate::ai_remote::worker_models(&worker))
+            .register(
+                "w".into(),
+                crate::ai_remote::worker_models(&worker),
+                Vec::new(),
+            )
             .expect("registered");
         let mut caps = Capabilities::default();
         ai.advertise(&mut caps);

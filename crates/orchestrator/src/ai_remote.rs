@@ -125,7 +125,70 @@ struct Member {
     address: String,
     /// The models it serves; `in_use` counted here.
     models: Vec<ModelCapacity>,
+    /// What it said it runs on at registration (bounded by [`bounded_hardware`]).
+    hardware: Vec<net::HardwareInformation>,
     link: Arc<Link>,
+}
+
+/// The most `HardwareInformation` entries kept of one worker's registration.
+pub const MAX_HARDWARE_ENTRIES: usize = 64;
+/// The most GPUs kept of one entry.
+pub const MAX_GPUS_PER_ENTRY: usize = 16;
+/// The longest text (pipeline, model, GPU key, ID, name) kept, characters.
+pub const MAX_HARDWARE_TEXT: usize = 128;
+
+/// A registration's hardware within [`MAX_HARDWARE_ENTRIES`], [`MAX_GPUS_PER_ENTRY`] and
+/// [`MAX_HARDWARE_TEXT`] (the rest is dropped: it comes from the network).
+fn bounded_hardware(hardware: Vec<net::HardwareInformation>) -> Vec<net::HardwareInformation> {
+    let cut = |s: String| s.chars().take(MAX_HARDWARE_TEXT).collect::<String>();
+    hardware
+        .into_iter()
+        .take(MAX_HARDWARE_ENTRIES)
+        .map(|h| net::HardwareInformation {
+            pipeline: cut(h.pipeline),
+            model_id: cut(h.model_id),
+            gpu_info: h
+                .gpu_info
+                .into_iter()
+                .take(MAX_GPUS_PER_ENTRY)
+                .map(|(key, gpu)| {
+                    let gpu = net::GpuComputeInfo {
+                        id: cut(gpu.id),
+                        name: cut(gpu.name),
+                        ..gpu
+                    };
+                    (cut(key), gpu)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A runner's `/hardware/info` in the wire's form: each GPU's `id`, `name`, `major`,
+/// `minor`, `memory_free` and `memory_total` (go-livepeer `GPUComputeInfo`; a field that is
+/// missing or of the wrong type is zero or empty).
+pub fn hardware_to_net(h: &livepeer_ai::schema::HardwareInformation) -> net::HardwareInformation {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let int = |v: &Value, key: &str| v.get(key).and_then(Value::as_i64).unwrap_or(0);
+    net::HardwareInformation {
+        pipeline: h.pipeline.clone(),
+        model_id: h.model_id.clone(),
+        gpu_info: h
+            .gpu_info
+            .iter()
+            .map(|(key, gpu)| {
+                let info = net::GpuComputeInfo {
+                    id: text(gpu, "id"),
+                    name: text(gpu, "name"),
+                    major: u32::try_from(int(gpu, "major")).unwrap_or(0),
+                    minor: u32::try_from(int(gpu, "minor")).unwrap_or(0),
+                    memory_free: int(gpu, "memory_free"),
+                    memory_total: int(gpu, "memory_total"),
+                };
+                (key.clone(), info)
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -237,6 +300,7 @@ impl RemoteAiWorkers {
         &self,
         address: String,
         models: Vec<ModelCapacity>,
+        hardware: Vec<net::HardwareInformation>,
     ) -> Result<(u64, AiNotifyStream), Status> {
         let (notify, rx) = mpsc::channel(NOTIFY_QUEUE);
         let gone = CancellationToken::new();
@@ -251,6 +315,7 @@ impl RemoteAiWorkers {
             id,
             address,
             models,
+            hardware,
             link: Arc::new(Link {
                 notify,
                 gone: gone.clone(),
@@ -283,6 +348,34 @@ impl RemoteAiWorkers {
             merge_model(&mut out, m);
         }
         out
+    }
+
+    /// Every registered worker's hardware, in registration order.
+    pub(crate) fn hardware(&self) -> Vec<net::HardwareInformation> {
+        let members = lock(&self.members);
+        members
+            .list
+            .iter()
+            .flat_map(|m| m.hardware.iter().cloned())
+            .collect()
+    }
+
+    /// Each registered worker: its address and models (capacity, load), in registration
+    /// order.
+    pub(crate) fn reports(&self) -> Vec<crate::ai::AiWorkerReport> {
+        let members = lock(&self.members);
+        members
+            .list
+            .iter()
+            .map(|m| crate::ai::AiWorkerReport {
+                address: m.address.clone(),
+                models: m
+                    .models
+                    .iter()
+                    .map(crate::ai::AiModelReport::from)
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Reserves a place on the least loaded worker of (`pipeline`, `model_id`) with spare
@@ -552,7 +645,8 @@ impl net::ai_worker_server::AiWorker for AiWorkerGrpc {
             warn!(worker = %peer, "AI worker registration refused: zero capacity");
             return Err(Status::unknown("zero capacity"));
         }
-        let (id, jobs) = ai.remote.register(peer, models)?;
+        let hardware = bounded_hardware(req.hardware);
+        let (id, jobs) = ai.remote.register(peer, models, hardware)?;
         Ok(tonic::Response::new(RegisteredAiStream {
             jobs,
             closing: Box::pin(self.state.closing.clone().cancelled_owned()),
@@ -749,6 +843,39 @@ mod tests {
     use super::*;
     use livepeer_primitives::ModelConstraint;
 
+    #[test]
+    fn a_registrations_hardware_is_bounded() {
+        let long = "x".repeat(10_000);
+        let gpu = net::GpuComputeInfo {
+            id: long.clone(),
+            name: long.clone(),
+            memory_total: 7,
+            ..Default::default()
+        };
+        let entry = net::HardwareInformation {
+            pipeline: long.clone(),
+            model_id: long.clone(),
+            gpu_info: (0..100)
+                .map(|i| (format!("{i}{long}"), gpu.clone()))
+                .collect(),
+        };
+        let kept = bounded_hardware(vec![entry; 1000]);
+        assert_eq!(kept.len(), MAX_HARDWARE_ENTRIES);
+        for h in &kept {
+            assert_eq!(h.pipeline.len(), MAX_HARDWARE_TEXT);
+            assert_eq!(h.model_id.len(), MAX_HARDWARE_TEXT);
+            assert_eq!(h.gpu_info.len(), MAX_GPUS_PER_ENTRY);
+            for (key, gpu) in &h.gpu_info {
+                assert_eq!(key.len(), MAX_HARDWARE_TEXT);
+                assert_eq!(
+                    (gpu.id.len(), gpu.name.len()),
+                    (MAX_HARDWARE_TEXT, MAX_HARDWARE_TEXT)
+                );
+                assert_eq!(gpu.memory_total, 7);
+            }
+        }
+    }
+
     fn caps(models: &[(u32, &str, u32)]) -> Capabilities {
         let mut caps = Capabilities::default();
         for &(cap, model, capacity) in models {
@@ -786,10 +913,18 @@ mod tests {
     fn jobs_go_to_the_least_loaded_worker_and_leases_free_their_place() {
         let pool = RemoteAiWorkers::default();
         let (a, _sa) = pool
-            .register("a".into(), worker_models(&caps(&[(36, "tts", 1)])))
+            .register(
+                "a".into(),
+                worker_models(&caps(&[(36, "tts", 1)])),
+                Vec::new(),
+            )
             .expect("a");
         let (b, _sb) = pool
-            .register("b".into(), worker_models(&caps(&[(36, "tts", 2)])))
+            .register(
+                "b".into(),
+                worker_models(&caps(&[(36, "tts", 2)])),
+                Vec::new(),
+            )
             .expect("b");
         let first = pool.reserve(Pipeline::TextToSpeech, "tts", &[]).expect("1");
         assert_eq!(first.id, a, "equal loads: the first registered");

@@ -126,7 +126,7 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
         }
         let token = self.state.auth.issue(SystemTime::now());
         debug!(session = %token.session_id, %gateway, "GetOrchestrator");
-        let info = self
+        let mut info = self
             .state
             .orchestrator_info(token, gateway, None, job.as_ref())
             .await
@@ -134,6 +134,13 @@ impl net::orchestrator_server::Orchestrator for OrchestratorGrpc {
                 warn!(%gateway, %err, "no orchestrator info for the gateway");
                 Status::unknown(err.to_string())
             })?;
+        // go-livepeer `server/rpc.go:getOrchestrator`: the AI workers' hardware, for a
+        // request that names no capabilities.
+        if req.capabilities.is_none()
+            && let Some(ai) = &self.state.ai
+        {
+            info.hardware = ai.hardware();
+        }
         Ok(Response::new(info))
     }
 

@@ -570,6 +570,25 @@ impl OrchestratorHandle {
         self.state.live.as_ref().map_or(0, |l| l.running())
     }
 
+    /// Every AI (pipeline, model) served now, local runners and remote workers together;
+    /// empty without AI.
+    pub fn ai_models(&self) -> Vec<ai::AiModelReport> {
+        self.state
+            .ai
+            .as_ref()
+            .map(|a| a.models().iter().map(ai::AiModelReport::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// The remote AI workers registered now, in registration order.
+    pub fn ai_workers(&self) -> Vec<ai::AiWorkerReport> {
+        self.state
+            .ai
+            .as_ref()
+            .map(|a| a.remote.reports())
+            .unwrap_or_default()
+    }
+
     /// Live-video-to-video sessions running now and the latest ended ones, with what each
     /// was billed ([`live::LiveSessionReport`]); empty without live pipelines.
     pub fn live_session_reports(&self) -> Vec<live::LiveSessionReport> {

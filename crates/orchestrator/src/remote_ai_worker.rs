@@ -6,7 +6,7 @@
 //!   transcoder's (TLS without certificate checks, or h2c for an `http://` address; see
 //!   [`crate::remote_transcoder`]) with the secret, this node's AI capabilities (one model
 //!   constraint per (pipeline, model) of its runners: capacity, warm, runner version) and one
-//!   `HardwareInformation` per model. "invalid secret" and "zero capacity" are fatal: [`run`]
+//!   `HardwareInformation` per model (its runners' GPUs; none for the built-in CPU ones). "invalid secret" and "zero capacity" are fatal: [`run`]
 //!   returns [`OrchestratorError::AiWorkerRefused`]. Any other failure, and the end of the job
 //!   stream, reconnect after the remote transcoder's backoff ([`Backoff`]).
 //! - **Jobs**: each `NotifyAIJob` carries the pipeline and `requestData` = `{"input_url",
@@ -151,13 +151,9 @@ impl Worker {
         let hardware = self
             .config
             .worker
-            .models()
-            .into_iter()
-            .map(|m| net::HardwareInformation {
-                pipeline: m.pipeline.to_string(),
-                model_id: m.model_id,
-                gpu_info: Default::default(),
-            })
+            .hardware()
+            .iter()
+            .map(crate::ai_remote::hardware_to_net)
             .collect();
         let request = net::RegisterAiWorkerRequest {
             secret: self.config.secret.clone(),

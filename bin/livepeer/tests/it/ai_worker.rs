@@ -42,7 +42,7 @@ async fn until_capacity(service_port: u16, want: u32, what: &str, log: impl Fn()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standalone_ai_worker_serves_its_orchestrator_until_it_goes() {
-    let (service_port, gateway_port) = (port(), port());
+    let (service_port, gateway_port, cli_port) = (port(), port(), port());
     let orch = Proc::start(&[
         "-orchestrator",
         "-orchSecret",
@@ -50,7 +50,8 @@ async fn a_standalone_ai_worker_serves_its_orchestrator_until_it_goes() {
         "-serviceAddr",
         &format!("127.0.0.1:{service_port}"),
         "-cliAddr",
-        &format!("127.0.0.1:{}", port()),
+        &format!("127.0.0.1:{cli_port}"),
+        "-monitor",
     ]);
     until_capacity(service_port, 0, "the orchestrator did not come up", || {
         orch.log()
@@ -114,12 +115,84 @@ async fn a_standalone_ai_worker_serves_its_orchestrator_until_it_goes() {
     assert_eq!(wav.status, 200);
     assert_eq!(&wav.body[..4], b"RIFF");
 
+    // The operator sees the worker: in /status, /metrics and GetOrchestrator's hardware.
+    let status = crate::remote::status(cli_port).await.expect("/status");
+    let mut model = status["orchestrator"]["aiModels"][0].clone();
+    assert!(
+        model["runnerVersion"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{status}"
+    );
+    model["runnerVersion"] = serde_json::Value::Null;
+    assert_eq!(
+        model,
+        serde_json::json!({"pipeline": "text-to-speech", "modelId": TTS_MODEL,
+            "warm": true, "capacity": 1, "inUse": 0, "runnerVersion": null}),
+        "{status}"
+    );
+    let model = status["orchestrator"]["aiModels"][0].clone();
+    let workers = status["orchestrator"]["aiWorkers"]
+        .as_array()
+        .expect("aiWorkers");
+    assert_eq!(workers.len(), 1, "{status}");
+    assert!(
+        workers[0]["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{status}"
+    );
+    assert_eq!(workers[0]["models"], serde_json::json!([model]), "{status}");
+    assert_eq!(
+        status["orchestrator"]["aiModels"],
+        serde_json::json!([model]),
+        "{status}"
+    );
+    assert_eq!(
+        crate::remote::metric(cli_port, "livepeer_ai_workers_number").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        crate::remote::metric(cli_port, "livepeer_ai_container_idle").await,
+        Some(1.0)
+    );
+    assert_eq!(
+        crate::remote::metric(cli_port, "livepeer_ai_container_in_use").await,
+        Some(0.0)
+    );
+    let uri = format!("https://127.0.0.1:{service_port}")
+        .parse()
+        .expect("uri");
+    let info = OrchestratorClient::new()
+        .get_orchestrator(&uri, net::OrchestratorRequest::default())
+        .await
+        .expect("GetOrchestrator");
+    assert_eq!(
+        info.hardware,
+        [net::HardwareInformation {
+            pipeline: "text-to-speech".into(),
+            model_id: TTS_MODEL.into(),
+            gpu_info: Default::default(),
+        }],
+        "a CPU runner: no GPUs"
+    );
+
     // The worker dies: the orchestrator stops offering its model.
     worker.kill();
     until_capacity(service_port, 0, "the model outlives its worker", || {
         orch.log()
     })
     .await;
+    let status = crate::remote::status(cli_port).await.expect("/status");
+    assert_eq!(
+        status["orchestrator"]["aiWorkers"],
+        serde_json::json!([]),
+        "{status}"
+    );
+    assert_eq!(
+        crate::remote::metric(cli_port, "livepeer_ai_workers_number").await,
+        Some(0.0)
+    );
 }
 
 #[test]

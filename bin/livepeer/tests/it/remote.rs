@@ -93,7 +93,7 @@ fn orchestrator(service_port: u16, cli_port: u16) -> Proc {
 }
 
 /// The value of `name` in the node's `/metrics`, parsed as Prometheus text.
-async fn metric(cli_port: u16, name: &str) -> Option<f64> {
+pub(crate) async fn metric(cli_port: u16, name: &str) -> Option<f64> {
     let node = serde_json::json!({ "cliUrl": format!("http://127.0.0.1:{cli_port}") });
     let (_, scrape) = crate::metrics::scrape(&node).await;
     crate::metrics::total(&scrape, name).map(|(value, _)| value)
@@ -116,7 +116,7 @@ fn transcoder(service_port: u16, secret: &str, capacity: &str) -> Proc {
     ])
 }
 
-async fn status(cli_port: u16) -> Option<serde_json::Value> {
+pub(crate) async fn status(cli_port: u16) -> Option<serde_json::Value> {
     // `request` panics on a refused connection: look first.
     std::net::TcpStream::connect(("127.0.0.1", cli_port)).ok()?;
     let http = livepeer_testing::http();

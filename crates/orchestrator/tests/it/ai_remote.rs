@@ -283,6 +283,12 @@ async fn workers_older_than_the_orchestrator_are_refused() {
     orch.stop().await;
 }
 
+/// The GPU [`hanging_runner`] says it runs on (`/hardware/info`'s `gpu_info`).
+fn runner_gpu() -> Value {
+    json!({"0": {"id": "GPU-5f2a", "name": "NVIDIA H200", "memory_total": 150_000_000_000u64,
+                 "memory_free": 149_000_000_000u64, "major": 9, "minor": 0}})
+}
+
 /// An external runner that is healthy but never answers a request; counts the requests.
 async fn hanging_runner() -> (String, Arc<AtomicUsize>, CancellationToken) {
     let requests = Arc::new(AtomicUsize::new(0));
@@ -299,6 +305,16 @@ async fn hanging_runner() -> (String, Arc<AtomicUsize>, CancellationToken) {
                     "pipeline": "text-to-speech",
                     "model_id": tts::MODEL_ID,
                     "version": livepeer_ai::server::RUNNER_VERSION,
+                }))
+            }),
+        )
+        .route(
+            "/hardware/info",
+            get(|| async {
+                axum::Json(json!({
+                    "pipeline": "text-to-speech",
+                    "model_id": tts::MODEL_ID,
+                    "gpu_info": runner_gpu(),
                 }))
             }),
         )
@@ -368,6 +384,54 @@ async fn hanging_worker(orch: &Orch) -> (RemoteWorker, Arc<AtomicUsize>, Cancell
         requests,
         stop_runner,
     )
+}
+
+/// go-livepeer `getOrchestrator`: asked without capabilities, an orchestrator lists the
+/// hardware its AI runs on, its remote workers' as they registered it (from their runners'
+/// `/hardware/info`).
+#[tokio::test]
+async fn get_orchestrator_lists_the_remote_workers_hardware() {
+    let orch = remote_only_orchestrator().await;
+    let (worker, _, stop_runner) = hanging_worker(&orch).await;
+    assert!(
+        eventually(WAIT, || async { advertised_tts(&orch).await.is_some() }).await,
+        "the worker never registered"
+    );
+    let hardware = |request: net::OrchestratorRequest| {
+        let uri = orch.uri.clone();
+        async move {
+            OrchestratorClient::new()
+                .get_orchestrator(&uri, request)
+                .await
+                .expect("GetOrchestrator")
+                .hardware
+        }
+    };
+    let gpu = net::GpuComputeInfo {
+        id: "GPU-5f2a".into(),
+        name: "NVIDIA H200".into(),
+        major: 9,
+        minor: 0,
+        memory_free: 149_000_000_000,
+        memory_total: 150_000_000_000,
+    };
+    assert_eq!(
+        hardware(net::OrchestratorRequest::default()).await,
+        [net::HardwareInformation {
+            pipeline: "text-to-speech".into(),
+            model_id: tts::MODEL_ID.into(),
+            gpu_info: [("0".to_string(), gpu)].into(),
+        }]
+    );
+    // A request for a job gets none (as go-livepeer).
+    let job = net::OrchestratorRequest {
+        capabilities: Some(net::Capabilities::default()),
+        ..Default::default()
+    };
+    assert!(hardware(job).await.is_empty());
+    worker.stop().await;
+    stop_runner.cancel();
+    orch.stop().await;
 }
 
 #[tokio::test]
