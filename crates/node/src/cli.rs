@@ -100,6 +100,11 @@ pub struct DevnetArgs {
     /// entries carry the AI prices, or the inline `pipeline:model_id:warm` form).
     #[arg(long = "aiModels")]
     pub ai_models: Option<String>,
+    /// Start every orchestrator with this -orchSecret, for remote transcoders and AI workers
+    /// (`livepeer -aiWorker -orchAddr <serviceUri> -orchSecret <this> …`). With --aiModels the
+    /// orchestrators then only price those models (no -aiWorker): the workers serve them.
+    #[arg(long = "orchSecret")]
+    pub orch_secret: Option<String>,
 }
 
 /// `livepeer ticket …`

@@ -63,6 +63,7 @@ pub async fn run(args: DevnetArgs, cancel: CancellationToken) -> anyhow::Result<
             round_length: args.round_length,
             monitor: args.monitor,
             ai_models: args.ai_models.clone(),
+            orch_secret: args.orch_secret.clone(),
         };
         let network = tokio::select! {
             biased;

@@ -75,6 +75,9 @@ pub struct NetworkConfig {
     /// Every orchestrator with `-aiWorker -aiModels <this>` (a JSON file or the inline form;
     /// JSON entries carry the AI prices).
     pub ai_models: Option<String>,
+    /// Every orchestrator with `-orchSecret <this>`; with `ai_models`, without `-aiWorker`
+    /// (remote AI workers serve the models, the orchestrators price them).
+    pub orch_secret: Option<String>,
 }
 
 /// One node process.
@@ -330,8 +333,14 @@ impl Network {
                 "-x264Preset".into(),
                 config.x264_preset.clone(),
             ]);
+            if let Some(secret) = &config.orch_secret {
+                args.extend(["-orchSecret".into(), secret.clone()]);
+            }
             if let Some(models) = &config.ai_models {
-                args.extend(["-aiWorker".into(), "-aiModels".into(), models.clone()]);
+                if config.orch_secret.is_none() {
+                    args.push("-aiWorker".into());
+                }
+                args.extend(["-aiModels".into(), models.clone()]);
             }
             if i == 0 {
                 // One node keeps the round heartbeat going.

@@ -104,6 +104,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         round_length: DEMO_ROUND_LENGTH,
         monitor: false,
         ai_models: None,
+        orch_secret: None,
     };
     let network = tokio::select! {
         biased;

@@ -554,3 +554,85 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
         fees = now;
     }
 }
+
+/// On devnet a remote AI worker does the work and its orchestrator is paid for it: the
+/// orchestrator (`--orchSecret`, pricing text-to-speech but running no runner of its own)
+/// advertises the model once `livepeer -aiWorker` registers, and a request through the
+/// gateway costs exactly one unit per character at its price, in tickets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_devnet_a_remote_ai_workers_job_is_paid_to_its_orchestrator() {
+    const PRICE: u128 = 100_000_000_000_000;
+    const SECRET: &str = "devnet-ai-secret";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let models = dir.path().join("aiModels.json");
+    std::fs::write(
+        &models,
+        serde_json::json!([{"pipeline": "text-to-speech", "model_id": TTS_MODEL,
+            "warm": true, "price_per_unit": PRICE as u64, "pixels_per_unit": 1}])
+        .to_string(),
+    )
+    .expect("aiModels.json");
+    let devnet = crate::network::DevnetProcess::start_with(&[
+        "--orchestrators",
+        "1",
+        "--round-length",
+        "200",
+        "--aiModels",
+        models.to_str().expect("utf-8"),
+        "--orchSecret",
+        SECRET,
+    ]);
+    let gateway = devnet.gateway_url();
+    let orchestrator = devnet.accounts("orchestrator")[0].clone();
+    let service = orchestrator["serviceUri"]
+        .as_str()
+        .expect("serviceUri")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    // No runner of its own: nothing is served until the worker comes.
+    let (status, _) = speak(&gateway, "Nobody is here yet.").await;
+    assert_eq!(status, 503);
+    let worker = crate::remote::Proc::start(&[
+        "-aiWorker",
+        "-orchAddr",
+        &service,
+        "-orchSecret",
+        SECRET,
+        "-aiModels",
+        &format!("text-to-speech:{TTS_MODEL}:true"),
+        "-cliAddr",
+        &format!("127.0.0.1:{}", crate::remote::port()),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = crate::network::node_status(&orchestrator).await;
+        if status["orchestrator"]["aiWorkers"]
+            .as_array()
+            .is_some_and(|w| w.len() == 1)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never registered: {status}\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = orchestrator_payments(&orchestrator).await;
+    let text = "A remote worker said this, and was paid.";
+    // The first request left the gateway's pool for the model empty: this one rediscovers.
+    let (status, body) = speak(&gateway, text).await;
+    assert_eq!(status, 200, "{body}\n{}", worker.log());
+    let after = orchestrator_payments(&orchestrator).await;
+    assert_eq!(
+        wei(&after["feesWei"]) - wei(&before["feesWei"]),
+        text.chars().count() as u128 * PRICE,
+        "units × price: {before} → {after}"
+    );
+    assert!(
+        after["ticketsReceived"].as_u64() > before["ticketsReceived"].as_u64(),
+        "paid in tickets: {after}"
+    );
+}

@@ -308,6 +308,7 @@ pub async fn paid(args: BenchPaidArgs, cancel: CancellationToken) -> anyhow::Res
         round_length: BENCH_ROUND_LENGTH_BLOCKS,
         monitor: false,
         ai_models: None,
+        orch_secret: None,
     })
     .await?;
     // The paid gateway again at -v 5, so its log names the tickets of every payment.
