@@ -182,7 +182,9 @@ async fn make_720p30(
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
         .args(["-stream_loop", "-1", "-i"])
         .arg(source)
-        .args(["-t", &seconds.to_string(), "-r", "30", "-an"])
+        // The fps filter duplicates frames up to 30 fps (`-r 30` on FLV, a VFR format,
+        // would only retime the 25 fps source).
+        .args(["-t", &seconds.to_string(), "-vf", "fps=30", "-an"])
         .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "30"])
         .args(["-pix_fmt", "yuv420p", "-f", "flv"])
         .arg(out)
