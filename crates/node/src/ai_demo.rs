@@ -1,8 +1,14 @@
 //! `livepeer demo --ai`: an AI orchestrator with the four built-in CPU runners (llm,
-//! text-to-speech, audio-to-text, image-to-text) and a gateway in front of it, both on
-//! loopback in this process; one real request per pipeline through the gateway's public API,
-//! each printed with its timing; then (without `--exit`) the pair keeps serving until Ctrl-C
-//! so any client of the Livepeer AI API can be pointed at the gateway.
+//! text-to-speech, audio-to-text, image-to-text) and a gateway in front of it; one real
+//! request per pipeline through the gateway's public API, each printed with its timing; then
+//! (without `--exit`) the pair keeps serving until Ctrl-C so any client of the Livepeer AI API
+//! can be pointed at the gateway.
+//!
+//! Paid by default, as `livepeer demo`: a devnet ([`crate::network`]) whose orchestrator node
+//! runs the built-in runners at [`PAID_PRICES`], each request paid in tickets, then the
+//! tickets' parameters expired with anvil's mining RPC so the winners are redeemed, and a
+//! report of the fees, tickets and the gateway's deposit. `--offchain`: both in this process,
+//! no chain.
 //!
 //! The requests feed each other where they can: the speech synthesized by text-to-speech is
 //! what audio-to-text transcribes, and the word error rate against the spoken sentence is
@@ -282,6 +288,19 @@ async fn run_one(
     Ok(outcome)
 }
 
+/// The paid demo's prices, wei per billing unit (ai.md §1.2 units): each request costs about
+/// one devnet ticket EV (0.004 ETH), so the run has winners to redeem.
+pub const PAID_PRICES: [(Pipeline, u64); 4] = [
+    // one unit per character: the 75-character sentence, 0.00375 ETH
+    (Pipeline::TextToSpeech, 50_000_000_000_000),
+    // 1000 units per whole second of audio: about 5 s, 0.005 ETH
+    (Pipeline::AudioToText, 1_000_000_000_000),
+    // one unit per pixel of the image
+    (Pipeline::ImageToText, 50_000_000_000),
+    // one unit per max_tokens: 32, 0.008 ETH
+    (Pipeline::Llm, 250_000_000_000_000),
+];
+
 /// Runs the AI demo (see the module docs): results under `<out>/ai`.
 pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let models = ModelsDir::discover()
@@ -290,6 +309,9 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
     tokio::fs::create_dir_all(&out)
         .await
         .with_context(|| format!("{}", out.display()))?;
+    if !args.offchain {
+        return run_paid(args, cancel, &out).await;
+    }
     println!(
         "loading the built-in models from {}",
         models.path().display()
@@ -315,6 +337,139 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         cancel.cancelled().await;
     }
     network.stop().await;
+    Ok(())
+}
+
+/// The paid AI demo (module docs).
+async fn run_paid(args: DemoArgs, cancel: CancellationToken, out: &Path) -> anyhow::Result<()> {
+    use livepeer_eth::contracts::TicketBroker;
+
+    use crate::paid_demo::{EXPIRY_BLOCKS, SETTLE_TIMEOUT, eth, mine, redemptions};
+
+    let dir = tempfile::Builder::new()
+        .prefix("livepeer-demo-ai-")
+        .tempdir()
+        .context("a temporary directory for the devnet")?;
+    let entries: Vec<serde_json::Value> = PAID_PRICES
+        .iter()
+        .filter_map(|(pipeline, price)| {
+            builtin_model(*pipeline).map(|model| {
+                serde_json::json!({"pipeline": pipeline.to_string(), "model_id": model,
+                    "warm": true, "price_per_unit": price, "pixels_per_unit": 1})
+            })
+        })
+        .collect();
+    let models_file = dir.path().join("aiModels.json");
+    tokio::fs::write(&models_file, serde_json::Value::Array(entries).to_string()).await?;
+    println!(
+        "starting a devnet: anvil, the protocol contracts, an orchestrator node with the built-in CPU runners and a gateway node, paid on chain"
+    );
+    let started = std::time::Instant::now();
+    let config = crate::network::NetworkConfig {
+        orchestrators: 1,
+        block_time: None,
+        dir: dir.path().join("devnet"),
+        x264_preset: livepeer_media::DEFAULT_X264_PRESET.to_string(),
+        transcoding_options: args.transcoding_options.clone(),
+        max_price_per_unit: 0,
+        gateway_funds: crate::network::devnet_gateway_funds(),
+        round_length: crate::paid_demo::DEMO_ROUND_LENGTH,
+        monitor: false,
+        ai_models: Some(models_file.display().to_string()),
+        orch_secret: None,
+    };
+    let network = tokio::select! {
+        biased;
+        () = cancel.cancelled() => bail!("interrupted while the devnet was starting"),
+        network = crate::network::Network::start(&config) => network?,
+    };
+    let info = network.devnet.info.clone();
+    println!(
+        "devnet and models up in {:.1} s: chain {} at {}",
+        started.elapsed().as_secs_f64(),
+        info.chain_id,
+        info.rpc_url
+    );
+    let orchestrator = network
+        .nodes
+        .iter()
+        .find(|n| n.role == "orchestrator")
+        .context("no orchestrator node")?;
+    let gateway = network
+        .nodes
+        .iter()
+        .find(|n| n.role == "gateway")
+        .context("no gateway node")?;
+    let orchestrator_uri = info
+        .accounts
+        .iter()
+        .find(|a| a.address == orchestrator.address)
+        .and_then(|a| a.service_uri.clone())
+        .unwrap_or_default();
+    println!(
+        "orchestrator {orchestrator_uri}  gateway {}",
+        network.gateway_url
+    );
+    let provider = livepeer_eth::rpc::signing_provider(
+        &info.rpc_url,
+        &livepeer_eth::devnet::LocalKey::random(),
+    )?;
+    let broker = TicketBroker::new(info.contracts.ticket_broker, provider.clone());
+    let before = broker.getSenderInfo(gateway.address).call().await?;
+
+    requests(&network.gateway_url, out).await?;
+
+    let paid = orchestrator.status().await?["orchestrator"]["payments"].clone();
+    let sent = gateway.status().await?["gateway"]["payments"].clone();
+    let winners = paid["winners"].as_u64().unwrap_or(0);
+    println!();
+    println!(
+        "mining {EXPIRY_BLOCKS} blocks so the tickets' parameters expire, then waiting for the redemptions"
+    );
+    mine(&provider, EXPIRY_BLOCKS).await?;
+    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
+    let redeemed = loop {
+        let redeemed = redemptions(&provider, info.contracts.ticket_broker).await?;
+        if redeemed.len() as u64 >= winners || std::time::Instant::now() > deadline {
+            break redeemed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let after = broker.getSenderInfo(gateway.address).call().await?;
+    let fees: alloy::primitives::U256 = paid["feesWei"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    println!();
+    println!("payments");
+    println!("  fees charged (units x price)     {}", eth(fees));
+    println!(
+        "  tickets sent by the gateway      {:>6}",
+        sent["ticketsSent"].as_u64().unwrap_or(0)
+    );
+    println!(
+        "  tickets received                 {:>6}",
+        paid["ticketsReceived"].as_u64().unwrap_or(0)
+    );
+    println!("  winning tickets                  {winners:>6}");
+    println!("  tickets redeemed on chain        {:>6}", redeemed.len());
+    for r in &redeemed {
+        println!("    {} {} to {}", r.tx_hash, eth(r.face_value), r.recipient);
+    }
+    println!(
+        "  gateway deposit  {} -> {}",
+        eth(before.sender.deposit),
+        eth(after.sender.deposit)
+    );
+    if !args.exit {
+        println!(
+            "serving until Ctrl-C; try: livepeer ai llm \"Tell me about Livepeer\" --stream --model {} --gateway {}",
+            builtin_model(Pipeline::Llm).unwrap_or_default(),
+            network.gateway_url
+        );
+        cancel.cancelled().await;
+    }
+    drop(network);
     Ok(())
 }
 

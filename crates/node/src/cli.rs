@@ -711,7 +711,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 2)]
     pub orchestrators: usize,
     /// AI instead of video: an orchestrator with the built-in CPU runners and a gateway,
-    /// one request per pipeline (results under `<out>/ai`).
+    /// one request per pipeline (results under `<out>/ai`), paid on a devnet (with
+    /// `--offchain`: both in this process, unpaid).
     #[arg(long)]
     pub ai: bool,
     /// Real-time AI instead: the clip broadcast over RTMP to a gateway and through an

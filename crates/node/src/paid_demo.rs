@@ -26,7 +26,7 @@ pub const DEMO_ROUND_LENGTH: u64 = 100;
 /// How long the demo waits for redemptions, the round and the rewards.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn eth(wei: U256) -> String {
+pub(crate) fn eth(wei: U256) -> String {
     let unit = U256::from(10u64).pow(U256::from(18));
     let whole = wei / unit;
     let frac = (wei % unit) / U256::from(10u64).pow(U256::from(12));
@@ -40,7 +40,7 @@ fn lpt(wei: U256) -> String {
     format!("{whole}.{frac:04} LPT")
 }
 
-async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<()> {
+pub(crate) async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<()> {
     livepeer_eth::deployment::mine_blocks(provider, blocks)
         .await
         .context("anvil_mine")?;
@@ -48,13 +48,16 @@ async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<()> {
 }
 
 /// One redemption seen on chain.
-struct Redeemed {
-    recipient: Address,
-    face_value: U256,
-    tx_hash: B256,
+pub(crate) struct Redeemed {
+    pub(crate) recipient: Address,
+    pub(crate) face_value: U256,
+    pub(crate) tx_hash: B256,
 }
 
-async fn redemptions(provider: &DynProvider, broker: Address) -> anyhow::Result<Vec<Redeemed>> {
+pub(crate) async fn redemptions(
+    provider: &DynProvider,
+    broker: Address,
+) -> anyhow::Result<Vec<Redeemed>> {
     let logs = provider
         .get_logs(
             &Filter::new()

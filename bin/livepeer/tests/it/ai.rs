@@ -19,7 +19,7 @@ struct Demo {
 impl Demo {
     fn start(out: &std::path::Path) -> Self {
         let mut child = livepeer_command()
-            .args(["demo", "--ai", "--out"])
+            .args(["demo", "--ai", "--offchain", "--out"])
             .arg(out)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -109,6 +109,58 @@ fn last_stderr_line(out: &std::process::Output) -> String {
         .last()
         .unwrap_or_default()
         .to_string()
+}
+
+/// `livepeer demo --ai` on the paid network (its default): every pipeline answers through
+/// the devnet's gateway and orchestrator nodes, each request paid in tickets, the winners
+/// redeemed from the gateway's deposit.
+#[test]
+fn the_paid_ai_demo_pays_for_every_request_and_redeems_the_winners() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livepeer_command()
+        .args(["demo", "--ai", "--exit", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("the binary runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |prefix: &str| -> &str {
+        text.lines()
+            .map(str::trim_start)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line:\n{text}"))
+    };
+    assert!(line("orchestrator https://127.0.0.1:").contains("  gateway http://127.0.0.1:"));
+    assert_eq!(quoted(line("read \"")), "LIVEPEER AI ON A CPU", "{text}");
+    assert!(line("answer: ").contains("Paris"), "{text}");
+    let count = |label: &str| -> u64 {
+        line(label)[label.len()..]
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{label}: {text}"))
+    };
+    assert!(count("tickets sent by the gateway") >= 4, "{text}");
+    assert_eq!(
+        count("tickets received"),
+        count("tickets sent by the gateway"),
+        "{text}"
+    );
+    assert_eq!(
+        count("tickets redeemed on chain"),
+        count("winning tickets"),
+        "every winner redeemed: {text}"
+    );
+    // Fees: the sum of units × price of the four requests, well above zero.
+    assert!(!line("fees charged").contains(" 0.000000 ETH"), "{text}");
+    assert!(
+        line("gateway deposit").starts_with("gateway deposit  100.000000 ETH -> "),
+        "{text}"
+    );
 }
 
 #[test]
