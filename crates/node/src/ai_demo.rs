@@ -329,22 +329,26 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         return Err(err);
     }
     if !args.exit {
-        println!(
-            "serving until Ctrl-C; try: livepeer ai llm \"Tell me about Livepeer\" --stream --model {} --gateway {}",
-            builtin_model(Pipeline::Llm).unwrap_or_default(),
-            network.gateway_url
-        );
-        cancel.cancelled().await;
+        serve_until_ctrl_c(&network.gateway_url, &cancel).await;
     }
     network.stop().await;
     Ok(())
+}
+
+/// Says how to try the gateway at `gateway_url`, then waits for Ctrl-C (`cancel`).
+async fn serve_until_ctrl_c(gateway_url: &str, cancel: &CancellationToken) {
+    println!(
+        "serving until Ctrl-C; try: livepeer ai llm \"Tell me about Livepeer\" --stream --model {} --gateway {gateway_url}",
+        builtin_model(Pipeline::Llm).unwrap_or_default(),
+    );
+    cancel.cancelled().await;
 }
 
 /// The paid AI demo (module docs).
 async fn run_paid(args: DemoArgs, cancel: CancellationToken, out: &Path) -> anyhow::Result<()> {
     use livepeer_eth::contracts::TicketBroker;
 
-    use crate::paid_demo::{EXPIRY_BLOCKS, SETTLE_TIMEOUT, eth, mine, redemptions};
+    use crate::paid_demo::{eth, print_redemptions, redeem_winners};
 
     let dir = tempfile::Builder::new()
         .prefix("livepeer-demo-ai-")
@@ -422,19 +426,7 @@ async fn run_paid(args: DemoArgs, cancel: CancellationToken, out: &Path) -> anyh
     let paid = orchestrator.status().await?["orchestrator"]["payments"].clone();
     let sent = gateway.status().await?["gateway"]["payments"].clone();
     let winners = paid["winners"].as_u64().unwrap_or(0);
-    println!();
-    println!(
-        "mining {EXPIRY_BLOCKS} blocks so the tickets' parameters expire, then waiting for the redemptions"
-    );
-    mine(&provider, EXPIRY_BLOCKS).await?;
-    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
-    let redeemed = loop {
-        let redeemed = redemptions(&provider, info.contracts.ticket_broker).await?;
-        if redeemed.len() as u64 >= winners || std::time::Instant::now() > deadline {
-            break redeemed;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    };
+    let redeemed = redeem_winners(&provider, info.contracts.ticket_broker, winners).await?;
     let after = broker.getSenderInfo(gateway.address).call().await?;
     let fees: alloy::primitives::U256 = paid["feesWei"]
         .as_str()
@@ -451,23 +443,14 @@ async fn run_paid(args: DemoArgs, cancel: CancellationToken, out: &Path) -> anyh
         "  tickets received                 {:>6}",
         paid["ticketsReceived"].as_u64().unwrap_or(0)
     );
-    println!("  winning tickets                  {winners:>6}");
-    println!("  tickets redeemed on chain        {:>6}", redeemed.len());
-    for r in &redeemed {
-        println!("    {} {} to {}", r.tx_hash, eth(r.face_value), r.recipient);
-    }
-    println!(
-        "  gateway deposit  {} -> {}",
-        eth(before.sender.deposit),
-        eth(after.sender.deposit)
+    print_redemptions(
+        winners,
+        &redeemed,
+        before.sender.deposit,
+        after.sender.deposit,
     );
     if !args.exit {
-        println!(
-            "serving until Ctrl-C; try: livepeer ai llm \"Tell me about Livepeer\" --stream --model {} --gateway {}",
-            builtin_model(Pipeline::Llm).unwrap_or_default(),
-            network.gateway_url
-        );
-        cancel.cancelled().await;
+        serve_until_ctrl_c(&network.gateway_url, &cancel).await;
     }
     drop(network);
     Ok(())

@@ -40,7 +40,7 @@ fn lpt(wei: U256) -> String {
     format!("{whole}.{frac:04} LPT")
 }
 
-pub(crate) async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<()> {
+async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<()> {
     livepeer_eth::deployment::mine_blocks(provider, blocks)
         .await
         .context("anvil_mine")?;
@@ -49,15 +49,12 @@ pub(crate) async fn mine(provider: &DynProvider, blocks: u64) -> anyhow::Result<
 
 /// One redemption seen on chain.
 pub(crate) struct Redeemed {
-    pub(crate) recipient: Address,
-    pub(crate) face_value: U256,
-    pub(crate) tx_hash: B256,
+    recipient: Address,
+    face_value: U256,
+    tx_hash: B256,
 }
 
-pub(crate) async fn redemptions(
-    provider: &DynProvider,
-    broker: Address,
-) -> anyhow::Result<Vec<Redeemed>> {
+async fn redemptions(provider: &DynProvider, broker: Address) -> anyhow::Result<Vec<Redeemed>> {
     let logs = provider
         .get_logs(
             &Filter::new()
@@ -78,6 +75,39 @@ pub(crate) async fn redemptions(
             })
         })
         .collect())
+}
+
+/// Fast-forwards past the tickets' expiry ([`EXPIRY_BLOCKS`]) and waits, at most
+/// [`SETTLE_TIMEOUT`], until `winners` redemptions are on chain; returns those there by then.
+pub(crate) async fn redeem_winners(
+    provider: &DynProvider,
+    broker: Address,
+    winners: u64,
+) -> anyhow::Result<Vec<Redeemed>> {
+    println!();
+    println!(
+        "mining {EXPIRY_BLOCKS} blocks so the tickets' parameters expire, then waiting for the redemptions"
+    );
+    mine(provider, EXPIRY_BLOCKS).await?;
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let redeemed = redemptions(provider, broker).await?;
+        if redeemed.len() as u64 >= winners || Instant::now() > deadline {
+            return Ok(redeemed);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The report's winners, redemptions (one line each) and the gateway's deposit before and
+/// after.
+pub(crate) fn print_redemptions(winners: u64, redeemed: &[Redeemed], before: U256, after: U256) {
+    println!("  winning tickets                  {winners:>6}");
+    println!("  tickets redeemed on chain        {:>6}", redeemed.len());
+    for r in redeemed {
+        println!("    {} {} to {}", r.tx_hash, eth(r.face_value), r.recipient);
+    }
+    println!("  gateway deposit  {} -> {}", eth(before), eth(after));
 }
 
 /// Runs the paid demo.
@@ -172,19 +202,7 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
             .as_u64()
             .unwrap_or(0);
     }
-    println!();
-    println!(
-        "mining {EXPIRY_BLOCKS} blocks so the tickets' parameters expire, then waiting for the redemptions"
-    );
-    mine(&provider, EXPIRY_BLOCKS).await?;
-    let deadline = Instant::now() + SETTLE_TIMEOUT;
-    let redeemed = loop {
-        let redeemed = redemptions(&provider, info.contracts.ticket_broker).await?;
-        if redeemed.len() as u64 >= winners || Instant::now() > deadline {
-            break redeemed;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let redeemed = redeem_winners(&provider, info.contracts.ticket_broker, winners).await?;
     // The next round: a node initializes it and every orchestrator calls reward().
     let start: U256 = rounds.currentRoundStartBlock().call().await?;
     let length: U256 = rounds.roundLength().call().await?;
@@ -238,15 +256,11 @@ pub async fn run(args: DemoArgs, cancel: CancellationToken) -> anyhow::Result<()
         eth(ev_sent)
     );
     println!("  tickets received by orchestrators{received:>6}");
-    println!("  winning tickets                  {winners:>6}");
-    println!("  tickets redeemed on chain        {:>6}", redeemed.len());
-    for r in &redeemed {
-        println!("    {} {} to {}", r.tx_hash, eth(r.face_value), r.recipient);
-    }
-    println!(
-        "  gateway deposit  {} -> {}",
-        eth(before.sender.deposit),
-        eth(after.sender.deposit)
+    print_redemptions(
+        winners,
+        &redeemed,
+        before.sender.deposit,
+        after.sender.deposit,
     );
     println!(
         "  gateway reserve  {} -> {}",

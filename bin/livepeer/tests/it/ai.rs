@@ -392,10 +392,8 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
     // 10^14 wei a character: a 40-character request costs about one devnet ticket EV.
     const PRICE: u128 = 100_000_000_000_000;
     let dir = tempfile::tempdir().expect("temp dir");
-    let models = dir.path().join("aiModels.json");
-    std::fs::write(
-        &models,
-        serde_json::json!([
+    let devnet = crate::network::DevnetProcess::start_with_ai_models(
+        &serde_json::json!([
             {"pipeline": "text-to-speech", "model_id": TTS_MODEL, "warm": true,
              "price_per_unit": PRICE as u64, "pixels_per_unit": 1},
             {"pipeline": "llm", "model_id": LLM_MODEL, "warm": true,
@@ -404,18 +402,9 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
              "price_per_unit": STT_PRICE as u64, "pixels_per_unit": 1},
             {"pipeline": "image-to-text", "model_id": OCR_MODEL, "warm": true,
              "price_per_unit": OCR_PRICE as u64, "pixels_per_unit": 1},
-        ])
-        .to_string(),
-    )
-    .expect("aiModels.json");
-    let devnet = crate::network::DevnetProcess::start_with(&[
-        "--orchestrators",
-        "1",
-        "--round-length",
-        "200",
-        "--aiModels",
-        models.to_str().expect("utf-8"),
-    ]);
+        ]),
+        &["--round-length", "200"],
+    );
     let gateway = devnet.gateway_url();
     let orchestrator = devnet.accounts("orchestrator")[0].clone();
     let gateway_account = devnet.accounts("gateway")[0].clone();
@@ -615,25 +604,11 @@ async fn on_devnet_an_ai_request_costs_units_times_price_and_a_lower_max_price_f
 async fn on_devnet_a_remote_ai_workers_job_is_paid_to_its_orchestrator() {
     const PRICE: u128 = 100_000_000_000_000;
     const SECRET: &str = "devnet-ai-secret";
-    let dir = tempfile::tempdir().expect("temp dir");
-    let models = dir.path().join("aiModels.json");
-    std::fs::write(
-        &models,
-        serde_json::json!([{"pipeline": "text-to-speech", "model_id": TTS_MODEL,
-            "warm": true, "price_per_unit": PRICE as u64, "pixels_per_unit": 1}])
-        .to_string(),
-    )
-    .expect("aiModels.json");
-    let devnet = crate::network::DevnetProcess::start_with(&[
-        "--orchestrators",
-        "1",
-        "--round-length",
-        "200",
-        "--aiModels",
-        models.to_str().expect("utf-8"),
-        "--orchSecret",
-        SECRET,
-    ]);
+    let devnet = crate::network::DevnetProcess::start_with_ai_models(
+        &serde_json::json!([{"pipeline": "text-to-speech", "model_id": TTS_MODEL,
+            "warm": true, "price_per_unit": PRICE as u64, "pixels_per_unit": 1}]),
+        &["--round-length", "200", "--orchSecret", SECRET],
+    );
     let gateway = devnet.gateway_url();
     let orchestrator = devnet.accounts("orchestrator")[0].clone();
     let service = orchestrator["serviceUri"]

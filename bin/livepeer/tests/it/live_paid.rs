@@ -88,23 +88,11 @@ fn assert_billed_by_the_second(report: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_devnet_a_live_session_is_billed_per_second_and_one_that_stops_paying_is_cut_off() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let models = dir.path().join("aiModels.json");
-    std::fs::write(
-        &models,
-        json!([{"pipeline": "live-video-to-video", "model_id": "noop", "warm": true,
-                "capacity": 4, "price_per_unit": PRICE, "pixels_per_unit": 1}])
-        .to_string(),
-    )
-    .expect("aiModels.json");
-    let devnet = DevnetProcess::start_with(&[
-        "--orchestrators",
-        "1",
-        "--round-length",
-        "500",
-        "--aiModels",
-        models.to_str().expect("utf-8"),
-    ]);
+    let devnet = DevnetProcess::start_with_ai_models(
+        &json!([{"pipeline": "live-video-to-video", "model_id": "noop", "warm": true,
+                 "capacity": 4, "price_per_unit": PRICE, "pixels_per_unit": 1}]),
+        &["--round-length", "500"],
+    );
     let orchestrator = devnet.accounts("orchestrator")[0].clone();
     let gateway = |pays: bool| {
         let port = livepeer_node::network::free_port().expect("port");

@@ -42,7 +42,22 @@ impl DevnetProcess {
     }
 
     pub(crate) fn start_with(args: &[&str]) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), args)
+    }
+
+    /// One orchestrator with `-aiModels` = `models` (an aiModels.json array, written into
+    /// the devnet's directory), and `args`.
+    pub(crate) fn start_with_ai_models(models: &serde_json::Value, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("aiModels.json");
+        std::fs::write(&file, models.to_string()).expect("aiModels.json");
+        let file = file.to_str().expect("utf-8").to_string();
+        let mut all = vec!["--orchestrators", "1", "--aiModels", &file];
+        all.extend_from_slice(args);
+        Self::start_in(dir, &all)
+    }
+
+    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
         let mut child = crate::livepeer_command()
             .args(["devnet", "--json"])
             .args(args)

@@ -183,23 +183,11 @@ async fn orchestrator_payments(account: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_devnet_the_python_sdk_finds_and_pays_our_orchestrator_through_our_remote_signer() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let models = dir.path().join("aiModels.json");
-    std::fs::write(
-        &models,
-        json!([{"pipeline": "live-video-to-video", "model_id": "noop", "warm": true,
-                "price_per_unit": 30_000_000u64, "pixels_per_unit": 1}])
-        .to_string(),
-    )
-    .expect("aiModels.json");
-    let devnet = DevnetProcess::start_with(&[
-        "--orchestrators",
-        "1",
-        "--round-length",
-        "500",
-        "--aiModels",
-        models.to_str().expect("utf-8"),
-    ]);
+    let devnet = DevnetProcess::start_with_ai_models(
+        &json!([{"pipeline": "live-video-to-video", "model_id": "noop", "warm": true,
+                 "price_per_unit": 30_000_000u64, "pixels_per_unit": 1}]),
+        &["--round-length", "500"],
+    );
     let orchestrator = devnet.accounts("orchestrator")[0].clone();
     let service_uri = orchestrator["serviceUri"]
         .as_str()

@@ -110,18 +110,25 @@ async fn failing_runner(hits: Arc<AtomicUsize>) -> String {
     url
 }
 
-#[tokio::test]
-async fn a_failing_runner_is_retried_on_another_orchestrator() {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let bad_url = failing_runner(hits.clone()).await;
+/// An aiModels.json naming the runner at `url` for text-to-speech, warm; its directory
+/// (keep it while the orchestrator starts) and path.
+fn external_models_file(url: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tmp");
     let models = dir.path().join("aiModels.json");
     std::fs::write(
         &models,
-        json!([{"pipeline": "text-to-speech", "model_id": tts::MODEL_ID, "url": bad_url, "warm": true}]).to_string(),
+        json!([{"pipeline": "text-to-speech", "model_id": tts::MODEL_ID, "url": url, "warm": true}]).to_string(),
     )
     .expect("write aiModels.json");
-    let (bad, bad_worker) = ai_orchestrator(models.to_str().expect("path")).await;
+    (dir, models.to_str().expect("path").to_string())
+}
+
+#[tokio::test]
+async fn a_failing_runner_is_retried_on_another_orchestrator() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let bad_url = failing_runner(hits.clone()).await;
+    let (_dir, models) = external_models_file(&bad_url);
+    let (bad, bad_worker) = ai_orchestrator(&models).await;
     let (good, good_worker) =
         ai_orchestrator(&format!("text-to-speech:{}:false", tts::MODEL_ID)).await;
     // The failing orchestrator is warm, so it is tried first.
@@ -172,16 +179,10 @@ async fn a_pool_left_with_too_few_unsuspended_orchestrators_is_refreshed() {
     );
     let hits = Arc::new(AtomicUsize::new(0));
     let bad_url = failing_runner(hits.clone()).await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let models = dir.path().join("aiModels.json");
-    std::fs::write(
-        &models,
-        json!([{"pipeline": "text-to-speech", "model_id": tts::MODEL_ID, "url": bad_url, "warm": true}]).to_string(),
-    )
-    .expect("write aiModels.json");
+    let (_dir, models) = external_models_file(&bad_url);
     let mut orchestrators = Vec::new();
     for _ in 0..3 {
-        orchestrators.push(ai_orchestrator(models.to_str().expect("path")).await);
+        orchestrators.push(ai_orchestrator(&models).await);
     }
     orchestrators.push(ai_orchestrator(&format!("text-to-speech:{}:false", tts::MODEL_ID)).await);
     let uris = orchestrators.iter().map(|(o, _)| o.uri.clone()).collect();
